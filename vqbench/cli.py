@@ -1,0 +1,77 @@
+"""The `vqbench` command: Hydra composes conf/ into one config, which is validated, then
+dispatched to the experiment; its metrics land in <run dir>/metrics.json and a table row.
+
+    vqbench                                   # toy experiment, RVQ + NSVQ
+    vqbench experiment=ann quantizer=avq dataset.root=/data/sift
+    vqbench -m quantizer=rvq,pvq,avq quantizer.bits_per_codebook=3,5
+    vqbench --cfg job                         # print the composed config
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from .config import ConfigError, validate
+from .experiments import experiment_module
+from .results import environment, format_table, write_json_atomic
+
+SUMMARY_COLUMNS = {
+    "toy": ["quantizer", "optimizer", "bits", "mse", "mse_per_dim", "snr_db", "rd_gap_db", "perplexity_mean"],
+    "ann": ["quantizer", "optimizer", "bits", "recall@1", "recall@10", "recall@100", "mse"],
+    "vqvae": ["quantizer", "optimizer", "bits", "psnr", "ssim", "mse"],
+}
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Validate, run the experiment, write metrics.json; returns what was written."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    device = validate(plain)
+    module = experiment_module(plain["experiment"]["name"])
+    if hasattr(module, "validate"):
+        module.validate(plain)
+
+    start = time.perf_counter()
+    out = module.run(plain, run_dir, device)
+    out["timings"]["total"] = time.perf_counter() - start
+    record = {
+        "config": plain,
+        "metrics": out["metrics"],
+        "timings": out["timings"],
+        "environment": environment(device, plain["seed"]),
+    }
+    write_json_atomic(run_dir / "metrics.json", record)
+    return record
+
+
+@hydra.main(version_base="1.3", config_path="pkg://vqbench.conf", config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        record = run(cfg, run_dir)
+    except ConfigError as err:
+        print(f"vqbench: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    name = record["config"]["experiment"]["name"]
+    row = {
+        "quantizer": record["config"]["quantizer"]["name"],
+        "optimizer": record["config"]["optimizer"]["name"],
+        **record["metrics"],
+        "seconds": record["timings"]["total"],
+    }
+    print(format_table([row], SUMMARY_COLUMNS.get(name, ["quantizer", "optimizer", "bits"]) + ["seconds"]))
+    print(f"metrics: {run_dir / 'metrics.json'}")
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

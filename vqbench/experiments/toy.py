@@ -1,0 +1,65 @@
+"""Toy experiment: quantize Gaussian vectors, compare the error with the rate-distortion bound."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..complexity import encode_wmops
+from ..config import ConfigError, check_quantizer_fits
+from ..data.toy import KINDS, make_toy_data
+from ..metrics import code_statistics, reconstruction_error, snr_db
+from ..quantizers import build_quantizer
+from ..rate_distortion import gap_db, gaussian_rd_distortion
+from ..training import fit
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    d = cfg["dataset"]
+    if d.get("name") != "toy":
+        raise ConfigError(f"experiment=toy needs dataset=toy, got dataset={d.get('name')!r}")
+    if d["kind"] not in KINDS:
+        raise ConfigError(f"dataset.kind must be one of {list(KINDS)}, got {d['kind']!r}")
+    for key in ("dim", "num_train", "num_test"):
+        if isinstance(d[key], bool) or not isinstance(d[key], int) or d[key] < 1:
+            raise ConfigError(f"dataset.{key} must be a positive integer, got {d[key]!r}")
+    if d["kind"] == "correlated" and not -1 < float(d["rho"]) < 1:
+        raise ConfigError(f"dataset.rho must lie in (-1, 1), got {d['rho']}")
+    check_quantizer_fits(cfg, int(d["dim"]), "dataset.dim")
+
+
+def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
+    d, seed = cfg["dataset"], int(cfg["seed"])
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    data = make_toy_data(d["kind"], int(d["dim"]), float(d["rho"]), int(d["num_train"]), int(d["num_test"]), seed)
+    timings["data"] = time.perf_counter() - t0
+
+    torch.manual_seed(seed)
+    quantizer = build_quantizer(cfg["quantizer"], int(d["dim"])).to(device)
+    t0 = time.perf_counter()
+    train_stats = fit(quantizer, data.train, cfg["optimizer"], device, seed, progress=bool(cfg.get("progress", True)))
+    timings["train"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    test = data.test.to(device)
+    x_hat, codes = quantizer.quantize(test)
+    x_hat = x_hat.detach()
+    timings["encode"] = time.perf_counter() - t0
+
+    bound = gaussian_rd_distortion(data.eigenvalues, quantizer.bits)
+    metrics: dict[str, float] = {"bits": float(quantizer.bits)}
+    metrics.update(reconstruction_error(test, x_hat))
+    metrics["snr_db"] = snr_db(test, x_hat)
+    metrics["rd_bound_mse"] = bound
+    metrics["rd_gap_db"] = gap_db(metrics["mse"], bound)
+    metrics.update(code_statistics(codes, quantizer.codebook_size))
+    metrics["encode_wmops"] = encode_wmops(quantizer)
+    metrics["encode_vectors_per_s"] = test.shape[0] / max(timings["encode"], 1e-9)
+    metrics.update({f"train.{k}": v for k, v in train_stats.items()})
+    return {"metrics": metrics, "timings": timings}

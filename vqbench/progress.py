@@ -1,0 +1,22 @@
+"""Progress bars for long phases: live on a terminal, sparse (every 30 s) in logs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from tqdm.auto import tqdm
+
+
+def progress(iterable: Iterable[Any] | None = None, *, desc: str, enabled: bool = True, **kwargs: Any) -> tqdm:
+    interactive = sys.stderr.isatty()
+    return tqdm(
+        iterable,
+        desc=desc,
+        disable=not enabled,
+        leave=False,
+        mininterval=0.1 if interactive else 30.0,
+        dynamic_ncols=interactive,
+        **kwargs,
+    )

@@ -1,0 +1,136 @@
+"""AVQ (additive quantization): x_hat = sum of one codeword from each of M full-dim codebooks.
+
+Codes are found by beam search of width W over the union of the M codebooks, each
+codebook used at most once per vector (Babenko & Lempitsky, CVPR 2014).
+
+The search runs on lookup tables, never on D-dimensional distances. With C the M*K
+codewords stacked and s the sum of a beam's chosen codewords,
+
+    ||x - s - c_j||^2 = ||x - s||^2 + ||c_j||^2 - 2<x, c_j> + 2<s, c_j>.
+
+For every beam we keep q[j] = ||x - s - c_j||^2, the distance after adding codeword j,
+for the codewords j of its still unused codebooks. Choosing j* gives a child whose table is
+
+    q'[j] = q[j] + (q[j*] - ||x - s||^2) + 2<c_j*, c_j>,
+
+one row of the codeword cross-product table (computed once per codebook update), minus
+the block of the codebook just used. So a beam step is a top-k, a gather and an add.
+Orderings of the same set of codewords are merged with a hash of the set.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import ENCODE_BUDGET_ELEMENTS, Quantizer
+
+# Largest M*K whose (M*K)^2 float32 cross-product table we build (256 MB).
+MAX_TABLE_CODEWORDS = 8192
+
+
+class AVQ(Quantizer):
+    name = "avq"
+
+    def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, beam_width: int = 16):
+        if beam_width < 1:
+            raise ValueError(f"quantizer.beam_width must be >= 1, got {beam_width}")
+        super().__init__(dim, num_codebooks, bits_per_codebook, codeword_dim=dim)
+        total = self.num_codebooks * self.codebook_size
+        if total > MAX_TABLE_CODEWORDS:
+            raise ValueError(
+                f"avq: M*K = {self.num_codebooks}*{self.codebook_size} = {total} codewords exceeds "
+                f"{MAX_TABLE_CODEWORDS}; its ({total})^2 lookup table would not fit in memory "
+                f"(lower quantizer.bits_per_codebook or quantizer.num_codebooks)"
+            )
+        self.beam_width = beam_width
+        # A random 64-bit key per codeword; a beam's hash is the sum over its chosen set.
+        keys = torch.randint(0, (1 << 62) // num_codebooks, (total,), generator=torch.Generator().manual_seed(0))
+        self.register_buffer("_set_keys", keys, persistent=False)
+        self._tables: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", beam_width={self.beam_width}"
+
+    def encode_chunk_size(self) -> int:
+        # A step's tables hold W*M*K floats per vector; keep them cache-friendly (~8 MB).
+        per_vector = self.beam_width * self.num_codebooks * self.codebook_size
+        return max(1, (ENCODE_BUDGET_ELEMENTS >> 4) // per_vector)
+
+    def _prepare_encode(self) -> None:
+        flat = self.codebooks.detach().reshape(-1, self.dim)  # [MK, D]
+        M, K = self.num_codebooks, self.codebook_size
+        # cross2[j*M + m] = 2<c_j, codebook m>: row blocks of the cross-product table.
+        cross2 = (2.0 * (flat @ flat.t())).reshape(M * K * M, K)
+        self._tables = (flat, flat.pow(2).sum(1), cross2)
+
+    def _encode_chunk(self, x: torch.Tensor) -> torch.Tensor:
+        assert self._tables is not None, "_prepare_encode must run before _encode_chunk"
+        flat, sq_norms, cross2 = self._tables
+        n, M, K, W = x.shape[0], self.num_codebooks, self.codebook_size, self.beam_width
+        dev = x.device
+
+        # Each beam keeps tables only for its U unused codebooks: q [n, beams, U, K] with
+        # q[.., u, k] = ||x - s - C_{cb[u]}[k]||^2 and cb [n, beams, U] naming the codebooks.
+        x_sq = x.pow(2).sum(1, keepdim=True)
+        q = torch.addmm(x_sq + sq_norms, x, flat.t(), alpha=-2.0).view(n, 1, M, K)
+        cb = torch.arange(M, device=dev).expand(n, 1, M)
+        err = x_sq  # [n, beams]: ||x - s||^2 of each beam
+        codes = torch.zeros(n, 1, M, dtype=torch.long, device=dev)
+        set_hash = torch.zeros(n, 1, dtype=torch.long, device=dev)
+
+        for step in range(M):
+            beams, unused = q.shape[1], q.shape[2]
+            per_beam = unused * K
+            flat_q = q.reshape(n, beams * per_beam)
+            if step == M - 1:  # last codeword: only the best child matters
+                pool, width = 1, 1
+                cand_q, cand = flat_q.min(dim=1, keepdim=True)
+            else:
+                # A set of step+1 codewords is reached from at most step+1 parents, so the
+                # best W*(step+1) children hold W distinct sets whenever that many exist.
+                pool = min(W * (step + 1), beams * per_beam)
+                width = min(W, pool)
+                cand_q, cand = flat_q.topk(pool, dim=1, largest=False, sorted=True)
+            parent, block, k = cand // per_beam, (cand // K) % unused, cand % K
+            codebook = cb.gather(1, parent.unsqueeze(2).expand(-1, -1, unused)).gather(2, block.unsqueeze(2))
+            codebook = codebook.squeeze(2)
+            set_hash = set_hash.gather(1, parent) + self._set_keys[codebook * K + k]
+            if pool > width:
+                if step > 0:
+                    cand_q = cand_q.masked_fill(_later_duplicates(set_hash), float("inf"))
+                cand_q, keep = cand_q.topk(width, dim=1, largest=False, sorted=True)
+                parent, block, k = parent.gather(1, keep), block.gather(1, keep), k.gather(1, keep)
+                codebook, set_hash = codebook.gather(1, keep), set_hash.gather(1, keep)
+
+            codes = codes.gather(1, parent.unsqueeze(2).expand(-1, -1, M))
+            codes.scatter_(2, codebook.unsqueeze(2), k.unsqueeze(2))
+            if step == M - 1:
+                return codes[:, 0]
+
+            # Child tables: the parent's blocks minus the one just used, plus
+            # (child error - parent error) + 2<c_new, c> from the cross-product table.
+            keep_block = torch.arange(unused - 1, device=dev).expand(n, width, -1)
+            keep_block = keep_block + (keep_block >= block.unsqueeze(2))  # [n, width, U-1]
+            child_cb = cb.gather(1, parent.unsqueeze(2).expand(-1, -1, unused)).gather(2, keep_block)
+            parent_rows = (torch.arange(n, device=dev).view(n, 1, 1) * beams + parent.unsqueeze(2)) * unused
+            child_q = q.reshape(-1, K).index_select(0, (parent_rows + keep_block).flatten())
+            new_cw = (codebook * K + k).unsqueeze(2)
+            child_q += cross2.index_select(0, (new_cw * M + child_cb).flatten())
+            # inf - inf (a padding child of a padding beam) must stay +inf, not NaN.
+            delta = (cand_q - err.gather(1, parent)).nan_to_num(nan=float("inf"))
+            q = child_q.view(n, width, unused - 1, K)
+            q += delta.view(n, width, 1, 1)
+            err, cb = cand_q, child_cb
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.selected_codewords(codes).sum(dim=1)
+
+
+def _later_duplicates(hashes: torch.Tensor) -> torch.Tensor:
+    """Mask [n, L]: True where a row's hash already occurred at an earlier sorted position."""
+    sorted_hash, order = hashes.sort(dim=1, stable=True)
+    repeat = sorted_hash[:, 1:] == sorted_hash[:, :-1]
+    mask = torch.zeros_like(hashes, dtype=torch.bool)
+    mask.scatter_(1, order[:, 1:], repeat)
+    return mask

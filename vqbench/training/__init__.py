@@ -1,0 +1,34 @@
+"""Optimizers that fit a quantizer's codebooks: gradient (NSVQ | STE) or classical (k-means)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from ..quantizers import Quantizer
+from .gradient import fit_gradient
+from .kmeans import fit_kmeans
+
+OPTIMIZERS = ("nsvq", "ste", "kmeans")
+
+
+def fit(
+    quantizer: Quantizer,
+    data: torch.Tensor,
+    ocfg: Mapping[str, Any],
+    device: torch.device,
+    seed: int,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Fit `quantizer` to `data` [N, D] with the optimizer named by `ocfg['name']`."""
+    name = ocfg["name"]
+    if name in ("nsvq", "ste"):
+        return fit_gradient(quantizer, data, ocfg, device, seed, progress)
+    if name == "kmeans":
+        return fit_kmeans(quantizer, data, ocfg, device, seed, progress)
+    raise ValueError(f"optimizer.name must be one of {OPTIMIZERS}, got {name!r}")
+
+
+__all__ = ["OPTIMIZERS", "fit"]

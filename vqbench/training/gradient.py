@@ -1,0 +1,97 @@
+"""Gradient training of a quantizer's codebooks on vectors: NSVQ or STE with Adam.
+
+The hard codes come from the quantizer's own encoder (no gradient); x_hat = decode(codes)
+carries the gradient to the codebooks through the estimator:
+
+* nsvq: loss = ||x - x_tilde||^2 with x_tilde = x + ||x - x_hat|| v/||v||.
+* ste:  loss = ||x - x_st||^2 + ||sg[x] - x_hat||^2 + beta ||x - sg[x_hat]||^2.
+
+On raw vectors (no encoder in front) both reduce to descending ||x - x_hat||^2 through
+the chosen codewords; they differ once an encoder sits before the quantizer (VQ-VAE).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from ..progress import progress as progress_bar
+from ..quantizers import Quantizer
+from .estimators import nsvq, ste
+from .init import init_from_data
+from .replacement import CodewordReplacer
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, iterations: int):
+    if schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: 1.0)
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda it: 0.5 * (1.0 + math.cos(math.pi * min(it, iterations) / iterations))
+        )
+    raise ValueError(f"optimizer.lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
+
+
+def fit_gradient(
+    quantizer: Quantizer,
+    data: torch.Tensor,
+    ocfg: Mapping[str, Any],
+    device: torch.device,
+    seed: int,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Train the codebooks of `quantizer` on `data` [N, D] (float32, any device)."""
+    name = ocfg["name"]
+    iterations, batch_size = int(ocfg["iterations"]), int(ocfg["batch_size"])
+    generator = torch.Generator().manual_seed(seed)
+    noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
+    quantizer.to(device)
+    if ocfg.get("init", "data") == "data":
+        init_from_data(quantizer, data, generator)
+
+    opt = torch.optim.Adam([quantizer.codebooks], lr=float(ocfg["lr"]))
+    scheduler = make_scheduler(opt, ocfg.get("lr_schedule", "constant"), iterations)
+    rep = ocfg.get("replacement", {}) or {}
+    replacer = None
+    if rep.get("enabled", True):
+        replacer = CodewordReplacer(
+            quantizer.codebooks,
+            num_batches=int(rep.get("num_batches", 100)),
+            discard_threshold=float(rep.get("discard_threshold", 0.01)),
+            noise=float(rep.get("noise", 0.01)),
+            generator=generator,
+        )
+    beta = float(ocfg.get("beta", 0.25))
+
+    running = None
+    bar = progress_bar(range(iterations), desc=f"train {quantizer.name}/{name}", enabled=progress)
+    for it in bar:
+        batch = data[torch.randint(data.shape[0], (batch_size,), generator=generator)].to(device)
+        codes = quantizer.encode(batch)
+        x_hat = quantizer.decode(codes)
+        if name == "nsvq":
+            loss = (batch - nsvq(batch, x_hat, noise_generator)).pow(2).sum(1).mean()
+        elif name == "ste":
+            x_st, vq_loss = ste(batch, x_hat, beta)
+            loss = (batch - x_st).pow(2).sum(1).mean() + vq_loss
+        else:
+            raise ValueError(f"fit_gradient: optimizer.name must be 'nsvq' or 'ste', got {name!r}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        scheduler.step()
+        if replacer is not None:
+            replacer.record(codes)
+            replacer.maybe_replace(it, iterations)
+        mse = (batch - x_hat.detach()).pow(2).sum(1).mean().item()
+        running = mse if running is None else 0.98 * running + 0.02 * mse
+        if it % 20 == 0:
+            bar.set_postfix(mse=f"{running:.4g}")
+    return {
+        "train_mse": float(running if running is not None else float("nan")),
+        "iterations": float(iterations),
+        "codewords_replaced": float(replacer.total_replaced if replacer else 0),
+    }

@@ -1,0 +1,97 @@
+"""Classical codebook fits, one per quantizer.
+
+* VQ:  Lloyd's k-means (faiss).
+* PVQ: Lloyd's k-means in each subspace.
+* RVQ: residual k-means, stage by stage on what earlier stages left.
+* AVQ: residual k-means as the start, then alternating (a) beam-search encoding of the
+  training set and (b) the least-squares codebook update of Additive Quantization
+  (Babenko & Lempitsky 2014): with B the N x MK one-hot code matrix,
+  C = argmin ||X - B C||^2 + lam ||C - C_old||^2, i.e. (B^T B + lam I) C = B^T X + lam C_old
+  (the ridge keeps unused codewords where they were).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import faiss
+import numpy as np
+import torch
+
+from ..progress import progress as progress_bar
+from ..quantizers import AVQ, PVQ, RVQ, VQ, Quantizer
+
+
+def lloyd(x: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarray:
+    """k-means centroids [k, d] of x [n, d] (float32), by faiss."""
+    if x.shape[0] < k:
+        raise ValueError(f"k-means: {x.shape[0]} training vectors cannot fit {k} centroids; use more data or fewer bits")
+    km = faiss.Kmeans(x.shape[1], k, niter=iterations, seed=seed, verbose=False, max_points_per_centroid=1 << 30)
+    km.train(np.ascontiguousarray(x, dtype=np.float32))
+    return km.centroids
+
+
+def fit_kmeans(
+    quantizer: Quantizer,
+    data: torch.Tensor,
+    ocfg: Mapping[str, Any],
+    device: torch.device,
+    seed: int,
+    progress: bool = True,
+) -> dict[str, float]:
+    iterations = int(ocfg["iterations"])
+    x = data.detach().cpu().numpy().astype(np.float32, copy=False)
+    M, K, d = quantizer.codebooks.shape
+    codebooks = np.empty((M, K, d), dtype=np.float32)
+    stats: dict[str, float] = {}
+    if isinstance(quantizer, (VQ, PVQ)):
+        sub = x.reshape(x.shape[0], M, d)
+        for m in progress_bar(range(M), desc="k-means subspaces", enabled=progress and M > 1):
+            codebooks[m] = lloyd(sub[:, m], K, iterations, seed + m)
+        quantizer.codebooks.data = torch.from_numpy(codebooks)
+    elif isinstance(quantizer, (RVQ, AVQ)):
+        residual = x.copy()
+        for m in progress_bar(range(M), desc="residual k-means", enabled=progress):
+            codebooks[m] = lloyd(residual, K, iterations, seed + m)
+            index = faiss.IndexFlatL2(d)
+            index.add(codebooks[m])
+            _, assign = index.search(residual, 1)
+            residual -= codebooks[m][assign[:, 0]]
+        quantizer.codebooks.data = torch.from_numpy(codebooks)
+        if isinstance(quantizer, AVQ):
+            stats.update(alternate_least_squares(quantizer, data, int(ocfg.get("alternations", 3)), progress))
+    else:
+        raise TypeError(f"fit_kmeans: no classical fit for {type(quantizer).__name__}")
+    quantizer.to(device)
+    return stats
+
+
+@torch.no_grad()
+def alternate_least_squares(quantizer: Quantizer, data: torch.Tensor, rounds: int, progress: bool) -> dict[str, float]:
+    """AQ's alternation: encode all data by beam search, then solve for all codebooks jointly."""
+    x = data.detach().to(quantizer.codebooks.device, torch.float32)
+    mse = float("nan")
+    for _ in progress_bar(range(rounds), desc="AQ encode + least squares", enabled=progress):
+        codes = quantizer.encode(x)
+        quantizer.codebooks.data = least_squares_codebooks(x, codes, quantizer.codebooks.data)
+        mse = (x - quantizer.decode(codes)).pow(2).sum(1).mean().item()
+    return {"alternations": float(rounds), "train_mse": mse}
+
+
+def least_squares_codebooks(
+    x: torch.Tensor, codes: torch.Tensor, old: torch.Tensor, ridge: float = 1.0
+) -> torch.Tensor:
+    """Codebooks [M, K, D] minimising ||x - sum_m C_m[codes_m]||^2 + ridge ||C - old||^2."""
+    M, K, D = old.shape
+    MK = M * K
+    flat = codes + torch.arange(M, device=codes.device) * K  # [N, M] rows of B that are 1
+    # B^T B: co-occurrence counts of every pair of chosen codewords.
+    pairs = (flat.unsqueeze(2) * MK + flat.unsqueeze(1)).flatten()
+    gram = torch.bincount(pairs, minlength=MK * MK).view(MK, MK).double()
+    rhs = torch.zeros(MK, D, dtype=torch.float64, device=x.device)
+    for m in range(M):  # B^T X, one codebook at a time (M index_adds, no loop over vectors)
+        rhs.index_add_(0, flat[:, m], x.double())
+    gram.diagonal().add_(ridge)
+    rhs += ridge * old.reshape(MK, D).double()
+    return torch.linalg.solve(gram, rhs).float().view(M, K, D)
