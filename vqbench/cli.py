@@ -9,6 +9,7 @@ dispatched to the experiment; its metrics land in <run dir>/metrics.json and a t
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path="pkg://vqbench.conf", config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise
     try:
         record = run(cfg, run_dir)
     except ConfigError as err:

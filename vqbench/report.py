@@ -1,0 +1,131 @@
+"""Aggregate runs (metrics.json files, e.g. a multirun sweep) into a Markdown + CSV table.
+
+    python -m vqbench.report multirun/toy/2026-11-28_10-00-00 --out results/toy \\
+        --columns dataset.kind quantizer.name optimizer.name metrics.bits metrics.mse \\
+        --sort dataset.kind quantizer.name metrics.bits --title "Toy data" --note "command: ..."
+
+Columns are dotted paths into each record (config sections are at the top level:
+`quantizer.name`, `metrics.mse`, `timings.total`, `environment.torch`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .results import format_value
+
+
+def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_file():
+            files.append(p)
+        elif p.is_dir():
+            files.extend(sorted(p.rglob("metrics.json")))
+        else:
+            raise FileNotFoundError(f"no such run directory or metrics file: {p}")
+    runs = []
+    for f in files:
+        try:
+            record = json.loads(f.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{f}: not valid JSON ({err})") from err
+        flat = {**record.get("config", {}), **{k: record[k] for k in ("metrics", "timings", "environment") if k in record}}
+        flat["path"] = str(f.parent)
+        runs.append(flat)
+    return runs
+
+
+def lookup(record: dict[str, Any], dotted: str) -> Any:
+    """Value at a dotted path; keys may themselves contain dots (``metrics.baseline.pq.recall@10``)."""
+    node: Any = record
+    parts = dotted.split(".")
+    while parts:
+        if not isinstance(node, dict):
+            return None
+        for cut in range(len(parts), 0, -1):  # longest key first
+            key = ".".join(parts[:cut])
+            if key in node:
+                node, parts = node[key], parts[cut:]
+                break
+        else:
+            return None
+    return node
+
+
+def _sort_key(value: Any) -> tuple:
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+def build_table(runs: list[dict[str, Any]], columns: list[str], sort: list[str]) -> list[list[Any]]:
+    rows = [[lookup(r, c) for c in columns] for r in runs]
+    order = [columns.index(s) for s in sort if s in columns]
+    rows.sort(key=lambda row: tuple(_sort_key(row[i]) for i in order))
+    return rows
+
+
+def to_markdown(columns: list[str], rows: list[list[Any]], headers: list[str] | None = None) -> str:
+    head = headers or columns
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join("" if v is None else format_value(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def to_csv(columns: list[str], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="vqbench-report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="run/sweep directories or metrics.json files")
+    ap.add_argument("--columns", nargs="+", required=True)
+    ap.add_argument("--headers", nargs="+", help="column titles (default: the column paths)")
+    ap.add_argument("--sort", nargs="*", default=[])
+    ap.add_argument("--out", type=Path, help="write OUT.md and OUT.csv (default: print Markdown)")
+    ap.add_argument("--title", default="vqbench results")
+    ap.add_argument("--note", action="append", default=[], help="paragraph(s) above the table")
+    args = ap.parse_args(argv)
+    if args.headers and len(args.headers) != len(args.columns):
+        ap.error(f"--headers has {len(args.headers)} entries but --columns has {len(args.columns)}")
+    try:
+        runs = load_runs(args.runs)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"vqbench-report: error: {err}", file=sys.stderr)
+        return 2
+    if not runs:
+        print(f"vqbench-report: error: no metrics.json under {', '.join(map(str, args.runs))}", file=sys.stderr)
+        return 2
+    rows = build_table(runs, args.columns, args.sort)
+    md = f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in args.note) + to_markdown(args.columns, rows, args.headers) + "\n"
+    if args.out is None:
+        print(md)
+    else:
+        write_text_atomic(args.out.with_suffix(".md"), md)
+        write_text_atomic(args.out.with_suffix(".csv"), to_csv(args.columns, rows))
+        print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')} ({len(rows)} runs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
