@@ -52,7 +52,10 @@ def fit_gradient(
     if ocfg.get("init", "data") == "data":
         init_from_data(quantizer, data, generator)
 
-    opt = torch.optim.Adam([quantizer.codebooks], lr=float(ocfg["lr"]))
+    # optimizer.lr is in units of the data's standard deviation, so one setting serves
+    # unit-variance toy data and SIFT descriptors (values 0..255) alike.
+    data_scale = data.float().std().clamp_min(1e-12).item()
+    opt = torch.optim.Adam([quantizer.codebooks], lr=float(ocfg["lr"]) * data_scale)
     scheduler = make_scheduler(opt, ocfg.get("lr_schedule", "constant"), iterations)
     rep = ocfg.get("replacement", {}) or {}
     replacer = None
@@ -92,6 +95,7 @@ def fit_gradient(
             bar.set_postfix(mse=f"{running:.4g}")
     return {
         "train_mse": float(running if running is not None else float("nan")),
+        "lr_absolute": float(ocfg["lr"]) * data_scale,
         "iterations": float(iterations),
         "codewords_replaced": float(replacer.total_replaced if replacer else 0),
     }
