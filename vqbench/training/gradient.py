@@ -49,12 +49,19 @@ def fit_gradient(
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
     quantizer.to(device)
-    if ocfg.get("init", "data") == "data":
-        init_from_data(quantizer, data, generator)
-
-    # optimizer.lr is in units of the data's standard deviation, so one setting serves
-    # unit-variance toy data and SIFT descriptors (values 0..255) alike.
+    # optimizer.lr (and the random init's spread) are in units of the data's standard
+    # deviation, so one setting serves unit-variance toy data and SIFT's 0..255 alike.
     data_scale = data.float().std().clamp_min(1e-12).item()
+    init = ocfg.get("init", "random")
+    if init == "data":
+        init_from_data(quantizer, data, generator)
+    elif init == "random":
+        # Codewords start in a small ball at the origin: the first assignments then follow
+        # direction, not norm, so every codeword gets used (as in the NSVQ reference code).
+        noise = torch.randn(quantizer.codebooks.shape, generator=generator) * (0.01 * data_scale)
+        quantizer.codebooks.data = noise.to(quantizer.codebooks)
+    else:
+        raise ValueError(f"optimizer.init must be 'random' or 'data', got {init!r}")
     opt = torch.optim.Adam([quantizer.codebooks], lr=float(ocfg["lr"]) * data_scale)
     scheduler = make_scheduler(opt, ocfg.get("lr_schedule", "constant"), iterations)
     rep = ocfg.get("replacement", {}) or {}
