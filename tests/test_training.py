@@ -113,3 +113,15 @@ def test_least_squares_recovers_exact_codebooks():
     # additive codebooks are defined up to moving a constant between codebooks
     recon = est[torch.arange(M), codes].sum(1)
     assert torch.allclose(recon, x, atol=1e-4)
+
+
+def test_gradient_training_is_invariant_to_the_data_scale():
+    """lr and the random init are in units of the data's std: 100x data -> 100x codebooks."""
+    data = make_toy_data("correlated", 8, 0.9, 1024, 256, seed=2)
+    cfg = {"name": "rvq", "num_codebooks": 2, "bits_per_codebook": 3, "beam_width": 1}
+    books = []
+    for scale in (1.0, 100.0):
+        q = build_quantizer(cfg, 8)
+        fit(q, data.train * scale, OPT["nsvq"], torch.device("cpu"), seed=3, progress=False)
+        books.append(q.codebooks.detach() / scale)
+    assert torch.allclose(books[0], books[1], rtol=1e-3, atol=1e-4)
