@@ -7,7 +7,7 @@ set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # one thread per run: the sweep shares a small machine
 cd "$(dirname "$0")/.."
 stamp=$(date +%Y-%m-%d_%H-%M-%S)
-sweep=multirun/toy_table/$stamp
+sweep=${REPORT_ONLY:-multirun/toy_table/$stamp}   # REPORT_ONLY=<sweep dir>: only re-tabulate it
 mkdir -p "$sweep"
 common=(dataset.num_train=32768 dataset.num_test=8192 optimizer.iterations=600 optimizer.batch_size=256
         optimizer.alternations=2 progress=false "$@")
@@ -20,11 +20,15 @@ sweep_kind() {  # all runs on one kind of data
     quantizer.bits_per_codebook=12 "${common[@]}" hydra.sweep.dir=$sweep/$kind-vq
 }
 # The two data kinds run side by side, one core each.
-sweep_kind correlated > "$sweep.correlated.log" 2>&1 &
-sweep_kind uncorrelated > "$sweep.uncorrelated.log" 2>&1 &
-wait %1 && wait %2
+if [ -z "${REPORT_ONLY:-}" ]; then
+  sweep_kind correlated > "$sweep.correlated.log" 2>&1 &
+  sweep_kind uncorrelated > "$sweep.uncorrelated.log" 2>&1 &
+  wait %1 && wait %2
+fi
 python -m vqbench.report "$sweep" --out results/toy --title "Toy Gaussian data: MSE vs bitrate (vqbench)" \
   --note "Command: \`OMP_NUM_THREADS=$OMP_NUM_THREADS bash scripts/toy_table.sh\` (sweep dir \`$sweep\`). Data: 64-dim Gaussian, correlated = Toeplitz covariance rho^|i-j| with rho = 0.9, uncorrelated = N(0, I); 32,768 training and 8,192 independent test vectors, seed 0. MSE is per vector (sum over the 64 dims) on the test set; gap = 10 log10(MSE / D(R)) with D(R) the reverse water-filling bound at the same bits per vector. Gradient optimizers: 600 Adam steps of 256 vectors, lr 0.05 cosine, codeword replacement every 100 batches; k-means: 25 Lloyd iterations (faiss), AVQ 2 alternations of beam-search encoding + least squares. AVQ beam width 16. Wall time (s) is the whole run on a shared 2-core machine." \
   --columns dataset.kind quantizer.name optimizer.name metrics.bits metrics.mse metrics.rd_bound_mse metrics.rd_gap_db metrics.snr_db metrics.perplexity_mean timings.total \
   --headers data quantizer optimizer bits MSE "R-D bound" "gap (dB)" "SNR (dB)" perplexity "wall (s)" \
-  --sort dataset.kind quantizer.name optimizer.name metrics.bits
+  --sort dataset.kind quantizer.name optimizer.name metrics.bits \
+  --pivot-rows dataset.kind quantizer.name optimizer.name --pivot-column metrics.bits \
+  --pivot-values metrics.mse metrics.rd_gap_db timings.total

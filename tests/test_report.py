@@ -34,3 +34,16 @@ def test_report_tabulates_sorted_rows(tmp_path, capsys):
 def test_report_errors_on_missing_dir(tmp_path, capsys):
     assert main([str(tmp_path / "nope"), "--columns", "metrics.mse"]) == 2
     assert "no such run directory" in capsys.readouterr().err
+
+
+def test_report_pivot_tables(tmp_path):
+    write_run(tmp_path / "s" / "0", "rvq", 16.0, 2.0)
+    write_run(tmp_path / "s" / "1", "avq", 16.0, 1.5)
+    write_run(tmp_path / "s" / "2", "avq", 12.0, 3.0)
+    out = tmp_path / "t"
+    assert main([str(tmp_path / "s"), "--out", str(out), "--columns", "quantizer.name", "metrics.mse",
+                 "--pivot-rows", "quantizer.name", "--pivot-column", "metrics.bits",
+                 "--pivot-values", "metrics.mse"]) == 0
+    md = (tmp_path / "t.md").read_text()
+    assert "## mse by bits" in md and "| quantizer | bits=12 | bits=16 |" in md
+    assert "| avq | 3 | 1.5 |" in md and "| rvq |  | 2 |" in md and "## All runs" in md

@@ -80,6 +80,18 @@ def to_markdown(columns: list[str], rows: list[list[Any]], headers: list[str] | 
     return "\n".join(lines)
 
 
+def pivot(runs: list[dict[str, Any]], rows: list[str], column: str, value: str) -> tuple[list[str], list[list[Any]]]:
+    """One row per distinct `rows` tuple, one column per distinct `column` value, cells = `value`."""
+    col_values = sorted({lookup(r, column) for r in runs}, key=_sort_key)
+    cells: dict[tuple, dict[Any, Any]] = {}
+    for r in runs:
+        cells.setdefault(tuple(lookup(r, c) for c in rows), {})[lookup(r, column)] = lookup(r, value)
+    keys = sorted(cells, key=lambda k: tuple(_sort_key(v) for v in k))
+    header = [c.split(".")[-2] if c.endswith(".name") else c.split(".")[-1] for c in rows]
+    header += [f"{column.split('.')[-1]}={format_value(v)}" for v in col_values]
+    return header, [list(k) + [cells[k].get(v) for v in col_values] for k in keys]
+
+
 def to_csv(columns: list[str], rows: list[list[Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -105,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write OUT.md and OUT.csv (default: print Markdown)")
     ap.add_argument("--title", default="vqbench results")
     ap.add_argument("--note", action="append", default=[], help="paragraph(s) above the table")
+    ap.add_argument("--pivot-rows", nargs="+", help="also print compact tables: one row per these columns ...")
+    ap.add_argument("--pivot-column", help="... one column per value of this path ...")
+    ap.add_argument("--pivot-values", nargs="+", default=[], help="... one table per value path")
     args = ap.parse_args(argv)
     if args.headers and len(args.headers) != len(args.columns):
         ap.error(f"--headers has {len(args.headers)} entries but --columns has {len(args.columns)}")
@@ -117,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vqbench-report: error: no metrics.json under {', '.join(map(str, args.runs))}", file=sys.stderr)
         return 2
     rows = build_table(runs, args.columns, args.sort)
-    md = f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in args.note) + to_markdown(args.columns, rows, args.headers) + "\n"
+    md = f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in args.note)
+    if args.pivot_rows and args.pivot_column:
+        for value in args.pivot_values:
+            header, prow = pivot(runs, args.pivot_rows, args.pivot_column, value)
+            md += f"## {value.split('.')[-1]} by {args.pivot_column.split('.')[-1]}\n\n" + to_markdown(header, prow) + "\n\n"
+        md += "## All runs\n\n"
+    md += to_markdown(args.columns, rows, args.headers) + "\n"
     if args.out is None:
         print(md)
     else:
