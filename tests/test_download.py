@@ -1,0 +1,289 @@
+"""Downloads against a local HTTP server on 127.0.0.1: full, resumed, corrupt, offline;
+safe archive extraction; and the `vqbench-data download` command end to end."""
+
+import hashlib
+import http.server
+import io
+import socket
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from ann_data import make_hdf5, make_texmex
+from vqbench import data_cli
+from vqbench.data.download import DownloadError, download, extract
+from vqbench.data.sift import AnnBenchmarksHDF5, TexmexDataset
+
+
+class Server:
+    """Serves `files` {path: bytes}; honours Range unless `ignore_range`; can cut a
+    response after `cut_after` bytes (sending the full Content-Length first)."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        self.ignore_range = False
+        self.cut_after: int | None = None
+        srv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                rng = self.headers.get("Range")
+                srv.requests.append((self.path, rng))
+                body = srv.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                start = 0
+                if rng and not srv.ignore_range:
+                    start = int(rng.removeprefix("bytes=").split("-")[0])
+                    if start >= len(body):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(body)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                part = body[start:]
+                self.send_header("Content-Length", str(len(part)))
+                self.end_headers()
+                if srv.cut_after is not None:
+                    part = part[:srv.cut_after]
+                self.wfile.write(part)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+PAYLOAD = bytes(range(256)) * 4096 + b"tail"  # ~1 MB, several read blocks
+
+
+def sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_full_download_with_checksum(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert not (tmp_path / "f.bin.part").exists()
+    assert (tmp_path / "f.bin.sha256").read_text().split()[0] == sha(PAYLOAD)
+    # present and verified: no second request
+    n = len(server.requests)
+    download(f"{server.url}/f.bin", dest, sha256=sha(PAYLOAD), progress=False)
+    assert len(server.requests) == n
+
+
+def test_md5(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", md5=hashlib.md5(PAYLOAD).hexdigest(), progress=False)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_resume_from_partial_file(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    half = len(PAYLOAD) // 2
+    (tmp_path / "f.bin.part").write_bytes(PAYLOAD[:half])
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert server.requests == [("/f.bin", f"bytes={half}-")]
+
+
+def test_resume_after_interrupted_transfer(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    server.cut_after = 300_000
+    with pytest.raises(DownloadError, match=r"incomplete: got 300000 of \d+ bytes; run the same command again to resume"):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
+    assert (tmp_path / "f.bin.part").stat().st_size == 300_000
+    assert not (tmp_path / "f.bin").exists()
+    server.cut_after = None
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert server.requests[-1] == ("/f.bin", "bytes=300000-")
+
+
+def test_complete_part_file_answered_416(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    (tmp_path / "f.bin.part").write_bytes(PAYLOAD)
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_server_without_range_support_restarts(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    server.ignore_range = True
+    (tmp_path / "f.bin.part").write_bytes(b"garbage that must not be kept")
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_non_http_url_restarts_from_scratch(tmp_path):
+    # urllib has no Range for ftp:// or file://: a stale .part is discarded, not appended to
+    src = tmp_path / "src.bin"
+    src.write_bytes(PAYLOAD)
+    (tmp_path / "out.bin.part").write_bytes(PAYLOAD[:1000])
+    dest = download(src.as_uri(), tmp_path / "out.bin", sha256=sha(PAYLOAD), progress=False)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_bad_checksum_leaves_nothing(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    with pytest.raises(DownloadError, match=r"checksum mismatch for http://127\.0\.0\.1:\d+/f\.bin: expected sha256 0+, got"):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256="0" * 64, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_recorded_sidecar_detects_a_changed_file(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)  # records the sha256
+    dest.write_bytes(b"corrupted")
+    download(f"{server.url}/f.bin", dest, progress=False)  # mismatch with the record: fetched again
+    assert dest.read_bytes() == PAYLOAD
+    server.files["/f.bin"] = b"the server now sends something else"
+    dest.unlink()
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        download(f"{server.url}/f.bin", dest, progress=False)
+
+
+def test_offline_message(tmp_path):
+    url = f"http://127.0.0.1:{closed_port()}/sift.tar.gz"
+    with pytest.raises(DownloadError) as err:
+        download(url, tmp_path / "sift.tar.gz", progress=False)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"cannot download {url} (")
+    assert "offline" in msg and str(tmp_path / "sift.tar.gz") in msg
+
+
+def test_http_error(server, tmp_path):
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        download(f"{server.url}/missing", tmp_path / "m", progress=False)
+
+
+# ---------------------------------------------------------------- extraction
+
+def tar_bytes(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+            else:
+                tf.addfile(info)
+    return buf.getvalue()
+
+
+def test_extract_strips_leading_directory(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(tar_bytes([(tarfile.TarInfo("sift/a.txt"), b"A"), (tarfile.TarInfo("sift/sub/b.txt"), b"B")]))
+    out = tmp_path / "out"
+    moved = extract(archive, out, strip_components=1)
+    assert sorted(p.name for p in moved) == ["a.txt", "sub"]
+    assert (out / "a.txt").read_bytes() == b"A" and (out / "sub" / "b.txt").read_bytes() == b"B"
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "sub"]  # no temporary directory left
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "/abs/evil.txt", "ok/../../evil.txt"])
+def test_extract_refuses_path_traversal(tmp_path, name):
+    archive = tmp_path / "bad.tar.gz"
+    archive.write_bytes(tar_bytes([(tarfile.TarInfo("fine.txt"), b"x"), (tarfile.TarInfo(name), b"evil")]))
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="unsafe path; refusing to extract"):
+        extract(archive, out)
+    assert list(out.iterdir()) == []
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_extract_refuses_links(tmp_path):
+    link = tarfile.TarInfo("link")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    archive = tmp_path / "l.tar.gz"
+    archive.write_bytes(tar_bytes([(link, None)]))
+    with pytest.raises(ValueError, match="link or special file"):
+        extract(archive, tmp_path / "out")
+
+
+def test_extract_not_an_archive(tmp_path):
+    p = tmp_path / "x.tar.gz"
+    p.write_bytes(b"not a tar")
+    with pytest.raises(ValueError, match="not a readable tar archive"):
+        extract(p, tmp_path / "out")
+
+
+# ---------------------------------------------------------------- vqbench-data
+
+def sift_archive(tmp_path: Path) -> bytes:
+    """A small sift.tar.gz laid out like the TEXMEX one (sift/sift_*.fvecs)."""
+    src = tmp_path / "src"
+    make_texmex(src, "sift", nb=300, nq=10, nt=200, d=8)
+    members = [(tarfile.TarInfo(f"sift/{p.name}"), p.read_bytes()) for p in sorted(src.iterdir())]
+    return tar_bytes(members)
+
+
+def test_download_sift1m_archive(server, tmp_path):
+    body = sift_archive(tmp_path)
+    server.files["/corpus/sift.tar.gz"] = body
+    root = tmp_path / "data"
+    data_cli.download_sift1m(root, url=f"{server.url}/corpus/sift.tar.gz", md5=hashlib.md5(body).hexdigest(),
+                             progress=False)
+    ds = TexmexDataset(root)
+    assert (ds.dim, ds.nb, ds.nq) == (8, 300, 10)
+    assert not (root / "sift.tar.gz").exists()  # archive removed after extraction
+
+
+def test_download_sift1m_bad_md5(server, tmp_path, capsys):
+    server.files["/sift.tar.gz"] = sift_archive(tmp_path)
+    root = tmp_path / "data"
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        data_cli.download_sift1m(root, url=f"{server.url}/sift.tar.gz", md5="0" * 32, progress=False)
+    assert not list(root.glob("sift_*"))
+
+
+def test_cli_download_hdf5_and_info(server, tmp_path, capsys):
+    make_hdf5(tmp_path / "gen.hdf5")
+    server.files["/sift-128-euclidean.hdf5"] = (tmp_path / "gen.hdf5").read_bytes()
+    root = tmp_path / "h"
+    rc = data_cli.main(["download", "sift1m_hdf5", "--root", str(root), "--url",
+                        f"{server.url}/sift-128-euclidean.hdf5", "--no-progress"])
+    assert rc == 0
+    assert "dataset=sift1m_hdf5 dataset.root=" in capsys.readouterr().out
+    ds = AnnBenchmarksHDF5(root / "sift-128-euclidean.hdf5")
+    assert (ds.nb, ds.nq, ds.dim) == (1500, 20, 8)
+    assert data_cli.main(["info", str(root)]) == 0
+    assert "sift-128-euclidean.hdf5:train: 1500 x 8 float32" in capsys.readouterr().out
+
+
+def test_cli_download_offline_is_one_line(tmp_path, capsys):
+    rc = data_cli.main(["download", "sift1m", "--root", str(tmp_path / "d"), "--no-progress",
+                        "--url", f"http://127.0.0.1:{closed_port()}/sift.tar.gz"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vqbench-data: error: cannot download") and err.count("\n") == 1

@@ -1,0 +1,83 @@
+"""Image-quality metrics for batches of images in [0, data_range]: PSNR and SSIM.
+
+Both return one value per image (shape [N]); callers average them ("per-image mean").
+
+SSIM follows Wang, Bovik, Sheikh & Simoncelli (2004), "Image quality assessment: from
+error visibility to structural similarity": an 11x11 Gaussian window with sigma = 1.5,
+K1 = 0.01, K2 = 0.03, local statistics over every full window position (no padding), the
+SSIM map averaged over positions and colour channels.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+
+def _check_pair(x: torch.Tensor, y: torch.Tensor, name: str) -> None:
+    if x.shape != y.shape:
+        raise ValueError(f"{name}: images must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.dim() != 4:
+        raise ValueError(f"{name}: expected images [N, C, H, W], got shape {tuple(x.shape)}")
+
+
+def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per image, [N]."""
+    _check_pair(x, y, "mse")
+    return (x.double() - y.double()).pow(2).flatten(1).mean(1)
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB per image, [N]: 10 log10(range^2 / MSE).
+
+    Identical images give +inf.
+    """
+    _check_pair(x, y, "psnr")
+    err = mse(x, y)
+    return 10.0 * torch.log10(data_range**2 / err)
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, dtype=torch.float64) -> torch.Tensor:
+    """Normalised 1-D Gaussian window of ``size`` taps."""
+    coords = torch.arange(size, dtype=dtype) - (size - 1) / 2.0
+    g = torch.exp(-(coords**2) / (2.0 * sigma**2))
+    return g / g.sum()
+
+
+def _filter(img: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Separable 'valid' Gaussian filtering of every channel of [N, C, H, W]."""
+    c = img.shape[1]
+    k = g.numel()
+    out = F.conv2d(img, g.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+    return F.conv2d(out, g.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
+
+
+def ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    window: int = SSIM_WINDOW,
+    sigma: float = SSIM_SIGMA,
+) -> torch.Tensor:
+    """Mean SSIM per image, [N] (computed in float64)."""
+    _check_pair(x, y, "ssim")
+    if x.shape[-1] < window or x.shape[-2] < window:
+        raise ValueError(f"ssim: images of {tuple(x.shape[-2:])} pixels are smaller than the {window}x{window} window")
+    x = x.double()
+    y = y.double()
+    g = gaussian_window(window, sigma).to(x.device)
+    c1 = (SSIM_K1 * data_range) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2
+    mu_x = _filter(x, g)
+    mu_y = _filter(y, g)
+    var_x = _filter(x * x, g) - mu_x**2
+    var_y = _filter(y * y, g) - mu_y**2
+    cov = _filter(x * y, g) - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
+    den = (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
+    return (num / den).flatten(1).mean(1)
