@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from . import atomic
+
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to `path` so that readers see either the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False, default=_jsonable)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON to `path` atomically (tensors and numpy scalars become plain numbers)."""
+    atomic.write_json_atomic(path, obj, default=_jsonable)
 
 
 def _jsonable(value: Any) -> Any:

@@ -20,8 +20,6 @@ and report reconstruction quality on the test images.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ..progress import progress as progress_bar
 
+from ..atomic import atomic_path
 from ..complexity import encode_ops, encode_wmops
 from ..config import ConfigError, check_quantizer_fits
 from ..data.cifar import ImageSplits, load_images
@@ -319,15 +318,9 @@ class Training:
 
 
 def save_checkpoint(training: Training, path: Path) -> None:
-    """Write the checkpoint to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    """Write the checkpoint atomically (temporary file beside ``path``, then rename)."""
+    with atomic_path(path) as tmp:
         torch.save(training.state_dict(), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_checkpoint(training: Training, path: Path) -> None:
