@@ -1,0 +1,109 @@
+"""faiss's classical quantizers as codecs with the same interface as ours.
+
+Each baseline trains on the learn vectors, encodes to M codes of ``nbits`` bits and
+decodes, so the ANN experiment evaluates it with exactly the same search and recall code:
+
+* ``pq``      faiss.ProductQuantizer (k-means per subspace)
+* ``opq``     faiss.OPQMatrix rotation + ProductQuantizer
+* ``rq``      faiss.ResidualQuantizer, greedy (beam 1)
+* ``rq_beam`` faiss.ResidualQuantizer, beam ``beam_width`` (training and encoding)
+* ``lsq``     faiss.LocalSearchQuantizer (additive, ICM local search)
+
+``encode`` returns the code indices (n, M) and ``decode`` takes them back; the packed
+faiss bytes stay an internal detail (``pack``/``unpack``).
+"""
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+BASELINES = ("pq", "opq", "rq", "rq_beam", "lsq")
+
+
+def unpack(codes: np.ndarray, M: int, nbits: int) -> np.ndarray:
+    """faiss packed codes (n, code_size) uint8 -> indices (n, M), LSB-first bit order."""
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    if nbits == 8:
+        return codes[:, :M].copy()
+    bits = np.unpackbits(codes, axis=1, bitorder="little")[:, :M * nbits]
+    bits = bits.reshape(codes.shape[0], M, nbits).astype(np.uint32)
+    idx = (bits << np.arange(nbits, dtype=np.uint32)).sum(axis=2)
+    return idx.astype(np.uint16 if nbits > 8 else np.uint8)
+
+
+def pack(idx: np.ndarray, nbits: int, code_size: int) -> np.ndarray:
+    """Inverse of ``unpack``: indices (n, M) -> packed (n, code_size) uint8."""
+    idx = np.asarray(idx)
+    n, M = idx.shape
+    if nbits == 8:
+        out = np.zeros((n, code_size), dtype=np.uint8)
+        out[:, :M] = idx
+        return out
+    shifts = np.arange(nbits, dtype=np.uint32)
+    bits = ((idx.astype(np.uint32)[:, :, None] >> shifts) & 1).astype(np.uint8).reshape(n, M * nbits)
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    out = np.zeros((n, code_size), dtype=np.uint8)
+    out[:, :packed.shape[1]] = packed
+    return out
+
+
+class FaissCodec:
+    """Train / encode / decode through one faiss quantizer (and an optional rotation)."""
+
+    def __init__(self, name: str, d: int, M: int, nbits: int, beam_width: int = 64,
+                 lsq_encode_ils_iters: int | None = None):
+        if name not in BASELINES:
+            raise ValueError(f"experiment.baselines: unknown baseline {name!r} (choose from {', '.join(BASELINES)})")
+        if name in ("pq", "opq") and d % M:
+            raise ValueError(f"baseline {name}: dimension {d} is not divisible by M={M}")
+        self.name, self.d, self.M, self.nbits = name, d, M, nbits
+        self.K = 1 << nbits
+        self.rotation = None
+        if name in ("pq", "opq"):
+            self.q = faiss.ProductQuantizer(d, M, nbits)
+            if name == "opq":
+                self.rotation = faiss.OPQMatrix(d, M)
+                self.rotation.pq = self.q  # train the rotation with our nbits, not its default 8
+        elif name in ("rq", "rq_beam"):
+            self.q = faiss.ResidualQuantizer(d, M, nbits)
+            self.q.max_beam_size = 1 if name == "rq" else int(beam_width)
+            self.q.use_beam_LUT = 1  # beam search on lookup tables (same results, faster for d=128)
+        else:
+            self.q = faiss.LocalSearchQuantizer(d, M, nbits)
+            if lsq_encode_ils_iters is not None:
+                self.q.encode_ils_iters = int(lsq_encode_ils_iters)
+        self.code_size = self.q.code_size
+        self.bits = M * nbits
+
+    def settings(self) -> dict[str, float]:
+        out: dict[str, float] = {"bits": float(self.bits)}
+        if self.name.startswith("rq"):
+            out["beam_width"] = float(self.q.max_beam_size)
+        if self.name == "lsq":
+            out["encode_ils_iters"] = float(self.q.encode_ils_iters)
+            out["train_iters"] = float(self.q.train_iters)
+        return out
+
+    def train(self, xt: np.ndarray) -> None:
+        xt = np.ascontiguousarray(xt, dtype=np.float32)
+        if self.rotation is not None:
+            self.rotation.train(xt)  # trains self.q on the rotated data along the way
+            self.q.train(self.rotation.apply(xt))
+        else:
+            self.q.train(xt)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.rotation is not None:
+            x = self.rotation.apply(x)
+        return unpack(self.q.compute_codes(x), self.M, self.nbits)
+
+    def decode(self, idx: np.ndarray) -> np.ndarray:
+        x = self.q.decode(pack(idx, self.nbits, self.code_size))
+        if self.rotation is not None:
+            x = self.rotation.reverse_transform(x)
+        return x
+
+
+def build_baseline(name: str, d: int, M: int, nbits: int, beam_width: int = 64, **kw) -> FaissCodec:
+    return FaissCodec(name, d, M, nbits, beam_width, **kw)

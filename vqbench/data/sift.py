@@ -1,0 +1,300 @@
+"""SIFT1M-style ANN datasets, in the style of faiss ``contrib/datasets.py``.
+
+A dataset exposes ``dim``, ``nb``, ``nq``, ``get_train(max_train)``,
+``database_iterator(bs)`` (float32 chunks), ``get_database()``, ``get_queries()`` and
+``get_groundtruth(k)``. Two sources:
+
+* ``TexmexDataset(root, prefix)``: {prefix}_base / _learn / _query (.fvecs or .bvecs,
+  detected per split) and {prefix}_groundtruth.ivecs, memory-mapped.
+* ``AnnBenchmarksHDF5(path)``: ann-benchmarks' sift-128-euclidean.hdf5 (train / test /
+  neighbors); codebooks train on a seeded sample of ``train``.
+
+``max_base`` / ``max_queries`` cut the base / queries to a prefix. When the base is cut,
+the ground truth is recomputed by exact search over the cut base (``gt_recomputed``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from vqbench.data.vecs import read_vecs, to_float32
+from vqbench.search import knn
+
+log = logging.getLogger(__name__)
+
+TEXMEX_URL = "ftp://ftp.irisa.fr/local/texmex/corpus/sift.tar.gz"
+TEXMEX_MD5 = "b23d1b3b2ee8469d819b61ca900ef0ed"  # published in the corpus' MD5SUM file
+TEXMEX_BYTES = 168_280_445
+HDF5_URL = "http://ann-benchmarks.com/sift-128-euclidean.hdf5"
+HDF5_NAME = "sift-128-euclidean.hdf5"
+
+
+class DatasetNotFound(FileNotFoundError):
+    """A dataset file is missing; the message says how to get it."""
+
+
+def data_home() -> Path:
+    """Per-user data directory: $VQBENCH_DATA, else ~/.cache/vqbench."""
+    env = os.environ.get("VQBENCH_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "vqbench"
+
+
+def default_root(name: str) -> Path:
+    return data_home() / name
+
+
+def _check_limit(name: str, value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or int(value) != value or int(value) <= 0:
+        raise ValueError(f"dataset.{name} must be a positive integer or null, got {value!r}")
+    return int(value)
+
+
+class ANNDataset:
+    """Common logic: prefixes of base/queries and ground-truth recomputation."""
+
+    dim: int
+    gt_recomputed: bool = False
+    chunk_size: int = 131072
+
+    def __init__(self, max_base=None, max_queries=None, max_train=None):
+        self.max_base = _check_limit("max_base", max_base)
+        self.max_queries = _check_limit("max_queries", max_queries)
+        self.max_train = _check_limit("max_train", max_train)
+        self._gt_cache: np.ndarray | None = None
+
+    # subclasses provide the raw (uncut) sizes and accessors
+    nb_total: int
+    nq_total: int
+
+    @property
+    def nb(self) -> int:
+        return self.nb_total if self.max_base is None else min(self.max_base, self.nb_total)
+
+    @property
+    def nq(self) -> int:
+        return self.nq_total if self.max_queries is None else min(self.max_queries, self.nq_total)
+
+    @property
+    def base_is_cut(self) -> bool:
+        return self.nb < self.nb_total
+
+    def _base_rows(self, i0: int, i1: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _raw_queries(self, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _raw_groundtruth(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def database_iterator(self, bs: int | None = None, start: int = 0,
+                          stop: int | None = None) -> Iterator[np.ndarray]:
+        """Yield the (cut) base as float32 chunks of ``bs`` rows."""
+        bs = bs or self.chunk_size
+        stop = self.nb if stop is None else min(stop, self.nb)
+        for i0 in range(start, stop, bs):
+            yield np.ascontiguousarray(self._base_rows(i0, min(i0 + bs, stop)), dtype=np.float32)
+
+    def get_database(self) -> np.ndarray:
+        out = np.empty((self.nb, self.dim), dtype=np.float32)
+        i0 = 0
+        for c in self.database_iterator():
+            out[i0:i0 + len(c)] = c
+            i0 += len(c)
+        return out
+
+    def get_queries(self) -> np.ndarray:
+        return np.ascontiguousarray(self._raw_queries(self.nq), dtype=np.float32)
+
+    def get_groundtruth(self, k: int | None = None) -> np.ndarray:
+        """int64 (nq, k) ids of the exact nearest neighbours in the (cut) base."""
+        if self._gt_cache is None:
+            if self.base_is_cut:
+                self._gt_cache = self._recompute_groundtruth()
+            else:
+                gt = np.asarray(self._raw_groundtruth()[:self.nq], dtype=np.int64)
+                self._check_groundtruth(gt)
+                self._gt_cache = gt
+        gt = self._gt_cache
+        if k is not None:
+            if k > gt.shape[1]:
+                raise ValueError(f"ground truth has {gt.shape[1]} neighbours per query, asked for {k}")
+            gt = gt[:, :k]
+        return gt
+
+    def _check_groundtruth(self, gt: np.ndarray) -> None:
+        if gt.shape[0] < self.nq:
+            raise ValueError(f"{self}: ground truth has {gt.shape[0]} rows for {self.nq} queries")
+        bad = np.flatnonzero((gt[:, 0] < 0) | (gt[:, 0] >= self.nb_total))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"{self}: ground truth row {i} names base id {int(gt[i, 0])}, outside 0..{self.nb_total - 1}"
+            )
+
+    def _recompute_groundtruth(self, k: int = 100) -> np.ndarray:
+        k = min(k, self.nb)
+        log.info("%s: base cut to %d of %d vectors; recomputing exact ground truth (k=%d)",
+                    self, self.nb, self.nb_total, k)
+        _, ids = knn(self.get_queries(), self.database_iterator(), k)
+        self.gt_recomputed = True
+        return ids
+
+    def get_train(self, max_train: int | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"dim": self.dim, "nb": self.nb, "nq": self.nq, "nb_total": self.nb_total,
+                "gt_recomputed": self.gt_recomputed}
+
+
+def _find_split(root: Path, prefix: str, split: str) -> Path:
+    cands = [root / f"{prefix}_{split}{ext}" for ext in (".fvecs", ".bvecs")]
+    found = [p for p in cands if p.is_file()]
+    if not found:
+        raise DatasetNotFound(_missing_message(root, prefix, f"{prefix}_{split}.fvecs (or .bvecs)"))
+    if len(found) > 1:
+        log.warning("both %s and %s exist; using %s", found[0].name, found[1].name, found[0].name)
+    return found[0]
+
+
+def _missing_message(root: Path, prefix: str, what: str) -> str:
+    if not root.is_dir():
+        where = f"dataset directory {root} does not exist"
+    else:
+        where = f"missing {what} in {root}"
+    how = (f"run `vqbench-data download sift1m --root {root}`" if prefix == "sift"
+           else "check dataset.prefix")
+    return f"{where}: {how}, or set dataset.root=DIR (and dataset.prefix=...) to an existing copy"
+
+
+class TexmexDataset(ANNDataset):
+    """TEXMEX layout under ``root``: {prefix}_{base,learn,query}.{fvecs,bvecs} + groundtruth."""
+
+    def __init__(self, root: str | os.PathLike | None = None, prefix: str = "sift",
+                 max_base=None, max_queries=None, max_train=None):
+        super().__init__(max_base, max_queries, max_train)
+        self.root = Path(root).expanduser() if root is not None else default_root("sift1m")
+        self.prefix = prefix
+        self.paths = {s: _find_split(self.root, prefix, s) for s in ("base", "learn", "query")}
+        gt = self.root / f"{prefix}_groundtruth.ivecs"
+        if not gt.is_file():
+            raise DatasetNotFound(_missing_message(self.root, prefix, gt.name))
+        self.paths["groundtruth"] = gt
+        self.xb = read_vecs(self.paths["base"])
+        self.xt = read_vecs(self.paths["learn"])
+        self.xq = read_vecs(self.paths["query"])
+        self.gt = read_vecs(gt)
+        self.dim = self.xb.shape[1]
+        for s, a in (("learn", self.xt), ("query", self.xq)):
+            if a.shape[1] != self.dim:
+                raise ValueError(f"{self.paths[s]}: dimension {a.shape[1]} differs from the base's {self.dim}")
+        if self.gt.shape[0] != self.xq.shape[0]:
+            raise ValueError(f"{gt}: {self.gt.shape[0]} rows for {self.xq.shape[0]} queries")
+        self.nb_total = self.xb.shape[0]
+        self.nq_total = self.xq.shape[0]
+
+    def __repr__(self) -> str:
+        return f"TexmexDataset({self.root}, prefix={self.prefix!r})"
+
+    def _base_rows(self, i0, i1):
+        return self.xb[i0:i1]
+
+    def _raw_queries(self, n):
+        return self.xq[:n]
+
+    def _raw_groundtruth(self):
+        return self.gt
+
+    def get_train(self, max_train: int | None = None) -> np.ndarray:
+        n = _check_limit("max_train", max_train) or self.max_train or self.xt.shape[0]
+        return to_float32(self.xt[:min(n, self.xt.shape[0])])
+
+
+class AnnBenchmarksHDF5(ANNDataset):
+    """ann-benchmarks HDF5 (train = base, test = queries, neighbors = ground truth).
+
+    It has no learn split: codebooks train on ``train_size`` rows of ``train`` drawn
+    without replacement with ``seed`` (from the cut base when max_base is set).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, train_size: int = 100_000,
+                 seed: int = 0, max_base=None, max_queries=None, max_train=None):
+        super().__init__(max_base, max_queries, max_train)
+        import h5py
+
+        self.path = Path(path).expanduser() if path is not None else default_root("sift1m_hdf5") / HDF5_NAME
+        if not self.path.is_file():
+            raise DatasetNotFound(
+                f"missing {self.path}: run `vqbench-data download sift1m_hdf5 --root {self.path.parent}`"
+                f", or set dataset.root=DIR to a directory holding {self.path.name}"
+            )
+        self.train_size = _check_limit("train_size", train_size)
+        self.seed = int(seed)
+        try:
+            self.h5 = h5py.File(self.path, "r")
+        except OSError as e:
+            raise ValueError(f"{self.path}: not a readable HDF5 file ({e})") from None
+        for key in ("train", "test", "neighbors"):
+            if key not in self.h5:
+                raise ValueError(f"{self.path}: no dataset {key!r} (has {sorted(self.h5.keys())})")
+        self.xb, self.xq, self.gt = self.h5["train"], self.h5["test"], self.h5["neighbors"]
+        for key, a in (("train", self.xb), ("test", self.xq), ("neighbors", self.gt)):
+            if len(a.shape) != 2 or a.shape[0] == 0:
+                raise ValueError(f"{self.path}: {key!r} has shape {a.shape}, expected a non-empty 2-D array")
+        self.dim = self.xb.shape[1]
+        if self.xq.shape[1] != self.dim:
+            raise ValueError(f"{self.path}: 'test' has dimension {self.xq.shape[1]}, 'train' has {self.dim}")
+        if self.gt.shape[0] != self.xq.shape[0]:
+            raise ValueError(f"{self.path}: 'neighbors' has {self.gt.shape[0]} rows for {self.xq.shape[0]} queries")
+        self.nb_total = self.xb.shape[0]
+        self.nq_total = self.xq.shape[0]
+
+    def __repr__(self) -> str:
+        return f"AnnBenchmarksHDF5({self.path})"
+
+    def _base_rows(self, i0, i1):
+        return self.xb[i0:i1]
+
+    def _raw_queries(self, n):
+        return self.xq[:n]
+
+    def _raw_groundtruth(self):
+        return self.gt[:self.nq]
+
+    def get_train(self, max_train: int | None = None) -> np.ndarray:
+        n = _check_limit("max_train", max_train) or self.max_train or self.train_size
+        n = min(n, self.nb)
+        rng = np.random.default_rng(self.seed)
+        idx = np.sort(rng.choice(self.nb, size=n, replace=False))
+        out = np.empty((n, self.dim), dtype=np.float32)
+        j = 0
+        for i0 in range(0, self.nb, self.chunk_size):  # contiguous reads, then select
+            i1 = min(i0 + self.chunk_size, self.nb)
+            lo, hi = np.searchsorted(idx, [i0, i1])
+            if hi > lo:
+                out[j:j + hi - lo] = self.xb[i0:i1][idx[lo:hi] - i0]
+                j += hi - lo
+        return out
+
+
+def load_dataset(dcfg, seed: int = 0) -> ANNDataset:
+    """Build the dataset named by ``dcfg.name`` (sift1m | sift1m_hdf5) from a config."""
+    get = dcfg.get if hasattr(dcfg, "get") else lambda k, d=None: getattr(dcfg, k, d)
+    name = get("name")
+    common = dict(max_base=get("max_base"), max_queries=get("max_queries"), max_train=get("max_train"))
+    if name == "sift1m":
+        return TexmexDataset(get("root"), prefix=get("prefix") or "sift", **common)
+    if name == "sift1m_hdf5":
+        root = get("root")
+        fname = get("file") or HDF5_NAME
+        path = Path(root).expanduser() / fname if root else None
+        return AnnBenchmarksHDF5(path, train_size=get("train_size") or 100_000,
+                                 seed=seed if get("seed") is None else get("seed"), **common)
+    raise ValueError(f"dataset.name must be sift1m or sift1m_hdf5 for the ANN experiment, got {name!r}")

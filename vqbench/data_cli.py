@@ -1,0 +1,86 @@
+"""``vqbench-data``: fetch and inspect the ANN datasets.
+
+    vqbench-data download sift1m [--root DIR]        TEXMEX sift.tar.gz -> DIR/sift_*.fvecs
+    vqbench-data download sift1m_hdf5 [--root DIR]   ann-benchmarks sift-128-euclidean.hdf5
+    vqbench-data info DIR                            shapes of the vector files in DIR
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vqbench.data import sift
+from vqbench.data.download import DownloadError, download, extract
+from vqbench.data.vecs import VALUE_DTYPES, read_vecs
+
+
+def download_sift1m(root: Path, url: str = sift.TEXMEX_URL, md5: str | None = sift.TEXMEX_MD5,
+                    progress: bool = True, keep_archive: bool = False) -> Path:
+    """Download + extract the TEXMEX SIFT1M archive so that root/sift_base.fvecs exists."""
+    archive = download(url, root / "sift.tar.gz", md5=md5, progress=progress)
+    extract(archive, root, strip_components=1)  # the archive holds sift/sift_*.fvecs
+    if not keep_archive:
+        archive.unlink()
+    sift.TexmexDataset(root, "sift")  # validates the extracted layout
+    return root
+
+
+def download_sift1m_hdf5(root: Path, url: str = sift.HDF5_URL, progress: bool = True) -> Path:
+    path = download(url, root / sift.HDF5_NAME, progress=progress)
+    sift.AnnBenchmarksHDF5(path)  # validates keys and shapes
+    return path
+
+
+def info(directory: Path) -> list[str]:
+    """One line per vector file (or HDF5 dataset) under ``directory``."""
+    lines = []
+    for p in sorted(directory.iterdir()):
+        if p.suffix in VALUE_DTYPES:
+            a = read_vecs(p)
+            lines.append(f"{p.name}: {a.shape[0]} x {a.shape[1]} {a.dtype}")
+        elif p.suffix in (".hdf5", ".h5"):
+            import h5py
+            with h5py.File(p, "r") as f:
+                for k, v in f.items():
+                    lines.append(f"{p.name}:{k}: {' x '.join(map(str, v.shape))} {v.dtype}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="vqbench-data", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("download", help="download a dataset into --root")
+    d.add_argument("dataset", choices=["sift1m", "sift1m_hdf5"])
+    d.add_argument("--root", type=Path, default=None,
+                   help="target directory (default: $VQBENCH_DATA/<dataset> or ~/.cache/vqbench/<dataset>)")
+    d.add_argument("--url", default=None, help="override the source URL (mirror)")
+    d.add_argument("--no-progress", action="store_true")
+    i = sub.add_parser("info", help="list the vector files in a directory")
+    i.add_argument("dir", type=Path)
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "download":
+            root = (args.root or sift.default_root(args.dataset)).expanduser()
+            progress = not args.no_progress
+            if args.dataset == "sift1m":
+                kw = {"url": args.url} if args.url else {}  # a mirror must match the md5
+                out = download_sift1m(root, progress=progress, **kw)
+            else:
+                kw = {"url": args.url} if args.url else {}
+                out = download_sift1m_hdf5(root, progress=progress, **kw)
+            print(f"{args.dataset} ready in {out}; use dataset={args.dataset} dataset.root={root}")
+        else:
+            if not args.dir.is_dir():
+                raise FileNotFoundError(f"{args.dir}: not a directory")
+            for line in info(args.dir):
+                print(line)
+    except (DownloadError, ValueError, FileNotFoundError) as e:
+        print(f"vqbench-data: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""ANN experiment: recall@T of exact asymmetric-distance search on a quantized base.
+
+Train the quantizer on the learn vectors, encode the base in chunks, then search every
+query exactly by ||q - x_hat||^2 over the decoded base (decoded chunk by chunk into a
+faiss flat search) and report recall@T (T = 1, 2, 4, ..., 512 and 10, 100, 1000), base
+reconstruction error, codebook usage, bits, seconds per phase and peak memory. faiss's
+classical quantizers (experiment.baselines) are evaluated by the same code in the same
+run, their metrics prefixed ``baseline.<name>.``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..baselines import BASELINES, build_baseline
+from ..config import ConfigError, check_quantizer_fits
+from ..data.sift import ANNDataset, load_dataset
+from ..metrics import code_statistics
+from ..progress import progress as progress_bar
+from ..quantizers import build_quantizer
+from ..search import knn, recall_at, recall_ts
+from ..training import fit
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("sift1m", "sift1m_hdf5")
+
+Encoder = Callable[[np.ndarray], np.ndarray]   # float32 (n, d) -> codes (n, M)
+Decoder = Callable[[np.ndarray], np.ndarray]   # codes (n, M) -> float32 (n, d)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _exp(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+    return cfg.get("experiment") or {}
+
+
+def _pos_int_or_none(section: str, key: str, value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{section}.{key} must be a positive integer or null, got {value!r}")
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """ANN-specific checks; also opens the dataset so missing files fail here in one line."""
+    d, e = cfg["dataset"], _exp(cfg)
+    if d.get("name") not in DATASETS:
+        raise ConfigError(f"experiment=ann needs dataset=sift1m or dataset=sift1m_hdf5, got dataset={d.get('name')!r}")
+    for key in ("max_base", "max_queries", "max_train", "train_size"):
+        _pos_int_or_none("dataset", key, d.get(key))
+    for key in ("search_k", "chunk_size", "rq_beam_width", "lsq_encode_ils_iters"):
+        _pos_int_or_none("experiment", key, e.get(key))
+    baselines = e.get("baselines") or []
+    if not isinstance(baselines, (list, tuple)):
+        raise ConfigError(f"experiment.baselines must be a list (e.g. [pq,opq]), got {baselines!r}")
+    for b in baselines:
+        if b not in BASELINES:
+            raise ConfigError(f"experiment.baselines: unknown baseline {b!r} (choose from {', '.join(BASELINES)})")
+    ds = open_dataset(cfg)
+    check_quantizer_fits(cfg, ds.dim, f"dataset {d['name']}")
+    if "pq" in baselines or "opq" in baselines:
+        M = int(cfg["quantizer"]["num_codebooks"])
+        if ds.dim % M:
+            raise ConfigError(f"experiment.baselines pq/opq: dimension {ds.dim} is not divisible by "
+                              f"quantizer.num_codebooks={M}")
+
+
+def open_dataset(cfg: Mapping[str, Any]) -> ANNDataset:
+    """The configured dataset; a missing or malformed file becomes a one-line ConfigError."""
+    try:
+        return load_dataset(cfg["dataset"], seed=int(cfg["seed"]))
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigError(f"dataset={cfg['dataset'].get('name')}: {err}") from None
+
+
+def evaluate(ds: ANNDataset, encode: Encoder, decode: Decoder, num_codebooks: int,
+             codebook_size: int, *, search_k: int = 1000, chunk_size: int = 131072,
+             progress: bool = True, label: str = "") -> tuple[dict[str, float], dict[str, float]]:
+    """Encode the base, measure reconstruction error, search all queries, compute recall.
+
+    Returns (metrics, timings). Memory: the codes (nb x M, uint8/uint16) plus one chunk.
+    """
+    nb, dim = ds.nb, ds.dim
+    code_dtype = np.uint8 if codebook_size <= 256 else np.uint16 if codebook_size <= 65536 else np.int64
+    codes = np.empty((nb, num_codebooks), dtype=code_dtype)
+    timings: dict[str, float] = {}
+
+    def bar(desc):
+        return progress_bar(total=nb, desc=f"{label}{desc}", enabled=progress, unit="vec", unit_scale=True)
+
+    t0 = time.perf_counter()
+    with bar("encode") as pb:
+        i0 = 0
+        for x in ds.database_iterator(chunk_size):
+            codes[i0:i0 + len(x)] = encode(x)
+            i0 += len(x)
+            pb.update(len(x))
+    timings["encode"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    err_sum = 0.0
+    with bar("reconstruct") as pb:
+        i0 = 0
+        for x in ds.database_iterator(chunk_size):
+            xh = decode(codes[i0:i0 + len(x)])
+            err_sum += float(np.square(x - xh, dtype=np.float32).sum(axis=1, dtype=np.float64).sum())
+            i0 += len(x)
+            pb.update(len(x))
+    timings["reconstruct"] = time.perf_counter() - t0
+
+    queries = ds.get_queries()
+    gt = ds.get_groundtruth()
+    k = min(search_k, nb)
+
+    def decoded_chunks():
+        for j0 in range(0, nb, chunk_size):
+            yield decode(codes[j0:j0 + chunk_size])
+
+    t0 = time.perf_counter()
+    with bar("search") as pb:
+        _, ids = knn(queries, decoded_chunks(), k, progress=pb)
+    timings["search"] = time.perf_counter() - t0
+
+    mse = err_sum / nb
+    metrics: dict[str, float] = {"bits": float(num_codebooks * np.log2(codebook_size)),
+                                 "mse": mse, "mse_per_dim": mse / dim}
+    for t, r in recall_at(ids, gt, recall_ts(k)).items():
+        metrics[f"recall@{t}"] = r
+    metrics.update(code_statistics(torch.from_numpy(codes.astype(np.int64)), codebook_size))
+    metrics["encode_vectors_per_s"] = nb / max(timings["encode"], 1e-9)
+    metrics["search_queries_per_s"] = len(queries) / max(timings["search"], 1e-9)
+    return metrics, timings
+
+
+def _torch_codec(quantizer, device: torch.device) -> tuple[Encoder, Decoder]:
+    def encode(x: np.ndarray) -> np.ndarray:
+        return quantizer.encode(torch.from_numpy(x).to(device)).cpu().numpy()
+
+    @torch.no_grad()
+    def decode(c: np.ndarray) -> np.ndarray:
+        idx = torch.from_numpy(c.astype(np.int64)).to(device)
+        return quantizer.decode(idx).float().cpu().numpy()
+
+    return encode, decode
+
+
+def _save_codebooks(quantizer, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".codebooks.pt.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"codebooks": quantizer.codebooks.detach().cpu()}, tmp)
+        os.replace(tmp, run_dir / "codebooks.pt")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
+    e, q = _exp(cfg), dict(cfg["quantizer"])
+    seed, progress = int(cfg["seed"]), bool(cfg.get("progress", True))
+    search_k = int(e.get("search_k") or 1000)
+    chunk = int(e.get("chunk_size") or 131072)
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    ds = open_dataset(cfg)
+    xt = ds.get_train()
+    timings["load"] = time.perf_counter() - t0
+    if ds.base_is_cut:
+        t0 = time.perf_counter()
+        ds.get_groundtruth()  # recompute now, outside the timed search
+        timings["groundtruth"] = time.perf_counter() - t0
+        print(f"ann: base cut to {ds.nb} of {ds.nb_total} vectors (dataset.max_base): "
+              f"ground truth recomputed by exact search")
+    info = ds.describe()
+
+    K = 1 << int(q["bits_per_codebook"])
+    if q["name"] == "avq" and int(q["beam_width"]) > K:
+        log.warning("quantizer.beam_width=%s > K=%d: using beam width %d", q["beam_width"], K, K)
+        q["beam_width"] = K  # the ANN default is min(K, 64)
+    torch.manual_seed(seed)
+    quantizer = build_quantizer(q, ds.dim).to(device)
+    t0 = time.perf_counter()
+    train_stats = fit(quantizer, torch.from_numpy(xt), cfg["optimizer"], device, seed, progress=progress)
+    timings["train"] = time.perf_counter() - t0
+    quantizer.eval()
+    _save_codebooks(quantizer, run_dir)
+
+    enc, dec = _torch_codec(quantizer, device)
+    metrics, t = evaluate(ds, enc, dec, quantizer.num_codebooks, quantizer.codebook_size,
+                          search_k=search_k, chunk_size=chunk, progress=progress)
+    timings.update(t)
+    metrics["beam_width"] = float(q["beam_width"]) if q["name"] == "avq" else 1.0
+    metrics.update({f"train.{k}": float(v) for k, v in train_stats.items()})
+    metrics.update({"nb": float(info["nb"]), "nq": float(info["nq"]), "ntrain": float(len(xt)),
+                    "gt_recomputed": float(ds.gt_recomputed)})
+    metrics["peak_rss_mb"] = peak_rss_mb()
+
+    for name in e.get("baselines") or []:
+        bm, bt = run_baseline(name, ds, xt, cfg, search_k=search_k, chunk_size=chunk, progress=progress)
+        metrics.update({f"baseline.{name}.{k}": v for k, v in bm.items()})
+        timings.update({f"baseline.{name}.{k}": v for k, v in bt.items()})
+    return {"metrics": metrics, "timings": timings}
+
+
+def run_baseline(name: str, ds: ANNDataset, xt: np.ndarray, cfg: Mapping[str, Any], *,
+                 search_k: int = 1000, chunk_size: int = 131072,
+                 progress: bool = True) -> tuple[dict[str, float], dict[str, float]]:
+    """Train one faiss baseline at the configured M and bits, evaluate it like ours."""
+    e, q = _exp(cfg), cfg["quantizer"]
+    M, nbits = int(q["num_codebooks"]), int(q["bits_per_codebook"])
+    beam = int(e.get("rq_beam_width") or q.get("beam_width") or 64)
+    codec = build_baseline(name, ds.dim, M, nbits, beam_width=beam,
+                           lsq_encode_ils_iters=e.get("lsq_encode_ils_iters"))
+    t0 = time.perf_counter()
+    if progress:
+        print(f"baseline {name}: training on {len(xt)} vectors")
+    codec.train(xt)
+    timings = {"train": time.perf_counter() - t0}
+    metrics, t = evaluate(ds, codec.encode, codec.decode, M, 1 << nbits, search_k=search_k,
+                          chunk_size=chunk_size, progress=progress, label=f"{name} ")
+    timings.update(t)
+    metrics.update(codec.settings())
+    metrics["peak_rss_mb"] = peak_rss_mb()
+    return metrics, timings
