@@ -1,0 +1,96 @@
+"""Collect ANN runs (metrics.json of `vqbench experiment=ann ...`) into one recall table.
+
+Each run gives one row for its own quantizer and one per faiss baseline it ran
+(``baseline.<name>.*`` metrics), so classical anchors sit next to our quantizers.
+
+    python scripts/ann_table.py runs/ann_siftlike1m --out results/ann_siftlike1m \\
+        --title "ANN on siftlike1m, 64 bits" --notes results/ann_siftlike1m_notes.md
+
+writes results/ann_siftlike1m.md and .csv atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from vqbench.atomic import write_text_atomic
+
+BASELINE_LABELS = {"pq": "faiss PQ", "opq": "faiss OPQ+PQ", "rq": "faiss RQ (beam 1)",
+                   "rq_beam": "faiss RQ (beam W)", "lsq": "faiss LSQ"}
+COLUMNS = ["method", "optimizer", "beam", "bits", "recall@1", "recall@10", "recall@100", "recall@1000",
+           "mse", "mse_per_dim", "perplexity_mean", "train_s", "encode_s", "search_s", "peak_rss_mb", "run"]
+ORDER = {"pvq": 0, "rvq": 1, "avq": 2, "vq": 3}
+OPT_ORDER = {"nsvq": 0, "ste": 1, "kmeans": 2}
+
+
+def rows_of(record: dict, path: Path) -> list[dict]:
+    m, t, cfg = record["metrics"], record["timings"], record["config"]
+    q, o = cfg["quantizer"], cfg["optimizer"]
+    base = {"run": str(path.parent)}
+    rows = [{**base, "method": q["name"].upper(), "optimizer": o["name"],
+             "beam": int(m.get("beam_width", 1)), "bits": m["bits"],
+             **{k: m.get(k) for k in COLUMNS if k in m},
+             "train_s": t.get("train"), "encode_s": t.get("encode"), "search_s": t.get("search"),
+             "peak_rss_mb": m.get("peak_rss_mb"), "_key": (0, ORDER.get(q["name"], 9), OPT_ORDER.get(o["name"], 9))}]
+    for i, name in enumerate(BASELINE_LABELS):
+        p = f"baseline.{name}."
+        if p + "bits" not in m:
+            continue
+        rows.append({**base, "method": BASELINE_LABELS[name], "optimizer": "faiss",
+                     "beam": int(m.get(p + "beam_width", 1)), "bits": m[p + "bits"],
+                     **{k: m.get(p + k) for k in COLUMNS if p + k in m},
+                     "train_s": t.get(p + "train"), "encode_s": t.get(p + "encode"), "search_s": t.get(p + "search"),
+                     "peak_rss_mb": m.get(p + "peak_rss_mb"), "_key": (1, i, 0)})
+    return rows
+
+
+def fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e6:
+            return str(int(v))
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path, help="run directories (searched for metrics.json)")
+    ap.add_argument("--out", type=Path, required=True, help="output path without extension")
+    ap.add_argument("--title", default="ANN recall")
+    ap.add_argument("--notes", type=Path, help="Markdown appended below the table (commands, remarks)")
+    args = ap.parse_args(argv)
+    rows = []
+    for r in args.runs:
+        files = [r] if r.is_file() else sorted(r.rglob("metrics.json"))
+        if not files:
+            print(f"ann_table: no metrics.json under {r}", file=sys.stderr)
+            return 1
+        for f in files:
+            record = json.loads(f.read_text())
+            if record["config"]["experiment"]["name"] != "ann":
+                continue
+            rows.extend(rows_of(record, f))
+    rows.sort(key=lambda r: r["_key"])
+    cols = COLUMNS
+    md = [f"# {args.title}", "", "| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    md += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    if args.notes:
+        md += ["", args.notes.read_text().rstrip()]
+    write_text_atomic(args.out.with_suffix(".md"), "\n".join(md) + "\n")
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(cols)
+    w.writerows([[r.get(c, "") for c in cols] for r in rows])
+    write_text_atomic(args.out.with_suffix(".csv"), buf.getvalue())
+    print(f"wrote {args.out.with_suffix('.md')} and .csv ({len(rows)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
