@@ -29,6 +29,9 @@ declare -A ARGS=(
   [avq-kmeans]="${AVQ[*]} optimizer=kmeans"
   [avq-nsvq]="${AVQ[*]} optimizer=nsvq ${GRAD[*]}"
   [avq-ste]="${AVQ[*]} optimizer=ste ${GRAD[*]}"
+  # optional extras (not in the default list): the slow faiss anchors, and AVQ at the preset beam 64
+  [faiss-rq64-lsq]="quantizer=pvq optimizer=kmeans experiment.baselines=[rq_beam,lsq] experiment.baselines_only=true experiment.rq_beam_width=64"
+  [avq64-kmeans]="quantizer=avq quantizer.beam_width=64 optimizer=kmeans"
 )
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=(pvq-kmeans rvq-kmeans pvq-nsvq pvq-ste rvq-nsvq rvq-ste avq-kmeans avq-nsvq avq-ste)
