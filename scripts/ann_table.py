@@ -31,11 +31,14 @@ def rows_of(record: dict, path: Path) -> list[dict]:
     m, t, cfg = record["metrics"], record["timings"], record["config"]
     q, o = cfg["quantizer"], cfg["optimizer"]
     base = {"run": str(path.parent)}
-    rows = [{**base, "method": q["name"].upper(), "optimizer": o["name"],
-             "beam": int(m.get("beam_width", 1)), "bits": m["bits"],
-             **{k: m.get(k) for k in COLUMNS if k in m},
-             "train_s": t.get("train"), "encode_s": t.get("encode"), "search_s": t.get("search"),
-             "peak_rss_mb": m.get("peak_rss_mb"), "_key": (0, ORDER.get(q["name"], 9), OPT_ORDER.get(o["name"], 9))}]
+    rows = []
+    if "bits" in m:  # absent for experiment.baselines_only runs
+        rows.append({**base, "method": q["name"].upper(), "optimizer": o["name"],
+                     "beam": int(m.get("beam_width", 1)), "bits": m["bits"],
+                     **{k: m.get(k) for k in COLUMNS if k in m},
+                     "train_s": t.get("train"), "encode_s": t.get("encode"), "search_s": t.get("search"),
+                     "peak_rss_mb": m.get("peak_rss_mb"),
+                     "_key": (0, ORDER.get(q["name"], 9), OPT_ORDER.get(o["name"], 9), int(m.get("beam_width", 1)))})
     for i, name in enumerate(BASELINE_LABELS):
         p = f"baseline.{name}."
         if p + "bits" not in m:
@@ -44,7 +47,7 @@ def rows_of(record: dict, path: Path) -> list[dict]:
                      "beam": int(m.get(p + "beam_width", 1)), "bits": m[p + "bits"],
                      **{k: m.get(p + k) for k in COLUMNS if p + k in m},
                      "train_s": t.get(p + "train"), "encode_s": t.get(p + "encode"), "search_s": t.get(p + "search"),
-                     "peak_rss_mb": m.get(p + "peak_rss_mb"), "_key": (1, i, 0)})
+                     "peak_rss_mb": m.get(p + "peak_rss_mb"), "_key": (1, i, 0, int(m.get(p + "beam_width", 1)))})
     return rows
 
 

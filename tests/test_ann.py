@@ -1,5 +1,6 @@
 """The ANN experiment end to end on a generated TEXMEX layout, through the Hydra config and CLI."""
 
+import importlib.util
 import json
 import os
 import re
@@ -17,6 +18,9 @@ from vqbench import cli
 from vqbench.config import ConfigError
 from vqbench.data.sift import TexmexDataset
 from vqbench.experiments import ann
+
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def composed(*overrides):
@@ -98,10 +102,26 @@ def test_ann_cut_base_and_avq_beam(texmex, tmp_path, capsys):
     assert "recall@256" in m and "recall@512" not in m  # search_k capped by the 500-vector base
 
 
+def test_ann_baselines_only(texmex, tmp_path):
+    cfg = composed("experiment=ann", "experiment.baselines=[pq]", "experiment.baselines_only=true", *small(texmex))
+    m = cli.run(cfg, tmp_path)["metrics"]
+    assert "recall@1" not in m and "bits" not in m and not (tmp_path / "codebooks.pt").exists()
+    assert 0 < m["baseline.pq.recall@1"] <= m["baseline.pq.recall@10"] and m["nb"] == 2000
+    # the results table gets the baseline row only
+    spec = importlib.util.spec_from_file_location("ann_table", ROOT / "scripts" / "ann_table.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    assert table.main([str(tmp_path), "--out", str(tmp_path / "t"), "--title", "T"]) == 0
+    rows = (tmp_path / "t.md").read_text().splitlines()[4:]
+    assert len(rows) == 1 and rows[0].startswith("| faiss PQ | faiss | 1 | 16 | ")
+    assert (tmp_path / "t.csv").read_text().splitlines()[0].startswith("method,optimizer,beam,bits,recall@1")
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["experiment.baselines=[pq,ivf]"], "experiment.baselines: unknown baseline 'ivf'"),
     (["dataset.max_base=0"], "dataset.max_base must be a positive integer or null, got 0"),
     (["experiment.search_k=-1"], "experiment.search_k must be a positive integer"),
+    (["experiment.baselines_only=true"], "experiment.baselines_only=true needs experiment.baselines"),
     (["quantizer=pvq", "quantizer.num_codebooks=3"], "not divisible by quantizer.num_codebooks=3"),
 ])
 def test_ann_config_errors(texmex, tmp_path, overrides, message):

@@ -67,6 +67,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for b in baselines:
         if b not in BASELINES:
             raise ConfigError(f"experiment.baselines: unknown baseline {b!r} (choose from {', '.join(BASELINES)})")
+    if e.get("baselines_only") and not baselines:
+        raise ConfigError("experiment.baselines_only=true needs experiment.baselines (e.g. [pq,lsq])")
     ds = open_dataset(cfg)
     check_quantizer_fits(cfg, ds.dim, f"dataset {d['name']}")
     if "pq" in baselines or "opq" in baselines:
@@ -169,7 +171,7 @@ def _save_codebooks(quantizer, run_dir: Path) -> None:
 
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
     e, q = _exp(cfg), dict(cfg["quantizer"])
-    seed, progress = int(cfg["seed"]), bool(cfg.get("progress", True))
+    progress = bool(cfg.get("progress", True))
     search_k = int(e.get("search_k") or 1000)
     chunk = int(e.get("chunk_size") or 131072)
     timings: dict[str, float] = {}
@@ -186,6 +188,24 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
               f"ground truth recomputed by exact search")
     info = ds.describe()
 
+    metrics: dict[str, float] = {"nb": float(info["nb"]), "nq": float(info["nq"]), "ntrain": float(len(xt)),
+                                 "gt_recomputed": float(ds.gt_recomputed)}
+    if not e.get("baselines_only"):
+        m, t = _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress)
+        metrics.update(m)
+        timings.update(t)
+
+    for name in e.get("baselines") or []:
+        bm, bt = run_baseline(name, ds, xt, cfg, search_k=search_k, chunk_size=chunk, progress=progress)
+        metrics.update({f"baseline.{name}.{k}": v for k, v in bm.items()})
+        timings.update({f"baseline.{name}.{k}": v for k, v in bt.items()})
+    return {"metrics": metrics, "timings": timings}
+
+
+def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
+    """Train our quantizer on the learn vectors and evaluate it: (metrics, timings)."""
+    seed = int(cfg["seed"])
+    timings: dict[str, float] = {}
     K = 1 << int(q["bits_per_codebook"])
     if q["name"] == "avq" and int(q["beam_width"]) > K:
         log.warning("quantizer.beam_width=%s > K=%d: using beam width %d", q["beam_width"], K, K)
@@ -204,15 +224,8 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     timings.update(t)
     metrics["beam_width"] = float(q["beam_width"]) if q["name"] == "avq" else 1.0
     metrics.update({f"train.{k}": float(v) for k, v in train_stats.items()})
-    metrics.update({"nb": float(info["nb"]), "nq": float(info["nq"]), "ntrain": float(len(xt)),
-                    "gt_recomputed": float(ds.gt_recomputed)})
     metrics["peak_rss_mb"] = peak_rss_mb()
-
-    for name in e.get("baselines") or []:
-        bm, bt = run_baseline(name, ds, xt, cfg, search_k=search_k, chunk_size=chunk, progress=progress)
-        metrics.update({f"baseline.{name}.{k}": v for k, v in bm.items()})
-        timings.update({f"baseline.{name}.{k}": v for k, v in bt.items()})
-    return {"metrics": metrics, "timings": timings}
+    return metrics, timings
 
 
 def run_baseline(name: str, ds: ANNDataset, xt: np.ndarray, cfg: Mapping[str, Any], *,
