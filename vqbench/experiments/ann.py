@@ -39,8 +39,25 @@ Decoder = Callable[[np.ndarray], np.ndarray]   # codes (n, M) -> float32 (n, d)
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident set size in MiB since the last ``reset_peak_rss`` (else since start)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def reset_peak_rss() -> None:
+    """Restart peak-RSS accounting (Linux: writing 5 to /proc/self/clear_refs resets VmHWM),
+    so each method's peak is its own; elsewhere the peak stays cumulative."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def _exp(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -206,6 +223,7 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
     """Train our quantizer on the learn vectors and evaluate it: (metrics, timings)."""
     seed = int(cfg["seed"])
     timings: dict[str, float] = {}
+    reset_peak_rss()
     K = 1 << int(q["bits_per_codebook"])
     if q["name"] == "avq" and int(q["beam_width"]) > K:
         log.warning("quantizer.beam_width=%s > K=%d: using beam width %d", q["beam_width"], K, K)
@@ -235,6 +253,7 @@ def run_baseline(name: str, ds: ANNDataset, xt: np.ndarray, cfg: Mapping[str, An
     e, q = _exp(cfg), cfg["quantizer"]
     M, nbits = int(q["num_codebooks"]), int(q["bits_per_codebook"])
     beam = int(e.get("rq_beam_width") or q.get("beam_width") or 64)
+    reset_peak_rss()
     codec = build_baseline(name, ds.dim, M, nbits, beam_width=beam,
                            lsq_encode_ils_iters=e.get("lsq_encode_ils_iters"))
     t0 = time.perf_counter()
