@@ -104,6 +104,23 @@ def test_codes_round_trip_exactly(name):
     assert q.bits == q.num_codebooks * 3
 
 
+@pytest.mark.parametrize("L,k", [(4096, 64), (4096, 300), (1000, 10), (96, 5)])
+def test_smallest_equals_topk(L, k):
+    """The set-minimum shortcut returns exactly topk's values (ties and +inf padding included)
+    and indices that point at those values; it also covers the plain top-k fallback."""
+    from vqbench.quantizers.avq import smallest
+
+    g = torch.Generator().manual_seed(L + k)
+    v = torch.randint(0, 50, (7, L), generator=g).float()  # many ties
+    v[:, L // 2:] = float("inf")
+    v[3] = float("inf")  # a padding row
+    vals, idx = smallest(v, k)
+    ref, _ = v.topk(k, dim=1, largest=False, sorted=True)
+    assert torch.equal(vals, ref)
+    assert torch.equal(v.gather(1, idx), vals)
+    assert all(len(set(row.tolist())) == k for row in idx)  # k distinct columns per row
+
+
 def test_avq_reencodes_its_reconstruction_with_zero_error():
     q = AVQ(dim=6, num_codebooks=3, bits_per_codebook=2, beam_width=64)
     q.codebooks.data = torch.randn_like(q.codebooks)
