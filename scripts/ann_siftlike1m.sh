@@ -2,9 +2,10 @@
 # Full-scale ANN runs on siftlike1m (1M base, 100k learn, 10k queries) at 64 bits (M=8, K=256),
 # one run at a time, then the table in results/ann_siftlike1m.{md,csv}.
 #   ROOT=../shared/data/siftlike1m bash scripts/ann_siftlike1m.sh [run names...]
-# Run names: pvq-kmeans (also runs the faiss baselines PQ, OPQ+PQ, RQ beam 1 and RQ beam 4; add lsq to
-# its experiment.baselines for faiss LSQ, not run here for lack of session time), rvq-kmeans, pvq-nsvq, pvq-ste, rvq-nsvq,
-# rvq-ste, avq-kmeans, avq-nsvq, avq-ste. Default: all of them.
+# Run names: pvq-kmeans (also runs the faiss baselines PQ, OPQ+PQ, RQ beam 1 and RQ beam 4), rvq-kmeans,
+# pvq-nsvq, pvq-ste, rvq-nsvq, rvq-ste, avq-kmeans, avq-nsvq, avq-ste (AVQ at beam 4), faiss-rq64-lsq
+# (faiss RQ at beam 64 and LSQ: ~30-50 min on one core, 10 GB peak for RQ's beam-64 training) and
+# avq64-kmeans (AVQ at the preset beam 64: ~2 h on one core). Default: all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${ROOT:-../shared/data/siftlike1m}
@@ -15,8 +16,8 @@ COMMON=(experiment=ann "dataset.root=$ROOT" dataset.prefix=siftlike)
 # default lr 0.05 (in units of the data's std; 37 on siftlike1m, so 1.86 absolute). Absolute steps
 # of 0.01 / 0.1 / 1.0 were tried on a 100k-base cut: 1.0 was best for both PVQ and RVQ.
 GRAD=(optimizer.iterations=2000 optimizer.batch_size=1024)
-# AVQ: beam 4 instead of the preset 64 -- at 64 the beam search costs ~15 ms per vector on 2 cores
-# (4 h to encode the base, 8 h of NSVQ training); see results/ann_siftlike1m.md
+# AVQ: beam 4 (avq64-kmeans adds k-means at the preset 64) -- at beam 64 the beam search encodes ~200-250 vectors/s
+# on one core, so NSVQ/STE training (2M encodes) would take 2-3 h per row; see results/ann_siftlike1m.md
 AVQ=(quantizer=avq quantizer.beam_width=4)
 
 declare -A ARGS=(
@@ -29,12 +30,13 @@ declare -A ARGS=(
   [avq-kmeans]="${AVQ[*]} optimizer=kmeans"
   [avq-nsvq]="${AVQ[*]} optimizer=nsvq ${GRAD[*]}"
   [avq-ste]="${AVQ[*]} optimizer=ste ${GRAD[*]}"
-  # optional extras (not in the default list): the slow faiss anchors, and AVQ at the preset beam 64
+  # the slow ones: faiss RQ beam 64 + LSQ, and AVQ k-means at the preset beam 64
   [faiss-rq64-lsq]="quantizer=pvq optimizer=kmeans experiment.baselines=[rq_beam,lsq] experiment.baselines_only=true experiment.rq_beam_width=64"
   [avq64-kmeans]="quantizer=avq quantizer.beam_width=64 optimizer=kmeans"
 )
 NAMES=("$@")
-[ ${#NAMES[@]} -gt 0 ] || NAMES=(pvq-kmeans rvq-kmeans pvq-nsvq pvq-ste rvq-nsvq rvq-ste avq-kmeans avq-nsvq avq-ste)
+[ ${#NAMES[@]} -gt 0 ] || NAMES=(pvq-kmeans rvq-kmeans pvq-nsvq pvq-ste rvq-nsvq rvq-ste avq-kmeans avq-nsvq avq-ste
+                                faiss-rq64-lsq avq64-kmeans)
 mkdir -p "$OUT"
 for name in "${NAMES[@]}"; do
   [ -n "${ARGS[$name]+x}" ] || { echo "unknown run $name" >&2; exit 2; }
