@@ -5,6 +5,7 @@ AVQ searches the union of the codebooks (any unused codebook at every step, so a
 (M+1)/2 times more candidates per step than RQ's fixed stage order).
 
     python scripts/bench_avq_encode.py --dim 128 --M 8 --bits 8 --beam 16 --n 20000
+    python scripts/bench_avq_encode.py --beam 64 --n 3000 --threads 1 --no-faiss --plain-topk
 
 Codebooks come from a quick residual k-means on Gaussian data with a decaying spectrum so
 that distances are realistic; the timing covers encode() only (tables included).
@@ -22,6 +23,7 @@ import torch
 
 from vqbench.complexity import encode_ops
 from vqbench.quantizers import AVQ
+from vqbench.quantizers import avq as avq_module
 from vqbench.training.kmeans import lloyd
 
 
@@ -34,6 +36,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20000, help="vectors to encode")
     ap.add_argument("--threads", type=int, default=0, help="torch/faiss threads (0: library default)")
     ap.add_argument("--no-faiss", action="store_true")
+    ap.add_argument("--plain-topk", action="store_true",
+                    help="also time the beam search with a plain torch.topk instead of the set-minimum "
+                         "k-smallest (avq.smallest), and check both give the same codes")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -66,6 +71,16 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "avq_vectors_per_s": args.n / avq_s, "avq_mse": avq_mse, "avq_encode_ops": encode_ops(q),
     }
+    if args.plain_topk:
+        fast = avq_module.smallest
+        avq_module.smallest = lambda v, k: v.topk(k, dim=1, largest=False, sorted=True)
+        try:
+            t0 = time.perf_counter()
+            plain_codes = q.encode(xt)
+            out["avq_plain_topk_vectors_per_s"] = args.n / (time.perf_counter() - t0)
+        finally:
+            avq_module.smallest = fast
+        out["avq_plain_topk_same_codes"] = bool(torch.equal(plain_codes, codes))
     if not args.no_faiss:
         # faiss's RQ beam search (codebook m at stage m) over the very same codebooks.
         rq = faiss.ResidualQuantizer(args.dim, args.M, args.bits)
