@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -68,9 +68,18 @@ class ANNDataset:
         self.max_train = _check_limit("max_train", max_train)
         self._gt_cache: np.ndarray | None = None
 
-    # subclasses provide the raw (uncut) sizes and accessors
-    nb_total: int
-    nq_total: int
+    # Subclasses set the raw (uncut) arrays; memory maps or HDF5 datasets, sliced lazily.
+    xb: Any  # base (nb_total, dim)
+    xq: Any  # queries (nq_total, dim)
+    gt: Any  # ground-truth ids (nq_total, >= 1)
+
+    @property
+    def nb_total(self) -> int:
+        return self.xb.shape[0]
+
+    @property
+    def nq_total(self) -> int:
+        return self.xq.shape[0]
 
     @property
     def nb(self) -> int:
@@ -84,22 +93,13 @@ class ANNDataset:
     def base_is_cut(self) -> bool:
         return self.nb < self.nb_total
 
-    def _base_rows(self, i0: int, i1: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def _raw_queries(self, n: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def _raw_groundtruth(self) -> np.ndarray:
-        raise NotImplementedError
-
     def database_iterator(self, bs: int | None = None, start: int = 0,
                           stop: int | None = None) -> Iterator[np.ndarray]:
         """Yield the (cut) base as float32 chunks of ``bs`` rows."""
         bs = bs or self.chunk_size
         stop = self.nb if stop is None else min(stop, self.nb)
         for i0 in range(start, stop, bs):
-            yield np.ascontiguousarray(self._base_rows(i0, min(i0 + bs, stop)), dtype=np.float32)
+            yield np.ascontiguousarray(self.xb[i0:min(i0 + bs, stop)], dtype=np.float32)
 
     def get_database(self) -> np.ndarray:
         out = np.empty((self.nb, self.dim), dtype=np.float32)
@@ -110,7 +110,7 @@ class ANNDataset:
         return out
 
     def get_queries(self) -> np.ndarray:
-        return np.ascontiguousarray(self._raw_queries(self.nq), dtype=np.float32)
+        return np.ascontiguousarray(self.xq[:self.nq], dtype=np.float32)
 
     def get_groundtruth(self, k: int | None = None) -> np.ndarray:
         """int64 (nq, k) ids of the exact nearest neighbours in the (cut) base."""
@@ -118,7 +118,7 @@ class ANNDataset:
             if self.base_is_cut:
                 self._gt_cache = self._recompute_groundtruth()
             else:
-                gt = np.asarray(self._raw_groundtruth()[:self.nq], dtype=np.int64)
+                gt = np.asarray(self.gt[:self.nq], dtype=np.int64)
                 self._check_groundtruth(gt)
                 self._gt_cache = gt
         gt = self._gt_cache
@@ -197,20 +197,9 @@ class TexmexDataset(ANNDataset):
                 raise ValueError(f"{self.paths[s]}: dimension {a.shape[1]} differs from the base's {self.dim}")
         if self.gt.shape[0] != self.xq.shape[0]:
             raise ValueError(f"{gt}: {self.gt.shape[0]} rows for {self.xq.shape[0]} queries")
-        self.nb_total = self.xb.shape[0]
-        self.nq_total = self.xq.shape[0]
 
     def __repr__(self) -> str:
         return f"TexmexDataset({self.root}, prefix={self.prefix!r})"
-
-    def _base_rows(self, i0, i1):
-        return self.xb[i0:i1]
-
-    def _raw_queries(self, n):
-        return self.xq[:n]
-
-    def _raw_groundtruth(self):
-        return self.gt
 
     def get_train(self, max_train: int | None = None) -> np.ndarray:
         n = _check_limit("max_train", max_train) or self.max_train or self.xt.shape[0]
@@ -253,20 +242,9 @@ class AnnBenchmarksHDF5(ANNDataset):
             raise ValueError(f"{self.path}: 'test' has dimension {self.xq.shape[1]}, 'train' has {self.dim}")
         if self.gt.shape[0] != self.xq.shape[0]:
             raise ValueError(f"{self.path}: 'neighbors' has {self.gt.shape[0]} rows for {self.xq.shape[0]} queries")
-        self.nb_total = self.xb.shape[0]
-        self.nq_total = self.xq.shape[0]
 
     def __repr__(self) -> str:
         return f"AnnBenchmarksHDF5({self.path})"
-
-    def _base_rows(self, i0, i1):
-        return self.xb[i0:i1]
-
-    def _raw_queries(self, n):
-        return self.xq[:n]
-
-    def _raw_groundtruth(self):
-        return self.gt[:self.nq]
 
     def get_train(self, max_train: int | None = None) -> np.ndarray:
         n = _check_limit("max_train", max_train) or self.max_train or self.train_size
