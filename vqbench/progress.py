@@ -9,9 +9,18 @@ from typing import Any
 from tqdm.auto import tqdm
 
 
+class _Bar(tqdm):
+    """tqdm whose ``set_postfix`` waits for the next throttled refresh instead of forcing one:
+    a forced refresh shows a stale counter (tqdm's loop keeps it local between refreshes) and,
+    called every few steps, floods logs that are meant to get a line every 30 s."""
+
+    def set_postfix(self, ordered_dict=None, refresh=False, **kwargs):
+        super().set_postfix(ordered_dict, refresh=refresh, **kwargs)
+
+
 def progress(iterable: Iterable[Any] | None = None, *, desc: str, enabled: bool = True, **kwargs: Any) -> tqdm:
     interactive = sys.stderr.isatty()
-    return tqdm(
+    return _Bar(
         iterable,
         desc=desc,
         disable=not enabled,
