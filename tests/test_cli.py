@@ -101,6 +101,22 @@ def test_multirun_leaves_one_metrics_file_per_job(tmp_path):
     assert combos == {("rvq", 8.0), ("rvq", 12.0), ("pvq", 8.0), ("pvq", 12.0)}
 
 
+def test_a_sweep_survives_an_invalid_job(tmp_path):
+    """Job 0 (M = 3 does not divide 16 dims) fails alone; jobs 1 and 2 still run and write metrics."""
+    res = vqbench("-m", *SMALL, "quantizer=pvq", "quantizer.num_codebooks=3,4,2", "optimizer=kmeans",
+                  f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
+    assert res.returncode == 1, res.stderr
+    sweep = tmp_path / "sweep"
+    assert sorted(p.parent.name for p in sweep.glob("*/metrics.json")) == ["1", "2"]
+    failed = json.loads((sweep / "0" / "failed.json").read_text())
+    assert not (sweep / "0" / "metrics.json").exists()
+    assert "not divisible by quantizer.num_codebooks=3" in failed["error"]
+    assert "quantizer.num_codebooks=3" in failed["overrides"]
+    assert failed["config"]["quantizer"]["num_codebooks"] == 3
+    assert "vqbench: sweep" in res.stderr and "2 of 3 jobs finished" in res.stderr
+    assert "failed job 0" in res.stderr
+
+
 def test_plain_pip_install_ships_the_configs(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",

@@ -17,11 +17,12 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .config import ConfigError, validate
 from .experiments import experiment_module
-from .results import environment, format_table, write_json_atomic
+from .results import FAILED_FILE, environment, format_table, write_json_atomic
 
 SUMMARY_COLUMNS = {
     "toy": ["quantizer", "optimizer", "bits", "mse", "mse_per_dim", "snr_db", "rd_gap_db", "perplexity_mean"],
@@ -53,13 +54,26 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path="pkg://vqbench.conf", config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         record = run(cfg, run_dir)
     except ConfigError as err:
         print(f"vqbench: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        if not in_sweep:
+            sys.exit(2)
+        # One bad point of a sweep fails alone: its directory says why, the other jobs run.
+        record_failure(run_dir, cfg, list(hydra_cfg.overrides.task), err)
+        return
+    except Exception as err:
+        if not in_sweep:
+            raise
+        logging.getLogger(__name__).exception("job %s failed", hydra_cfg.job.num)
+        print(f"vqbench: error: job {hydra_cfg.job.num} failed: {type(err).__name__}: {err}", file=sys.stderr)
+        record_failure(run_dir, cfg, list(hydra_cfg.overrides.task), err)
+        return
     name = record["config"]["experiment"]["name"]
     row = {
         "quantizer": record["config"]["quantizer"]["name"],
@@ -69,6 +83,18 @@ def _hydra_main(cfg: DictConfig) -> None:
     }
     print(format_table([row], SUMMARY_COLUMNS.get(name, ["quantizer", "optimizer", "bits"]) + ["seconds"]))
     print(f"metrics: {run_dir / 'metrics.json'}")
+
+
+def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: BaseException) -> None:
+    """Write <run_dir>/failed.json: the job's overrides, its config and the one-line error."""
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # an interpolation error is itself the failure: keep the unresolved config
+        config = OmegaConf.to_container(cfg, resolve=False)
+    write_json_atomic(
+        run_dir / FAILED_FILE,
+        {"overrides": overrides, "error": f"{type(err).__name__}: {err}", "config": config},
+    )
 
 
 def main() -> None:

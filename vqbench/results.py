@@ -13,6 +13,9 @@ import torch
 
 from . import atomic
 
+METRICS_FILE = "metrics.json"  # a finished run's record
+FAILED_FILE = "failed.json"  # a sweep job that failed: its overrides, config and error
+
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write JSON to `path` atomically (tensors and numpy scalars become plain numbers)."""
