@@ -56,7 +56,7 @@ def _dotted(node: Mapping[str, Any], prefix: str = "") -> set[str]:
 
 
 def check_known_keys(cfg: Mapping[str, Any]) -> None:
-    top_allowed = {"seed", "device", "progress", "resume", "hydra", *GROUPS}
+    top_allowed = {"seed", "device", "progress", "resume", "paper", "hydra", *GROUPS}
     for key in cfg:
         if key not in top_allowed:
             raise ConfigError(f"unknown option {key!r} (known: {', '.join(sorted(top_allowed - {'hydra'}))})")

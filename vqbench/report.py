@@ -13,51 +13,13 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from .atomic import write_text_atomic
 from .results import format_value
-
-
-def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
-    files: list[Path] = []
-    for p in paths:
-        if p.is_file():
-            files.append(p)
-        elif p.is_dir():
-            files.extend(sorted(p.rglob("metrics.json")))
-        else:
-            raise FileNotFoundError(f"no such run directory or metrics file: {p}")
-    runs = []
-    for f in files:
-        try:
-            record = json.loads(f.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{f}: not valid JSON ({err})") from err
-        flat = {**record.get("config", {}), **{k: record[k] for k in ("metrics", "timings", "environment") if k in record}}
-        flat["path"] = str(f.parent)
-        runs.append(flat)
-    return runs
-
-
-def lookup(record: dict[str, Any], dotted: str) -> Any:
-    """Value at a dotted path; keys may themselves contain dots (``metrics.baseline.pq.recall@10``)."""
-    node: Any = record
-    parts = dotted.split(".")
-    while parts:
-        if not isinstance(node, dict):
-            return None
-        for cut in range(len(parts), 0, -1):  # longest key first
-            key = ".".join(parts[:cut])
-            if key in node:
-                node, parts = node[key], parts[cut:]
-                break
-        else:
-            return None
-    return node
+from .runs import RunSet, lookup, scan_runs
 
 
 def _sort_key(value: Any) -> tuple:
