@@ -122,18 +122,18 @@ def collect(panel: Panel, runset: RunSet) -> FigureData:
 
 
 # --------------------------------------------------------------------------- tables
-def _toy_columns(row: Row, dim: int) -> dict[str, float]:
-    """Scale-free forms: MSE relative to the data variance, and the gap to the R-D bound."""
-    from .paper.conventions import paper_units_to_mse
+def _toy_columns(row: Row, figure: str) -> dict[str, float]:
+    """Scale-free forms: MSE relative to the data variance, and the gap to the R-D bound
+    (the paper's gap measured against the bound of our data model at the same bits)."""
+    from .paper.conventions import from_paper_units
 
     out = {"ours_mse_rel": row.extra("mse_rel"), "ours_rd_gap_db": row.extra("rd_gap_db"),
            "paper_mse_rel": math.nan, "paper_rd_gap_db": math.nan}
     if row.paper is not None:
-        paper_mse = paper_units_to_mse(row.paper[0], dim)
-        out["paper_mse_rel"] = paper_mse / dim
-        bound = row.extra("rd_bound_mse")
+        out["paper_mse_rel"] = from_paper_units(row.paper[0], figure)
+        bound, variance = row.extra("rd_bound_mse"), row.extra("data_variance")
         if not math.isnan(bound):
-            out["paper_rd_gap_db"] = gap_db(paper_mse, bound)
+            out["paper_rd_gap_db"] = gap_db(out["paper_mse_rel"] * variance, bound)
     return out
 
 
@@ -141,8 +141,7 @@ def table(data: FigureData) -> tuple[list[str], list[list[Any]]]:
     ref = reference_figure(data.panel.figure)
     columns = ["method", ref.x_name, "n", "seeds", "ours_mean", "ours_low", "ours_high",
                "paper_mean", "paper_low", "paper_high", "ours_minus_paper"]
-    toy = data.panel.points is not None and data.panel.points.__name__ == "toy_points"
-    dim = data.panel.where.get("dataset.dim", 64) if toy else 0
+    toy = getattr(data.panel.points, "toy", False)
     if toy:
         columns += ["ours_mse_rel", "paper_mse_rel", "ours_rd_gap_db", "paper_rd_gap_db"]
     columns.append("flags")
@@ -155,7 +154,7 @@ def table(data: FigureData) -> tuple[list[str], list[list[Any]]]:
                  mean if row.n else None, lo if row.n else None, hi if row.n else None,
                  p_mean, p_lo, p_hi, diff]
         if toy:
-            extra = _toy_columns(row, int(dim))
+            extra = _toy_columns(row, data.panel.figure)
             cells += [None if math.isnan(extra[c]) else extra[c] for c in columns[11:15]]
         flags = sorted(row.flags)
         if row.paper and not row.n:
@@ -167,13 +166,14 @@ def table(data: FigureData) -> tuple[list[str], list[list[Any]]]:
 
 def complexity_table(panel: Panel) -> tuple[list[str], list[list[Any]]]:
     ref = reference_figure(panel.figure)
-    published = {(COMPARE.get(k, k), float(x)): s.mean[i] for k, s in ref.series.items() for i, x in enumerate(ref.x)}
-    columns = ["method", "bits", "ours_log10_wmops", "paper_convention_log10_wmops", "published_log10_wmops",
-               "paper_convention_minus_published"]
+    published = {(k, float(x)): s.mean[i] for k, s in ref.series.items() for i, x in enumerate(ref.x)}
+    columns = ["method", "bits", "num_codebooks", "bits_per_codebook", "dim", "beam_width", "ours_log10_wmops",
+               "paper_convention_log10_wmops", "published_log10_wmops", "paper_convention_minus_published"]
     rows = []
-    for name, bits, ours, conv in complexity_points(panel.complexity):
+    for name, bits, ours, conv, s in complexity_points(panel.figure):
         pub = published.get((name, bits))
-        rows.append([name, int(bits), ours, conv, pub, None if pub is None else conv - pub])
+        rows.append([name, int(bits), s["num_codebooks"], s["bits_per_codebook"], s["dim"], s["beam_width"],
+                     ours, conv, pub, None if pub is None else conv - pub])
     return columns, rows
 
 
@@ -216,12 +216,11 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
     runs = data.runs
     lines = [f"# {ref.title}: ours beside the published numbers", ""]
     lines.append(f"Published: Vali & Bäckström, ICASSP 2023, {ref.title} — data: {ref.data}.")
-    if panel.complexity is not None:
-        c = panel.complexity
-        lines.append(f"Counted, not measured: operations to encode one vector at dim {c.dim}, "
-                     f"M = {c.num_codebooks}, AVQ beam {c.beam_width}, for each bitrate; `ours` counts the "
-                     "code path vqbench runs (vqbench/complexity.py), `paper convention` reproduces the "
-                     "paper's count (vqbench/paper/complexity.py).")
+    if panel.complexity:
+        lines.append("Counted, not measured: weighted operations (ITU-T G.191 weights) to encode one vector, "
+                     "in millions (WMOPS), at the settings in the table's columns; `ours` counts the code path "
+                     "vqbench runs (its lookup-table beam search, vqbench/complexity.py), `paper_convention` the "
+                     "authors' count of a direct distance search (vqbench/paper/complexity.py).")
     else:
         mode = sorted({str(lookup(r, "paper.mode")) for r in runs}) or ["none"]
         wall = sum(float(lookup(r, "timings.total") or 0.0) for r in runs)
@@ -242,7 +241,7 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
         lines += [f"![{ref.title}]({png_name})", ""]
     lines += [to_markdown(columns, rows), ""]
     missing = [r for r in rows if "missing" in str(r[-1])]
-    if panel.complexity is None:
+    if not panel.complexity:
         lines.append(f"## Runs that did not finish ({len(data.failed)} failed, {len(data.incomplete)} incomplete, "
                      f"{len(missing)} published points without a run)")
         lines.append("")
@@ -285,9 +284,9 @@ def plot(data: FigureData | None, panel: Panel, path: Path, rows: list[list[Any]
 
     ref = reference_figure(panel.figure)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
-    if panel.complexity is not None:
+    if panel.complexity:
         by: dict[str, list] = defaultdict(list)
-        for name, bits, ours, conv, pub, _ in rows or []:
+        for name, bits, _m, _k, _d, _w, ours, conv, pub, _ in rows or []:
             by[name].append((bits, ours, conv, pub))
         for name, pts in sorted(by.items()):
             c = COLORS.get(name, None)
@@ -299,6 +298,7 @@ def plot(data: FigureData | None, panel: Panel, path: Path, rows: list[list[Any]
             bottom.plot(xs, [p[2] - p[3] if p[3] is not None else np.nan for p in pts], ":s", color=c)
         bottom.set_ylabel("conv. − published")
     else:
+        toy = getattr(panel.points, "toy", False)
         by_method: dict[str, list[Row]] = defaultdict(list)
         for row in data.rows:
             by_method[row.method].append(row)
@@ -318,11 +318,11 @@ def plot(data: FigureData | None, panel: Panel, path: Path, rows: list[list[Any]
                 if all(p[2] is not None for p in pub):
                     top.fill_between(xs_p, [p[2] for p in pub], [p[3] for p in pub], color=c, alpha=0.1, lw=0,
                                      hatch="//")
-                diffs = [(r.x, r.stat()[0] - r.paper[0]) for r in mrows if r.paper and r.n]
+                diffs = [(r.x, _difference(r.stat()[0], r.paper[0], toy)) for r in mrows if r.paper and r.n]
                 if diffs:
                     bottom.plot(*zip(*diffs), "-o", ms=3, color=c)
         bottom.axhline(0.0, color="grey", lw=0.8)
-        bottom.set_ylabel("ours − paper")
+        bottom.set_ylabel("ours / paper (dB)" if toy else "ours − paper")
     if ref.x_name == "T":
         top.set_xscale("log", base=2)
     top.set_ylabel(panel.unit)
@@ -339,12 +339,17 @@ def plot(data: FigureData | None, panel: Panel, path: Path, rows: list[list[Any]
     plt.close(fig)
 
 
+def _difference(ours: float, paper: float, ratio_db: bool) -> float:
+    """MSEs span decades: compare them as a ratio in dB; other metrics as a difference."""
+    return 10.0 * math.log10(ours / paper) if ratio_db else ours - paper
+
+
 def write_figure(panel: Panel, runset: RunSet, out_dir: Path) -> dict[str, Any]:
     """Write <figure>.csv, .md and .png into out_dir; returns a summary for the caller."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / panel.figure
     png = stem.with_suffix(".png")
-    if panel.complexity is not None:
+    if panel.complexity:
         columns, rows = complexity_table(panel)
         data = FigureData(panel, [], [], [], [])
         plot(None, panel, png, rows)

@@ -8,8 +8,9 @@ named like the reference series: `avq`, `rvq`, `pvq` for NSVQ-trained quantizers
 anchors an ANN run carries. `COMPARE` says which of our methods stands beside which
 published series (e.g. our AQ-style `avq_kmeans` beside the paper's "AVQ baseline").
 
-Complexity panels (Fig. 4c, 6b) are counts, not measurements: they are evaluated from the
-quantizer settings of the figure (`complexity_points`), in our convention and the paper's.
+Complexity panels (Fig. 4c, 6b) are counts, not measurements: they are evaluated at the
+quantizer settings behind the published figure (`complexity_points`), in vqbench's own count
+of the code it runs and in the paper's convention.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .quantizers import build_quantizer
 from .runs import lookup
 
 Point = tuple[str, float, float, dict[str, float], tuple[str, ...]]  # method, x, value, extras, flags
@@ -51,13 +53,19 @@ def _usage_flags(run: Mapping[str, Any]) -> tuple[str, ...]:
     return ()
 
 
-def toy_points(run: Mapping[str, Any]) -> Iterator[Point]:
-    """One point per toy run: MSE in the paper's units (see `vqbench.paper.conventions`)."""
-    from .paper.conventions import toy_mse_to_paper_units
+def toy_points(figure: str) -> Callable[[Mapping[str, Any]], Iterator[Point]]:
+    """One point per toy run: MSE in `figure`'s published units (see `vqbench.paper.conventions`)."""
+    from .paper.conventions import relative_mse, to_paper_units
 
-    m, dim = run["metrics"], int(run["dataset"]["dim"])
-    extras = {"mse": m["mse"], "mse_rel": m["mse"] / dim, "rd_gap_db": m["rd_gap_db"], "rd_bound_mse": m["rd_bound_mse"]}
-    yield method_name(run), m["bits"], toy_mse_to_paper_units(m["mse"], dim), extras, _usage_flags(run)
+    def points(run: Mapping[str, Any]) -> Iterator[Point]:
+        m = run["metrics"]
+        variance = m.get("data_variance", float(run["dataset"]["dim"]))  # unit variance per dim
+        extras = {"mse": m["mse"], "mse_rel": relative_mse(m["mse"], variance), "rd_gap_db": m["rd_gap_db"],
+                  "rd_bound_mse": m["rd_bound_mse"], "data_variance": variance}
+        yield method_name(run), m["bits"], to_paper_units(m["mse"], variance, figure), extras, _usage_flags(run)
+
+    points.toy = True
+    return points
 
 
 def metric_points(key: str) -> Callable[[Mapping[str, Any]], Iterator[Point]]:
@@ -87,16 +95,6 @@ def recall_points(ts: tuple[int, ...]) -> Callable[[Mapping[str, Any]], Iterator
 
 
 @dataclass(frozen=True)
-class ComplexitySettings:
-    """The quantizer settings behind a complexity figure: M codebooks, bits 12..40, dim, beam."""
-
-    dim: int
-    num_codebooks: int
-    beam_width: int
-    bits: tuple[int, ...] = tuple(range(12, 41, 4))
-
-
-@dataclass(frozen=True)
 class Panel:
     figure: str  # name in vqbench.paper.reference.FIGURES
     presets: tuple[str, ...] = ()  # values of `paper.figure` whose runs feed this panel
@@ -105,7 +103,7 @@ class Panel:
     unit: str = ""  # y-axis label
     log_y: bool = False
     higher_is_better: bool = False
-    complexity: ComplexitySettings | None = None  # complexity panels: counted, no runs
+    complexity: bool = False  # complexity panels: counted at the paper's settings, no runs
     note: str = ""
 
     def selects(self, run: Mapping[str, Any]) -> bool:
@@ -114,46 +112,44 @@ class Panel:
         return all(lookup(run, k) == v for k, v in self.where.items())
 
 
-def complexity_points(settings: ComplexitySettings) -> Iterator[tuple[str, float, float, float]]:
-    """(method, bits, log10 WMOPS ours, log10 WMOPS paper convention) for avq, rvq, pvq."""
+def complexity_points(figure: str) -> Iterator[tuple[str, float, float, float, dict[str, Any]]]:
+    """(method, bits, log10 WMOPS ours, log10 WMOPS paper convention, settings) for AVQ/RVQ/PVQ
+    at the settings behind the published figure (`vqbench.paper.complexity.PUBLISHED_SETTINGS`)."""
     from .complexity import encode_wmops
-    from .paper.complexity import paper_wmops
-    from .quantizers import build_quantizer
+    from .paper.complexity import paper_log10_wmops, published_setting
+    from .paper.reference import figure as reference_figure
 
-    M = settings.num_codebooks
     for name in ("avq", "rvq", "pvq"):
-        for bits in settings.bits:
-            if bits % M:
-                continue
-            cfg = {"name": name, "num_codebooks": M, "bits_per_codebook": bits // M,
-                   "beam_width": settings.beam_width}
-            ours = encode_wmops(build_quantizer(cfg, settings.dim))
-            paper = paper_wmops(name, M, bits // M, settings.dim, settings.beam_width)
-            yield name, float(bits), math.log10(ours), math.log10(paper)
+        for bits in reference_figure(figure).x:
+            s = published_setting(figure, name, bits)
+            cfg = {"name": name, "num_codebooks": s["num_codebooks"], "bits_per_codebook": s["bits_per_codebook"],
+                   "beam_width": s["beam_width"] or 1}
+            ours = encode_wmops(build_quantizer(cfg, s["dim"]))
+            yield name, float(bits), math.log10(ours), paper_log10_wmops(name, **s), s
 
 
-_TOY = dict(points=toy_points, unit="MSE (the paper's units)")
+_TOY = dict(unit="MSE (the paper's units)")
 _RECALL5 = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _RECALL6 = (1, 10, 100, 1000, 10000)
 
 PANELS: dict[str, Panel] = {
-    "fig2a": Panel("fig2a", ("fig2a",), {"dataset.kind": "correlated"}, **_TOY),
-    "fig2b": Panel("fig2b", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64}, **_TOY),
-    "fig3_64": Panel("fig3_64", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64}, **_TOY,
+    "fig2a": Panel("fig2a", ("fig2a",), {"dataset.kind": "correlated"}, toy_points("fig2a"), **_TOY),
+    "fig2b": Panel("fig2b", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64}, toy_points("fig2b"), **_TOY),
+    "fig3_64": Panel("fig3_64", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64}, toy_points("fig3_64"), **_TOY,
                      note="The paper's Fig. 3 (64 dims) and Fig. 2b hold the same numbers; both panels read "
                           "the uncorrelated 64-dim runs of either preset."),
-    "fig3_128": Panel("fig3_128", ("fig3",), {"dataset.kind": "uncorrelated", "dataset.dim": 128}, **_TOY),
-    "fig3_256": Panel("fig3_256", ("fig3",), {"dataset.kind": "uncorrelated", "dataset.dim": 256}, **_TOY),
+    "fig3_128": Panel("fig3_128", ("fig3",), {"dataset.kind": "uncorrelated", "dataset.dim": 128}, toy_points("fig3_128"), **_TOY),
+    "fig3_256": Panel("fig3_256", ("fig3",), {"dataset.kind": "uncorrelated", "dataset.dim": 256}, toy_points("fig3_256"), **_TOY),
     "fig4a": Panel("fig4a", ("fig4",), {"experiment.name": "vqvae"}, metric_points("ssim"), "SSIM",
                    higher_is_better=True),
     "fig4b": Panel("fig4b", ("fig4",), {"experiment.name": "vqvae"}, metric_points("psnr"), "PSNR (dB)",
                    higher_is_better=True),
-    "fig4c": Panel("fig4c", unit="log10 WMOPS", complexity=ComplexitySettings(dim=64, num_codebooks=4, beam_width=16)),
+    "fig4c": Panel("fig4c", unit="log10 WMOPS", complexity=True),
     "fig5": Panel("fig5", ("fig5",), {"experiment.name": "ann"}, recall_points(_RECALL5), "recall@T",
                   higher_is_better=True),
     "fig6a": Panel("fig6a", ("fig6",), {"experiment.name": "ann"}, recall_points(_RECALL6), "recall@T",
                    higher_is_better=True),
-    "fig6b": Panel("fig6b", unit="log10 WMOPS", complexity=ComplexitySettings(dim=128, num_codebooks=4, beam_width=64)),
+    "fig6b": Panel("fig6b", unit="log10 WMOPS", complexity=True),
 }
 
 # The figure presets of conf/paper/ and the panels their runs feed (for `--figure fig3` etc.).

@@ -1,4 +1,7 @@
-"""Aggregate runs (metrics.json files, e.g. a multirun sweep) into a Markdown + CSV table.
+"""Aggregate runs (metrics.json files, e.g. a multirun sweep) into a Markdown + CSV table,
+or into the paper's figures (`--figure`): CSV + Markdown + PNG with the published numbers.
+
+    vqbench-report multirun/paper --figure fig2a fig3 --out results/paper
 
     python -m vqbench.report multirun/toy/2026-11-28_10-00-00 --out results/toy \\
         --columns dataset.kind quantizer.name optimizer.name metrics.bits metrics.mse \\
@@ -20,6 +23,9 @@ from typing import Any
 from .atomic import write_text_atomic
 from .results import format_value
 from .runs import RunSet, lookup, scan_runs
+
+
+DEFAULT_COLUMNS = ["experiment.name", "quantizer.name", "optimizer.name", "metrics.bits", "seed", "timings.total"]
 
 
 def _sort_key(value: Any) -> tuple:
@@ -61,12 +67,37 @@ def to_csv(columns: list[str], rows: list[list[Any]]) -> str:
     return buf.getvalue()
 
 
+def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
+    from .figure_report import FigureError, write_figure
+    from .figures import panels
+
+    try:
+        chosen = panels(args.figure)
+    except ValueError as err:
+        print(f"vqbench-report: error: {err}", file=sys.stderr)
+        return 2
+    out_dir = args.out or Path("results/paper")
+    for panel in chosen:
+        try:
+            s = write_figure(panel, runset, out_dir)
+        except FigureError as err:
+            print(f"vqbench-report: error: {err}", file=sys.stderr)
+            return 2
+        print(f"{panel.figure}: {s['runs']} runs, {s['failed']} failed, {s['incomplete']} incomplete, "
+              f"{s['missing']} published points without a run -> {out_dir / panel.figure}.{{md,csv,png}}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="vqbench-report", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run/sweep directories or metrics.json files")
-    ap.add_argument("--columns", nargs="+", required=True)
+    ap.add_argument("--figure", nargs="+", help="paper figures to regenerate: fig2a fig2b fig3 fig4 fig5 fig6 "
+                    "(presets) or single panels (fig3_128, fig4c, ...) or all; --out is then a directory "
+                    "(default results/paper)")
+    ap.add_argument("--columns", nargs="+", default=DEFAULT_COLUMNS,
+                    help=f"dotted paths into each run (default: {' '.join(DEFAULT_COLUMNS)})")
     ap.add_argument("--headers", nargs="+", help="column titles (default: the column paths)")
-    ap.add_argument("--sort", nargs="*", default=[])
+    ap.add_argument("--sort", nargs="*", default=None, help="columns to sort by (default: all, left to right)")
     ap.add_argument("--out", type=Path, help="write OUT.md and OUT.csv (default: print Markdown)")
     ap.add_argument("--title", default="vqbench results")
     ap.add_argument("--note", action="append", default=[], help="paragraph(s) above the table")
@@ -77,14 +108,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.headers and len(args.headers) != len(args.columns):
         ap.error(f"--headers has {len(args.headers)} entries but --columns has {len(args.columns)}")
     try:
-        runs = load_runs(args.runs)
+        runset = scan_runs(args.runs)
     except (FileNotFoundError, ValueError) as err:
         print(f"vqbench-report: error: {err}", file=sys.stderr)
         return 2
-    if not runs:
+    if args.figure:
+        return figure_main(args, runset)
+    runs = runset.finished
+    if not runs and not runset.failed and not runset.incomplete:
         print(f"vqbench-report: error: no metrics.json under {', '.join(map(str, args.runs))}", file=sys.stderr)
         return 2
-    rows = build_table(runs, args.columns, args.sort)
+    unknown = [c for c in args.columns if runs and all(lookup(r, c) is None for r in runs)]
+    if unknown:
+        print(f"vqbench-report: error: no run has column(s) {', '.join(unknown)} "
+              f"(columns are dotted paths such as quantizer.name, metrics.mse, timings.total)", file=sys.stderr)
+        return 2
+    rows = build_table(runs, args.columns, args.columns if args.sort is None else args.sort)
     md = f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in args.note)
     if args.pivot_rows and args.pivot_column:
         for value in args.pivot_values:
@@ -92,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             md += f"## {value.split('.')[-1]} by {args.pivot_column.split('.')[-1]}\n\n" + to_markdown(header, prow) + "\n\n"
         md += "## All runs\n\n"
     md += to_markdown(args.columns, rows, args.headers) + "\n"
+    md += not_finished_markdown(runset)
     if args.out is None:
         print(md)
     else:
@@ -99,6 +139,18 @@ def main(argv: list[str] | None = None) -> int:
         write_text_atomic(args.out.with_suffix(".csv"), to_csv(args.columns, rows))
         print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')} ({len(rows)} runs)")
     return 0
+
+
+def not_finished_markdown(runset: RunSet) -> str:
+    """A section listing failed and incomplete runs (empty when every run finished)."""
+    if not runset.failed and not runset.incomplete:
+        return ""
+    lines = ["", f"## Runs that did not finish ({len(runset.failed)} failed, {len(runset.incomplete)} incomplete)", ""]
+    for f in runset.failed:
+        lines.append(f"- failed: `{f['path']}` ({' '.join(f['overrides'])}): {f['error']}")
+    for j in runset.incomplete:
+        lines.append(f"- incomplete (no metrics.json, no failed.json): `{j}`")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

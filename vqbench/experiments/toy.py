@@ -56,6 +56,7 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     metrics: dict[str, float] = {"bits": float(quantizer.bits)}
     metrics.update(reconstruction_error(test, x_hat))
     metrics["snr_db"] = snr_db(test, x_hat)
+    metrics["data_variance"] = float(data.eigenvalues.sum())  # trace of the covariance
     metrics["rd_bound_mse"] = bound
     metrics["rd_gap_db"] = gap_db(metrics["mse"], bound)
     metrics.update(code_statistics(codes, quantizer.codebook_size))
