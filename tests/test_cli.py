@@ -131,3 +131,18 @@ def test_plain_pip_install_ships_the_configs(tmp_path):
     res = subprocess.run([sys.executable, "-m", "vqbench", "quantizer=pvq", "--cfg", "job"], cwd=tmp_path,
                          env=env, capture_output=True, text=True)
     assert res.returncode == 0 and "name: pvq" in res.stdout, res.stderr
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_sweep_runs_through_the_cluster_launchers(tmp_path, launcher):
+    """The optional launchers (pip install '.[cluster]'): a two-job sweep, each job's metrics written;
+    joblib jobs split the cores between them."""
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=5"]
+    res = vqbench("-m", f"hydra/launcher={launcher}", *extra, *SMALL, "quantizer=pvq", "optimizer=kmeans",
+                  "quantizer.bits_per_codebook=2,3", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    files = sorted((tmp_path / "sweep").glob("*/metrics.json"))
+    assert [json.loads(f.read_text())["metrics"]["bits"] for f in files] == [8.0, 12.0]
+    if launcher == "joblib":
+        threads = {json.loads(f.read_text())["environment"]["torch_threads"] for f in files}
+        assert threads == {max(1, (os.cpu_count() or 1) // 2)}

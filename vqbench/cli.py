@@ -10,12 +10,14 @@ dispatched to the experiment; its metrics land in <run dir>/metrics.json and a t
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -58,6 +60,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    share_cores(hydra_cfg)
     try:
         record = run(cfg, run_dir)
     except ConfigError as err:
@@ -83,6 +86,21 @@ def _hydra_main(cfg: DictConfig) -> None:
     }
     print(format_table([row], SUMMARY_COLUMNS.get(name, ["quantizer", "optimizer", "bits"]) + ["seconds"]))
     print(f"metrics: {run_dir / 'metrics.json'}")
+
+
+def share_cores(hydra_cfg: DictConfig) -> None:
+    """Jobs of a local parallel sweep (joblib launcher) split the cores instead of each taking all."""
+    launcher = hydra_cfg.launcher
+    if "joblib" not in str(launcher.get("_target_", "")):
+        return
+    cores = os.cpu_count() or 1
+    n_jobs = int(launcher.get("n_jobs") or -1)
+    n_jobs = cores if n_jobs <= 0 else n_jobs
+    threads = max(1, cores // n_jobs)
+    torch.set_num_threads(threads)
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
 
 
 def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: BaseException) -> None:
