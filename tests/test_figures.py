@@ -37,6 +37,24 @@ def test_figure_presets_compose(preset, mode):
     assert f"multirun/paper/{preset}-{mode}" in cfg.hydra.sweep.dir
 
 
+@pytest.mark.parametrize("preset, methods", [
+    ("fig5", "avq_nsvq,rvq_nsvq,pvq_nsvq,avq_kmeans,pvq_kmeans"), ("fig6", None)])
+@pytest.mark.parametrize("mode", ["full", "quick"])
+def test_sift_figure_presets_compose(preset, methods, mode):
+    cfg = composed(f"+paper={preset}" + ("_quick" if mode == "quick" else ""))
+    assert cfg.experiment.name == "ann" and cfg.paper.figure == preset and cfg.paper.mode == mode
+    assert cfg.quantizer.num_codebooks * cfg.quantizer.bits_per_codebook == 64
+    params = cfg.hydra.sweeper.params
+    assert params.get("ann_method") == methods
+    assert params["seed"] == ("range(0,5)" if mode == "full" else "range(0,3)")
+    assert cfg.dataset.max_base == (100000 if mode == "quick" else None)
+    if preset == "fig6":
+        assert cfg.quantizer.name == "rvq" and cfg.experiment.search_k == 10000
+        assert list(cfg.experiment.baselines) == ["rq"]
+    for method in (methods or "").split(",")[3:]:  # the k-means baselines keep Lloyd's own settings
+        assert composed(f"+paper={preset}", f"ann_method={method}").optimizer.name == "kmeans"
+
+
 def test_fig3_preset_sweeps_the_larger_dimensions_on_uncorrelated_data():
     cfg = composed("+paper=fig3")
     assert cfg.dataset.kind == "uncorrelated" and cfg.hydra.sweeper.params["dataset.dim"] == "128,256"

@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from .atomic import atomic_path, write_text_atomic
-from .figures import COMPARE, Panel, complexity_points
+from .figures import Panel, complexity_points
 from .paper.reference import figure as reference_figure
 from .rate_distortion import gap_db
 from .report import to_csv, to_markdown
@@ -109,7 +109,7 @@ def collect(panel: Panel, runset: RunSet) -> FigureData:
                 row.extras[k].append(float(v))
             row.flags.update(flags)
     for series_name, series in ref.series.items():
-        ours = COMPARE.get(series_name, series_name)
+        ours = panel.compare.get(series_name, series_name)
         for i, x in enumerate(ref.x):
             row = rows.setdefault((ours, float(x)), Row(ours, float(x)))
             low = series.low[i] if series.low else None
@@ -234,6 +234,10 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
             lines.append(f"{data.duplicates} points were run twice with the same seed; the newer run is used.")
         for cmd in _sweep_commands(runs):
             lines.append(f"Command: `{cmd}`")
+    if not panel.complexity:
+        pairs = [f"{k} ↔ {v}" for k, v in panel.compare.items() if k in ref.series and k != v]
+        if pairs:
+            lines.append(f"Published series beside our methods: {', '.join(pairs)}.")
     if panel.note:
         lines.append(panel.note)
     lines.append("")
