@@ -48,7 +48,7 @@ class Figure:
 # name -> (title, x_name, metric, data)
 _META: dict[str, tuple[str, str, str, str]] = {
     "fig2a": ("Fig. 2a: MSE vs bitrate, correlated toy data", "bits", "mse_paper",
-              "toy correlated Gaussian, 64 dims (Toeplitz rho^|i-j|, rho fitted: results/paper/toy_model_fit.md)"),
+              "toy correlated Gaussian, 64 dims of rank 16 (x = z A, fitted: results/paper/toy_model_fit.md)"),
     "fig2b": ("Fig. 2b: MSE vs bitrate, uncorrelated toy data", "bits", "mse_paper",
               "toy uncorrelated Gaussian N(0, I), 64 dims"),
     "fig3_64": ("Fig. 3: MSE vs bitrate, uncorrelated toy data, 64 dims", "bits", "mse_paper",
