@@ -29,6 +29,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"dataset.{key} must be a positive integer, got {d[key]!r}")
     if d["kind"] == "correlated" and not -1 < float(d["rho"]) < 1:
         raise ConfigError(f"dataset.rho must lie in (-1, 1), got {d['rho']}")
+    if d["kind"] == "lowrank":
+        rank = d.get("rank")
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= d["dim"]:
+            raise ConfigError(f"dataset.rank must be an integer in 1..dataset.dim={d['dim']} for "
+                              f"dataset.kind=lowrank, got {rank!r}")
     check_quantizer_fits(cfg, int(d["dim"]), "dataset.dim")
 
 
@@ -37,7 +42,8 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    data = make_toy_data(d["kind"], int(d["dim"]), float(d["rho"]), int(d["num_train"]), int(d["num_test"]), seed)
+    data = make_toy_data(d["kind"], int(d["dim"]), float(d["rho"]), int(d["num_train"]), int(d["num_test"]), seed,
+                         rank=d.get("rank"), mixing_seed=int(d.get("mixing_seed") or 0))
     timings["data"] = time.perf_counter() - t0
 
     torch.manual_seed(seed)
