@@ -33,7 +33,7 @@ from vqbench.training import fit
 
 BITS = np.arange(12, 41, 4)
 M = 4  # the paper's number of codebooks / PVQ subspaces
-KMEANS = {"name": "kmeans", "iterations": 25, "alternations": 3, "init": "data", "replacement": {"enabled": False}}
+KMEANS = {"name": "kmeans", "lloyd_iterations": 25, "alternations": 3, "init": "data", "replacement": {"enabled": False}}
 
 
 def db(x):

@@ -9,15 +9,20 @@ cd "$(dirname "$0")/.."
 stamp=$(date +%Y-%m-%d_%H-%M-%S)
 sweep=${REPORT_ONLY:-multirun/toy_table/$stamp}   # REPORT_ONLY=<sweep dir>: only re-tabulate it
 mkdir -p "$sweep"
-common=(dataset.num_train=32768 dataset.num_test=8192 optimizer.iterations=600 optimizer.batch_size=256
-        optimizer.alternations=2 progress=false "$@")
+common=(dataset.num_train=32768 dataset.num_test=8192 progress=false "$@")
+# Each optimizer has its own keys: the gradient ones count Adam steps, k-means Lloyd iterations.
+gradient=(optimizer=nsvq,ste optimizer.steps=600 optimizer.batch_size=256)
+kmeans=(optimizer=kmeans optimizer.lloyd_iterations=600 optimizer.alternations=2)   # 600: as in the committed table
 sweep_kind() {  # all runs on one kind of data
-  local kind=$1
-  vqbench -m experiment=toy dataset.kind=$kind quantizer=rvq,pvq,avq optimizer=nsvq,ste,kmeans \
-    quantizer.num_codebooks=4 quantizer.bits_per_codebook=3,4,6,8,10 "${common[@]}" \
-    hydra.sweep.dir=$sweep/$kind-m4
-  vqbench -m experiment=toy dataset.kind=$kind quantizer=vq optimizer=nsvq,ste,kmeans \
-    quantizer.bits_per_codebook=12 "${common[@]}" hydra.sweep.dir=$sweep/$kind-vq
+  local kind=$1 opt
+  for opt in gradient kmeans; do
+    local -n args=$opt
+    vqbench -m experiment=toy dataset.kind=$kind quantizer=rvq,pvq,avq "${args[@]}" \
+      quantizer.num_codebooks=4 quantizer.bits_per_codebook=3,4,6,8,10 "${common[@]}" \
+      hydra.sweep.dir=$sweep/$kind-m4-$opt
+    vqbench -m experiment=toy dataset.kind=$kind quantizer=vq "${args[@]}" \
+      quantizer.bits_per_codebook=12 "${common[@]}" hydra.sweep.dir=$sweep/$kind-vq-$opt
+  done
 }
 # The two data kinds run side by side, one core each.
 if [ -z "${REPORT_ONLY:-}" ]; then

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
+from vqbench.schema import to_plain
 
 from ann_data import brute_force_knn, make_texmex
 from vqbench import cli
@@ -37,7 +37,7 @@ def texmex(tmp_path_factory):
 
 def small(root, *extra):
     return [f"dataset.root={root}", "quantizer.num_codebooks=4", "quantizer.bits_per_codebook=4",
-            "optimizer.iterations=5", "progress=false", "device=cpu", *extra]
+            "progress=false", "device=cpu", *extra]
 
 
 def test_ann_preset_defaults():
@@ -71,7 +71,7 @@ def test_evaluate_known_answer(tmp_path):
 
 
 def test_ann_run_with_baselines(texmex, tmp_path):
-    cfg = composed("experiment=ann", "quantizer=rvq", "optimizer=kmeans",
+    cfg = composed("experiment=ann", "quantizer=rvq", "optimizer=kmeans", "optimizer.lloyd_iterations=5",
                    "experiment.baselines=[pq,opq,rq,rq_beam,lsq]", "experiment.rq_beam_width=4",
                    "experiment.lsq_encode_ils_iters=2", *small(texmex))
     record = cli.run(cfg, tmp_path)
@@ -93,7 +93,7 @@ def test_ann_run_with_baselines(texmex, tmp_path):
 
 
 def test_ann_cut_base_and_avq_beam(texmex, tmp_path, capsys):
-    cfg = composed("experiment=ann", "quantizer=avq", "optimizer=nsvq", "dataset.max_base=500",
+    cfg = composed("experiment=ann", "quantizer=avq", "optimizer=nsvq", "optimizer.steps=5", "dataset.max_base=500",
                    "dataset.max_queries=20", "dataset.max_train=400", *small(texmex))
     m = cli.run(cfg, tmp_path)["metrics"]
     assert "ground truth recomputed by exact search" in capsys.readouterr().out
@@ -119,19 +119,19 @@ def test_ann_baselines_only(texmex, tmp_path):
 
 @pytest.mark.parametrize("overrides, message", [
     (["experiment.baselines=[pq,ivf]"], "experiment.baselines: unknown baseline 'ivf'"),
-    (["dataset.max_base=0"], "dataset.max_base must be a positive integer or null, got 0"),
-    (["experiment.search_k=-1"], "experiment.search_k must be a positive integer"),
+    (["dataset.max_base=0"], "dataset.max_base must be >= 1 or null, got 0"),
+    (["experiment.search_k=-1"], "experiment.search_k must be >= 1, got -1"),
     (["experiment.baselines_only=true"], "experiment.baselines_only=true needs experiment.baselines"),
     (["quantizer=pvq", "quantizer.num_codebooks=3"], "not divisible by quantizer.num_codebooks=3"),
 ])
 def test_ann_config_errors(texmex, tmp_path, overrides, message):
-    cfg = OmegaConf.to_container(composed("experiment=ann", *small(texmex), *overrides), resolve=True)
+    cfg = to_plain(composed("experiment=ann", *small(texmex), *overrides))
     with pytest.raises(ConfigError, match=re.escape(message)):
         ann.validate(cfg)
 
 
 def test_ann_needs_an_ann_dataset():
-    cfg = OmegaConf.to_container(composed("experiment=ann", "dataset=toy"), resolve=True)
+    cfg = to_plain(composed("experiment=ann", "dataset=toy"))
     with pytest.raises(ConfigError, match="experiment=ann needs dataset=sift1m or dataset=sift1m_hdf5, got dataset='toy'"):
         ann.validate(cfg)
 

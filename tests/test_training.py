@@ -5,19 +5,18 @@ import torch
 
 from vqbench.data.toy import make_toy_data
 from vqbench.quantizers import build_quantizer
+from vqbench.schema import option_defaults
 from vqbench.training import fit
 from vqbench.training.estimators import nsvq, ste
 from vqbench.training.kmeans import least_squares_codebooks
 from vqbench.training.replacement import CodewordReplacer
 
+FAST_REPLACEMENT = {"num_batches": 20}
 OPT = {
-    "nsvq": {"name": "nsvq", "iterations": 60, "batch_size": 128, "lr": 0.02, "lr_schedule": "constant",
-             "init": "random", "replacement": {"enabled": True, "num_batches": 20, "discard_threshold": 0.01,
-                                               "noise": 0.01}},
-    "ste": {"name": "ste", "iterations": 60, "batch_size": 128, "lr": 0.02, "lr_schedule": "cosine",
-            "init": "random", "beta": 0.25, "replacement": {"enabled": True, "num_batches": 20,
-                                                             "discard_threshold": 0.01, "noise": 0.01}},
-    "kmeans": {"name": "kmeans", "iterations": 10, "alternations": 2},
+    "nsvq": option_defaults("optimizer", "nsvq", steps=60, batch_size=128, lr=0.02, lr_schedule="constant",
+                            replacement=FAST_REPLACEMENT),
+    "ste": option_defaults("optimizer", "ste", steps=60, batch_size=128, lr=0.02, replacement=FAST_REPLACEMENT),
+    "kmeans": option_defaults("optimizer", "kmeans", lloyd_iterations=10, alternations=2),
 }
 
 

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from vqbench.config import ConfigError
+from vqbench.schema import option_defaults, to_plain
 from vqbench.experiments import vqvae as exp
 from vqbench.models.vqvae import build_vqvae
 from vqbench.quantizers import build_quantizer
@@ -61,9 +62,9 @@ def _cfg(tmp_path, qname="rvq", opt="nsvq", epochs=2, **over):
         "dataset": {"name": "image_folder", "root": str(tmp_path / "imgs"), "max_train": None, "max_test": None,
                     "cache_dir": str(tmp_path / "cache")},
         "quantizer": dict(QUANTIZERS[qname]),
-        "optimizer": {"name": opt, "iterations": 1, "batch_size": 8, "lr": 0.002, "lr_schedule": "cosine",
-                      "init": "data", "beta": 0.25, "ema_decay": 0.9, "alternations": 1,
-                      "replacement": {"enabled": True, "num_batches": 2, "discard_threshold": 0.3, "noise": 0.01}},
+        "optimizer": option_defaults("optimizer", opt, batch_size=8, lr=0.002, lr_schedule="cosine", init="data",
+                                     replacement={"num_batches": 2, "discard_threshold": 0.3},
+                                     **({"ema_decay": 0.9} if opt == "kmeans" else {})),
         "experiment": {"name": "vqvae", "epochs": epochs, "eval_batch_size": 5, "eval_untrained": True,
                        "grid_images": 6, "model": dict(TINY_MODEL)},
     }
@@ -273,7 +274,7 @@ def test_presets_compose_and_validate(preset):
     with initialize_config_module("vqbench.conf", version_base="1.3"):
         cfg = compose("config", overrides=[f"experiment={preset}", "quantizer=avq", "optimizer=kmeans"])
         dev = compose("config", overrides=[f"experiment={preset}", "dataset=image_folder", "dataset.root=/x"])
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = to_plain(cfg)
     validate(plain)
     exp.validate(plain)
     assert plain["experiment"]["model"]["latent_dim"] == 64

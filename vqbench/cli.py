@@ -20,11 +20,16 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from .config import ConfigError, validate
+from .config import ConfigError, check_schema, composition_error_line, validate
 from .experiments import experiment_module
 from .results import FAILED_FILE, environment, format_table, write_json_atomic
+from .schema import register, to_plain
+
+register()  # the typed schema conf/ selects from (also registered when Hydra imports vqbench.conf)
 
 SUMMARY_COLUMNS = {
     "toy": ["quantizer", "optimizer", "bits", "mse", "mse_per_dim", "snr_db", "rd_gap_db", "perplexity_mean"],
@@ -35,7 +40,8 @@ SUMMARY_COLUMNS = {
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Validate, run the experiment, write metrics.json; returns what was written."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    check_schema(cfg)
+    plain = to_plain(cfg)
     device = validate(plain)
     module = experiment_module(plain["experiment"]["name"])
     if hasattr(module, "validate"):
@@ -106,9 +112,9 @@ def share_cores(hydra_cfg: DictConfig) -> None:
 def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: BaseException) -> None:
     """Write <run_dir>/failed.json: the job's overrides, its config and the one-line error."""
     try:
-        config = OmegaConf.to_container(cfg, resolve=True)
+        config = to_plain(cfg)
     except Exception:  # an interpolation error is itself the failure: keep the unresolved config
-        config = OmegaConf.to_container(cfg, resolve=False)
+        config = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
     write_json_atomic(
         run_dir / FAILED_FILE,
         {"overrides": overrides, "error": f"{type(err).__name__}: {err}", "config": config},
@@ -116,7 +122,14 @@ def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: Ba
 
 
 def main() -> None:
-    _hydra_main()
+    # Let composition errors (a value of the wrong type, an unknown key or option) reach us
+    # instead of Hydra's multi-line report, so they end as one line with exit status 2.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        _hydra_main()
+    except (HydraException, OmegaConfBaseException) as err:
+        print(f"vqbench: error: {composition_error_line(err)}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,91 +1,103 @@
-"""Validation of a composed config: every bad setting fails before any work, in one line.
+"""Checks of a composed config that types cannot express, each a one-line ConfigError.
 
-Unknown keys are found against the packaged config files themselves: a key is known if
-some file of its group (conf/quantizer/*.yaml, ...) defines it, so the YAML files stay
-the single reference of what can be set.
+Types, option names and unknown keys are checked by Hydra/OmegaConf against vqbench.schema
+while composing (``composition_error_line`` turns their errors into the same one line);
+what remains is here: ranges, combinations and the device.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import torch
-import yaml
+from omegaconf import DictConfig
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from .quantizers import QUANTIZERS
 from .quantizers.avq import MAX_TABLE_CODEWORDS
+from .schema import GROUP_OPTIONS, unknown_keys
 
-GROUPS = ("dataset", "quantizer", "optimizer", "experiment")
-OPTIMIZERS = ("nsvq", "ste", "kmeans")
+OPTIMIZERS = tuple(GROUP_OPTIONS["optimizer"])
 
 
 class ConfigError(ValueError):
     """A setting that cannot run; the message names the field and the value."""
 
 
-def conf_dir():
-    return resources.files("vqbench.conf")
+# ---------------------------------------------------------------------------- validators
+def check_range(path: str, value: Any, lo: float | None = None, hi: float | None = None,
+                *, allow_none: bool = False, lo_open: bool = False, hi_open: bool = False) -> None:
+    """`value` (the setting at `path`) lies in [lo, hi] (open ends where asked), or is None if allowed."""
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if ok:
+        return
+    if lo is not None and hi is not None:
+        bound = f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+        if isinstance(value, int) and isinstance(lo, int) and isinstance(hi, int) and not (lo_open or hi_open):
+            bound = f"in {lo}..{hi}"
+    elif lo is not None:
+        bound = f"> {lo}" if lo_open else f">= {lo}"
+    else:
+        bound = f"< {hi}" if hi_open else f"<= {hi}"
+    raise ConfigError(f"{path} must be {bound}{' or null' if allow_none else ''}, got {value!r}")
 
 
-@lru_cache(maxsize=None)
-def known_keys(group: str) -> frozenset[str]:
-    """Dotted keys defined by any config file of `group` (for experiment: the experiment block)."""
-    keys: set[str] = set()
-    for entry in conf_dir().joinpath(group).iterdir():
-        if not entry.name.endswith(".yaml"):
-            continue
-        doc = yaml.safe_load(entry.read_text()) or {}
-        section = doc.get("experiment", {}) if group == "experiment" else doc
-        keys |= _dotted(section)
-    return frozenset(keys)
+def check_positive(section: Mapping[str, Any], where: str, *keys: str, allow_none: bool = False) -> None:
+    """Every `section[key]` is an integer >= 1 (or None if allowed)."""
+    for key in keys:
+        check_range(f"{where}.{key}", section.get(key), 1, allow_none=allow_none)
 
 
-def _dotted(node: Mapping[str, Any], prefix: str = "") -> set[str]:
-    out: set[str] = set()
-    for key, value in node.items():
-        if key == "defaults":
-            continue
-        name = f"{prefix}{key}"
-        out.add(name)
-        if isinstance(value, Mapping):
-            out |= _dotted(value, name + ".")
-    return out
+def check_schema(cfg: DictConfig) -> None:
+    """Keys that `+key=value` added outside the schema (and outside `tags`)."""
+    extra = unknown_keys(cfg)
+    if extra:
+        raise ConfigError(f"unknown option '{extra[0]}' (user keys go under tags, e.g. +tags.{extra[0].split('.')[-1]}=...)")
 
 
-def check_known_keys(cfg: Mapping[str, Any]) -> None:
-    top_allowed = {"seed", "device", "progress", "resume", "paper", "hydra", *GROUPS}
-    for key in cfg:
-        if key not in top_allowed:
-            raise ConfigError(f"unknown option {key!r} (known: {', '.join(sorted(top_allowed - {'hydra'}))})")
-    for group in GROUPS:
-        section = cfg.get(group)
-        if not isinstance(section, Mapping):
-            raise ConfigError(f"{group}: missing config section (choose one with {group}=NAME)")
-        for key in sorted(_dotted(section)):
-            if key not in known_keys(group):
-                raise ConfigError(f"unknown option '{group}.{key}'")
+def composition_error_line(err: BaseException) -> str:
+    """One line for an error Hydra/OmegaConf raised while composing: the key and what is wrong."""
+    chain = [err, err.__cause__, err.__context__]
+    cause = next((e for e in chain if isinstance(e, OmegaConfBaseException) and getattr(e, "full_key", None)), None)
+    text = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    where = ""
+    if text and text[0].startswith("In '") and "': " in text[0]:  # a config file's error: name the file
+        where = f" (in {text[0][4:text[0].index(chr(39) + ': ')]})"
+    if cause is not None:
+        key, msg, kind = cause.full_key, (cause.msg or str(cause)).splitlines()[0], getattr(cause, "object_type", None)
+        unknown = isinstance(cause, (ConfigKeyError, ConfigAttributeError))
+    else:  # only the text survived (errors inside a config file): "<msg>" then "full_key: <key>"
+        keys = [i for i, ln in enumerate(text) if ln.startswith("full_key:")]
+        if not keys or keys[0] == 0:
+            first = (text[0] if text else type(err).__name__).removeprefix("In 'config': ")
+            options = getattr(err, "options", None)
+            return first + (f" (options: {', '.join(sorted(options))})" if options else "")
+        key, msg, kind = text[keys[0]].split(":", 1)[1].strip(), text[keys[0] - 1], None
+        unknown = msg.startswith("Key '") and " not in " in msg
+    if unknown:
+        known = ""
+        if kind is not None and dataclasses.is_dataclass(kind):
+            known = f" (known: {', '.join(f.name for f in dataclasses.fields(kind))})"
+        return f"unknown option '{key}'{known}{where}"
+    return f"{key}: {msg}{where}"
 
 
-def _int(cfg: Mapping[str, Any], section: str, key: str, lo: int, hi: int | None = None) -> int:
-    value = cfg[section][key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{section}.{key} must be an integer, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        bound = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ConfigError(f"{section}.{key} must be {bound}, got {value}")
-    return value
-
-
+# ---------------------------------------------------------------------------- sections
 def check_quantizer(cfg: Mapping[str, Any]) -> None:
     q = cfg["quantizer"]
     if q["name"] not in QUANTIZERS:
         raise ConfigError(f"quantizer.name must be one of {sorted(QUANTIZERS)}, got {q['name']!r}")
-    bits = _int(cfg, "quantizer", "bits_per_codebook", 1, 16)
-    M = _int(cfg, "quantizer", "num_codebooks", 1)
-    _int(cfg, "quantizer", "beam_width", 1)
+    check_range("quantizer.bits_per_codebook", q["bits_per_codebook"], 1, 16)
+    check_positive(q, "quantizer", "num_codebooks", "beam_width")
+    M, bits = q["num_codebooks"], q["bits_per_codebook"]
     if q["name"] == "vq" and M != 1:
         raise ConfigError(f"quantizer=vq uses one codebook: quantizer.num_codebooks must be 1, got {M}")
     if q["name"] == "avq" and M * (1 << bits) > MAX_TABLE_CODEWORDS:
@@ -109,40 +121,31 @@ def check_optimizer(cfg: Mapping[str, Any]) -> None:
     o = cfg["optimizer"]
     if o["name"] not in OPTIMIZERS:
         raise ConfigError(f"optimizer.name must be one of {list(OPTIMIZERS)}, got {o['name']!r}")
-    _int(cfg, "optimizer", "iterations", 1)
-    _int(cfg, "optimizer", "batch_size", 1)
-    lr = o.get("lr")
-    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:
-        raise ConfigError(f"optimizer.lr must be a positive number, got {lr!r}")
-    if o.get("lr_schedule", "constant") not in ("constant", "cosine"):
-        raise ConfigError(f"optimizer.lr_schedule must be 'constant' or 'cosine', got {o['lr_schedule']!r}")
-    if o.get("init", "data") not in ("data", "random"):
-        raise ConfigError(f"optimizer.init must be 'data' or 'random', got {o['init']!r}")
-    rep = o.get("replacement") or {}
+    check_positive(o, "optimizer", *(k for k in ("steps", "lloyd_iterations", "batch_size") if k in o))
+    check_range("optimizer.lr", o["lr"], 0, lo_open=True)
+    if "alternations" in o:
+        check_range("optimizer.alternations", o["alternations"], 0)
+    if "beta" in o:
+        check_range("optimizer.beta", o["beta"], 0)
+    if "ema_decay" in o:
+        check_range("optimizer.ema_decay", o["ema_decay"], 0, 1, hi_open=True)
+    rep = o.get("replacement")
     if rep:
-        _int({"optimizer.replacement": rep}, "optimizer.replacement", "num_batches", 1)
-        t = rep.get("discard_threshold")
-        if not isinstance(t, (int, float)) or not 0 <= t <= 1:
-            raise ConfigError(f"optimizer.replacement.discard_threshold must be in [0, 1], got {t!r}")
+        check_positive(rep, "optimizer.replacement", "num_batches")
+        check_range("optimizer.replacement.discard_threshold", rep["discard_threshold"], 0, 1)
+        check_range("optimizer.replacement.noise", rep["noise"], 0)
 
 
 def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA device is available (use device=auto or device=cpu)")
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("device=cuda but no CUDA device is available (use device=auto or device=cpu)")
-        return torch.device("cuda")
-    raise ConfigError(f"device must be auto, cpu or cuda, got {name!r}")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
 
 
 def validate(cfg: Mapping[str, Any]) -> torch.device:
-    """All experiment-independent checks; returns the device to run on."""
-    check_known_keys(cfg)
-    if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], int):
-        raise ConfigError(f"seed must be an integer, got {cfg['seed']!r}")
+    """All experiment-independent checks of a plain (resolved) config; returns the device."""
     check_quantizer(cfg)
     check_optimizer(cfg)
     return resolve_device(cfg["device"])

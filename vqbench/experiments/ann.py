@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..baselines import BASELINES, build_baseline
-from ..config import ConfigError, check_quantizer_fits
+from ..config import ConfigError, check_positive, check_quantizer_fits
 from ..data.sift import ANNDataset, load_dataset
 from ..metrics import code_statistics
 from ..progress import progress as progress_bar
@@ -60,31 +60,20 @@ def reset_peak_rss() -> None:
         pass
 
 
-def _exp(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
-    return cfg.get("experiment") or {}
-
-
-def _pos_int_or_none(section: str, key: str, value) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(f"{section}.{key} must be a positive integer or null, got {value!r}")
-
-
 def validate(cfg: Mapping[str, Any]) -> None:
     """ANN-specific checks; also opens the dataset so missing files fail here in one line."""
-    d, e = cfg["dataset"], _exp(cfg)
+    d, e = cfg["dataset"], cfg["experiment"]
     if d.get("name") not in DATASETS:
         raise ConfigError(f"experiment=ann needs dataset=sift1m or dataset=sift1m_hdf5, got dataset={d.get('name')!r}")
-    for key in ("max_base", "max_queries", "max_train", "train_size"):
-        _pos_int_or_none("dataset", key, d.get(key))
-    for key in ("search_k", "chunk_size", "rq_beam_width", "lsq_encode_ils_iters"):
-        _pos_int_or_none("experiment", key, e.get(key))
-    baselines = e.get("baselines") or []
-    if not isinstance(baselines, (list, tuple)):
-        raise ConfigError(f"experiment.baselines must be a list (e.g. [pq,opq]), got {baselines!r}")
+    check_positive(d, "dataset", *(k for k in ("max_base", "max_queries", "max_train", "train_size") if k in d),
+                   allow_none=True)
+    check_positive(e, "experiment", "search_k", "chunk_size")
+    check_positive(e, "experiment", "rq_beam_width", "lsq_encode_ils_iters", allow_none=True)
+    baselines = e["baselines"]
     for b in baselines:
         if b not in BASELINES:
             raise ConfigError(f"experiment.baselines: unknown baseline {b!r} (choose from {', '.join(BASELINES)})")
-    if e.get("baselines_only") and not baselines:
+    if e["baselines_only"] and not baselines:
         raise ConfigError("experiment.baselines_only=true needs experiment.baselines (e.g. [pq,lsq])")
     ds = open_dataset(cfg)
     check_quantizer_fits(cfg, ds.dim, f"dataset {d['name']}")
@@ -187,10 +176,10 @@ def _save_codebooks(quantizer, run_dir: Path) -> None:
 
 
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
-    e, q = _exp(cfg), dict(cfg["quantizer"])
+    e, q = cfg["experiment"], dict(cfg["quantizer"])
     progress = bool(cfg.get("progress", True))
-    search_k = int(e.get("search_k") or 1000)
-    chunk = int(e.get("chunk_size") or 131072)
+    search_k = int(e["search_k"])
+    chunk = int(e["chunk_size"])
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
@@ -207,12 +196,12 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
 
     metrics: dict[str, float] = {"nb": float(info["nb"]), "nq": float(info["nq"]), "ntrain": float(len(xt)),
                                  "gt_recomputed": float(ds.gt_recomputed)}
-    if not e.get("baselines_only"):
+    if not e["baselines_only"]:
         m, t = _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress)
         metrics.update(m)
         timings.update(t)
 
-    for name in e.get("baselines") or []:
+    for name in e["baselines"]:
         bm, bt = run_baseline(name, ds, xt, cfg, search_k=search_k, chunk_size=chunk, progress=progress)
         metrics.update({f"baseline.{name}.{k}": v for k, v in bm.items()})
         timings.update({f"baseline.{name}.{k}": v for k, v in bt.items()})
@@ -250,12 +239,12 @@ def run_baseline(name: str, ds: ANNDataset, xt: np.ndarray, cfg: Mapping[str, An
                  search_k: int = 1000, chunk_size: int = 131072,
                  progress: bool = True) -> tuple[dict[str, float], dict[str, float]]:
     """Train one faiss baseline at the configured M and bits, evaluate it like ours."""
-    e, q = _exp(cfg), cfg["quantizer"]
+    e, q = cfg["experiment"], cfg["quantizer"]
     M, nbits = int(q["num_codebooks"]), int(q["bits_per_codebook"])
-    beam = int(e.get("rq_beam_width") or q.get("beam_width") or 64)
+    beam = int(e["rq_beam_width"] or q["beam_width"])
     reset_peak_rss()
     codec = build_baseline(name, ds.dim, M, nbits, beam_width=beam,
-                           lsq_encode_ils_iters=e.get("lsq_encode_ils_iters"))
+                           lsq_encode_ils_iters=e["lsq_encode_ils_iters"])
     t0 = time.perf_counter()
     if progress:
         print(f"baseline {name}: training on {len(xt)} vectors")

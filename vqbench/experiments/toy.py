@@ -10,8 +10,8 @@ from typing import Any
 import torch
 
 from ..complexity import encode_wmops
-from ..config import ConfigError, check_quantizer_fits
-from ..data.toy import KINDS, make_toy_data
+from ..config import ConfigError, check_positive, check_quantizer_fits, check_range
+from ..data.toy import make_toy_data
 from ..metrics import code_statistics, reconstruction_error, snr_db
 from ..quantizers import build_quantizer
 from ..rate_distortion import gap_db, gaussian_rd_distortion
@@ -22,18 +22,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
     d = cfg["dataset"]
     if d.get("name") != "toy":
         raise ConfigError(f"experiment=toy needs dataset=toy, got dataset={d.get('name')!r}")
-    if d["kind"] not in KINDS:
-        raise ConfigError(f"dataset.kind must be one of {list(KINDS)}, got {d['kind']!r}")
-    for key in ("dim", "num_train", "num_test"):
-        if isinstance(d[key], bool) or not isinstance(d[key], int) or d[key] < 1:
-            raise ConfigError(f"dataset.{key} must be a positive integer, got {d[key]!r}")
-    if d["kind"] == "correlated" and not -1 < float(d["rho"]) < 1:
-        raise ConfigError(f"dataset.rho must lie in (-1, 1), got {d['rho']}")
+    check_positive(d, "dataset", "dim", "num_train", "num_test")
+    if d["kind"] == "correlated":
+        check_range("dataset.rho", d["rho"], -1, 1, lo_open=True, hi_open=True)
     if d["kind"] == "lowrank":
-        rank = d.get("rank")
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= d["dim"]:
-            raise ConfigError(f"dataset.rank must be an integer in 1..dataset.dim={d['dim']} for "
-                              f"dataset.kind=lowrank, got {rank!r}")
+        check_range("dataset.rank", d["rank"], 1, int(d["dim"]))
     check_quantizer_fits(cfg, int(d["dim"]), "dataset.dim")
 
 

@@ -33,7 +33,7 @@ from ..progress import progress as progress_bar
 
 from ..atomic import atomic_path
 from ..complexity import encode_ops, encode_wmops
-from ..config import ConfigError, check_quantizer_fits
+from ..config import ConfigError, check_positive, check_quantizer_fits, check_range
 from ..data.cifar import ImageSplits, load_images
 from ..data.download import DownloadError
 from ..image_metrics import psnr, ssim
@@ -57,38 +57,16 @@ INIT_IMAGES = 1024  # training images whose latents seed the codebooks (optimize
 
 
 # ---------------------------------------------------------------------------- validation
-def _positive_int(section: Mapping[str, Any], key: str, where: str, allow_none: bool = False) -> None:
-    value = section.get(key)
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{where}.{key} must be a positive integer{' or null' if allow_none else ''}, got {value!r}")
-
-
 def validate(cfg: Mapping[str, Any]) -> None:
-    d, e, o = cfg["dataset"], cfg["experiment"], cfg["optimizer"]
+    d, e = cfg["dataset"], cfg["experiment"]
     if d.get("name") not in DATASETS:
         raise ConfigError(f"experiment=vqvae needs dataset=cifar10 or dataset=image_folder, got dataset={d.get('name')!r}")
-    for key in ("max_train", "max_test"):
-        _positive_int(d, key, "dataset", allow_none=True)
-    for key in ("epochs", "eval_batch_size", "grid_images"):
-        _positive_int(e, key, "experiment")
-    m = e.get("model")
-    if not isinstance(m, Mapping):
-        raise ConfigError("experiment.model: missing (latent_dim, hidden_channels, res_channels, res_blocks, downsamples)")
-    for key in ("latent_dim", "hidden_channels", "res_channels", "downsamples"):
-        _positive_int(m, key, "experiment.model")
-    if isinstance(m.get("res_blocks"), bool) or not isinstance(m.get("res_blocks"), int) or m["res_blocks"] < 0:
-        raise ConfigError(f"experiment.model.res_blocks must be an integer >= 0, got {m.get('res_blocks')!r}")
+    check_positive(d, "dataset", "max_train", "max_test", allow_none=True)
+    check_positive(e, "experiment", "epochs", "eval_batch_size", "grid_images")
+    m = e["model"]
+    check_positive(m, "experiment.model", "latent_dim", "hidden_channels", "res_channels", "downsamples")
+    check_range("experiment.model.res_blocks", m["res_blocks"], 0)
     check_quantizer_fits(cfg, int(m["latent_dim"]), "experiment.model.latent_dim")
-    if o["name"] not in BOTTLENECK:
-        raise ConfigError(f"experiment=vqvae: optimizer.name must be one of {sorted(BOTTLENECK)}, got {o['name']!r}")
-    beta = o.get("beta", 0.25)
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
-        raise ConfigError(f"optimizer.beta must be a number >= 0, got {beta!r}")
-    decay = o.get("ema_decay", 0.99)
-    if o["name"] == "kmeans" and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
-        raise ConfigError(f"optimizer.ema_decay must be in [0, 1), got {decay!r}")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -187,7 +165,7 @@ class Training:
         self.epochs = int(e["epochs"])
         self.batch_size = int(o["batch_size"])
         self.method = BOTTLENECK[o["name"]]
-        self.beta = float(o.get("beta", 0.25))
+        self.beta = float(o.get("beta", 0.0))  # nsvq has no commitment loss (and no beta)
         n_train = data.train.shape[0]
         self.steps_per_epoch = math.ceil(n_train / self.batch_size)
         self.total_steps = self.epochs * self.steps_per_epoch
@@ -197,24 +175,15 @@ class Training:
         self.quantizer = self.model.quantizer
         self.generator = torch.Generator().manual_seed(self.seed)  # codebook init and replacement
         self.noise_generator = torch.Generator(device=device).manual_seed(self.seed + 1)  # NSVQ noise
-        if o.get("init", "data") == "data":
+        if o["init"] == "data":
             self.init_codebooks(data.train)
 
         codebooks = self.quantizer.codebooks
         params = [p for p in self.model.parameters() if not (self.method == "ema" and p is codebooks)]
         self.optimizer = torch.optim.Adam(params, lr=float(o["lr"]))
-        self.scheduler = make_scheduler(self.optimizer, o.get("lr_schedule", "constant"), self.total_steps)
-        self.ema = EMACodebooks(self.quantizer, decay=float(o.get("ema_decay", 0.99))) if self.method == "ema" else None
-        rep = o.get("replacement") or {}
-        self.replacer = None
-        if rep.get("enabled", True):
-            self.replacer = CodewordReplacer(
-                codebooks,
-                num_batches=int(rep.get("num_batches", 100)),
-                discard_threshold=float(rep.get("discard_threshold", 0.01)),
-                noise=float(rep.get("noise", 0.01)),
-                generator=self.generator,
-            )
+        self.scheduler = make_scheduler(self.optimizer, o["lr_schedule"], self.total_steps)
+        self.ema = EMACodebooks(self.quantizer, decay=float(o["ema_decay"])) if self.method == "ema" else None
+        self.replacer = CodewordReplacer.from_config(o["replacement"], codebooks, self.generator)
         self.data_variance = pixel_variance(data.train)  # loss normaliser
         self.epoch = 0
         self.step = 0

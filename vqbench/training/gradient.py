@@ -21,16 +21,16 @@ import torch
 from ..progress import progress as progress_bar
 from ..quantizers import Quantizer
 from .estimators import nsvq, ste
-from .init import init_from_data
+from .init import initialize_codebooks
 from .replacement import CodewordReplacer
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, iterations: int):
+def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, steps: int):
     if schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: 1.0)
     if schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda it: 0.5 * (1.0 + math.cos(math.pi * min(it, iterations) / iterations))
+            optimizer, lambda it: 0.5 * (1.0 + math.cos(math.pi * min(it, steps) / steps))
         )
     raise ValueError(f"optimizer.lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
 
@@ -45,39 +45,21 @@ def fit_gradient(
 ) -> dict[str, float]:
     """Train the codebooks of `quantizer` on `data` [N, D] (float32, any device)."""
     name = ocfg["name"]
-    iterations, batch_size = int(ocfg["iterations"]), int(ocfg["batch_size"])
+    steps, batch_size = int(ocfg["steps"]), int(ocfg["batch_size"])
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
     quantizer.to(device)
-    # optimizer.lr (and the random init's spread) are in units of the data's standard
+    # optimizer.lr (like the random init's spread) is in units of the data's standard
     # deviation, so one setting serves unit-variance toy data and SIFT's 0..255 alike.
     data_scale = data.float().std().clamp_min(1e-12).item()
-    init = ocfg.get("init", "random")
-    if init == "data":
-        init_from_data(quantizer, data, generator)
-    elif init == "random":
-        # Codewords start in a small ball at the origin: the first assignments then follow
-        # direction, not norm, so every codeword gets used (as in the NSVQ reference code).
-        noise = torch.randn(quantizer.codebooks.shape, generator=generator) * (0.01 * data_scale)
-        quantizer.codebooks.data = noise.to(quantizer.codebooks)
-    else:
-        raise ValueError(f"optimizer.init must be 'random' or 'data', got {init!r}")
+    initialize_codebooks(quantizer, data, ocfg["init"], generator)
     opt = torch.optim.Adam([quantizer.codebooks], lr=float(ocfg["lr"]) * data_scale)
-    scheduler = make_scheduler(opt, ocfg.get("lr_schedule", "constant"), iterations)
-    rep = ocfg.get("replacement", {}) or {}
-    replacer = None
-    if rep.get("enabled", True):
-        replacer = CodewordReplacer(
-            quantizer.codebooks,
-            num_batches=int(rep.get("num_batches", 100)),
-            discard_threshold=float(rep.get("discard_threshold", 0.01)),
-            noise=float(rep.get("noise", 0.01)),
-            generator=generator,
-        )
-    beta = float(ocfg.get("beta", 0.25))
+    scheduler = make_scheduler(opt, ocfg["lr_schedule"], steps)
+    replacer = CodewordReplacer.from_config(ocfg["replacement"], quantizer.codebooks, generator)
+    beta = float(ocfg["beta"]) if name == "ste" else 0.0
 
     running = None
-    bar = progress_bar(range(iterations), desc=f"train {quantizer.name}/{name}", enabled=progress)
+    bar = progress_bar(range(steps), desc=f"train {quantizer.name}/{name}", enabled=progress)
     for it in bar:
         batch = data[torch.randint(data.shape[0], (batch_size,), generator=generator)].to(device)
         codes = quantizer.encode(batch)
@@ -95,7 +77,7 @@ def fit_gradient(
         scheduler.step()
         if replacer is not None:
             replacer.record(codes)
-            replacer.maybe_replace(it, iterations)
+            replacer.maybe_replace(it, steps)
         mse = (batch - x_hat.detach()).pow(2).sum(1).mean().item()
         running = mse if running is None else 0.98 * running + 0.02 * mse
         if it % 20 == 0:
@@ -103,6 +85,6 @@ def fit_gradient(
     return {
         "train_mse": float(running if running is not None else float("nan")),
         "lr_absolute": float(ocfg["lr"]) * data_scale,
-        "iterations": float(iterations),
+        "steps": float(steps),
         "codewords_replaced": float(replacer.total_replaced if replacer else 0),
     }

@@ -1,7 +1,11 @@
-"""Data-dependent codebook initialisation shared by the gradient and k-means optimizers.
+"""Codebook initialisation shared by the gradient optimizers and the VQ-VAE (``optimizer.init``).
 
-VQ/PVQ: codewords are random training (sub-)vectors. RVQ/AVQ: codebook m holds random
-residuals left after greedy encoding with codebooks 0..m-1 (residual k-means++-free seeding).
+* ``random``: codewords drawn from N(0, (0.01 sigma)^2), sigma the std of the vectors being
+  quantized (raw data, or the VQ-VAE's latents), so the start is small in the data's own units.
+  The first assignments then follow direction, not norm, and every codeword gets used (as in
+  the NSVQ reference code).
+* ``data``: VQ/PVQ codewords are random training (sub-)vectors; RVQ/AVQ codebook m holds random
+  residuals left after greedy encoding with codebooks 0..m-1.
 """
 
 from __future__ import annotations
@@ -10,6 +14,22 @@ import torch
 
 from ..quantizers import PVQ, Quantizer
 from ..quantizers.base import nearest_codeword
+
+RANDOM_SCALE = 0.01  # std of the random start, relative to the data's std
+INITS = ("random", "data")
+
+
+@torch.no_grad()
+def initialize_codebooks(quantizer: Quantizer, data: torch.Tensor, how: str, generator: torch.Generator) -> None:
+    """Set the codebooks of `quantizer` from `data` [N, D] as ``optimizer.init`` = `how` says."""
+    if how == "data":
+        init_from_data(quantizer, data, generator)
+    elif how == "random":
+        sigma = data.float().std().clamp_min(1e-12).item()
+        noise = torch.randn(quantizer.codebooks.shape, generator=generator) * (RANDOM_SCALE * sigma)
+        quantizer.codebooks.data = noise.to(quantizer.codebooks)
+    else:
+        raise ValueError(f"optimizer.init must be one of {INITS}, got {how!r}")
 
 
 @torch.no_grad()

@@ -40,7 +40,7 @@ def fit_kmeans(
     seed: int,
     progress: bool = True,
 ) -> dict[str, float]:
-    iterations = int(ocfg["iterations"])
+    iterations = int(ocfg["lloyd_iterations"])
     x = data.detach().cpu().numpy().astype(np.float32, copy=False)
     M, K, d = quantizer.codebooks.shape
     codebooks = np.empty((M, K, d), dtype=np.float32)
@@ -60,7 +60,7 @@ def fit_kmeans(
             residual -= codebooks[m][assign[:, 0]]
         quantizer.codebooks.data = torch.from_numpy(codebooks)
         if isinstance(quantizer, AVQ):
-            stats.update(alternate_least_squares(quantizer, data, int(ocfg.get("alternations", 3)), progress))
+            stats.update(alternate_least_squares(quantizer, data, int(ocfg["alternations"]), progress))
     else:
         raise TypeError(f"fit_kmeans: no classical fit for {type(quantizer).__name__}")
     quantizer.to(device)

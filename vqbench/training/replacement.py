@@ -33,6 +33,15 @@ class CodewordReplacer:
         self.batches_used = torch.zeros(M, K, device=codebooks.device)
         self.total_replaced = 0
 
+    @classmethod
+    def from_config(cls, rcfg, codebooks: torch.nn.Parameter, generator: torch.Generator | None = None):
+        """The replacer an `optimizer.replacement` section asks for, or None if it is disabled."""
+        if not rcfg["enabled"]:
+            return None
+        return cls(codebooks, num_batches=int(rcfg["num_batches"]),
+                   discard_threshold=float(rcfg["discard_threshold"]), noise=float(rcfg["noise"]),
+                   generator=generator)
+
     def record(self, codes: torch.Tensor) -> None:
         """Mark the codewords used in this batch (codes [N, M])."""
         M, K = self.batches_used.shape
