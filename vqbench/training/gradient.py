@@ -20,7 +20,7 @@ import torch
 
 from ..progress import progress as progress_bar
 from ..quantizers import Quantizer
-from .estimators import nsvq, ste
+from .estimators import nsvq_loss, ste
 from .init import init_from_data
 from .replacement import CodewordReplacer
 
@@ -49,6 +49,8 @@ def fit_gradient(
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
     quantizer.to(device)
+    # Batches are drawn from the data where it will be used: one move, not one per step.
+    data = data.to(device=device, dtype=torch.float32)
     # optimizer.lr (and the random init's spread) are in units of the data's standard
     # deviation, so one setting serves unit-variance toy data and SIFT's 0..255 alike.
     data_scale = data.float().std().clamp_min(1e-12).item()
@@ -76,17 +78,21 @@ def fit_gradient(
         )
     beta = float(ocfg.get("beta", 0.25))
 
-    running = None
+    # The running MSE stays on the device (float64, as the Python float it replaces) and is
+    # read back only when the progress bar shows it: no host sync per step.
+    running = torch.zeros((), dtype=torch.float64, device=device)
     bar = progress_bar(range(iterations), desc=f"train {quantizer.name}/{name}", enabled=progress)
     for it in bar:
-        batch = data[torch.randint(data.shape[0], (batch_size,), generator=generator)].to(device)
+        idx = torch.randint(data.shape[0], (batch_size,), generator=generator)
+        batch = data.index_select(0, idx.to(data.device))
         codes = quantizer.encode(batch)
         x_hat = quantizer.decode(codes)
         if name == "nsvq":
-            loss = (batch - nsvq(batch, x_hat, noise_generator)).pow(2).sum(1).mean()
+            loss, err2 = nsvq_loss(batch, x_hat, noise_generator)
         elif name == "ste":
             x_st, vq_loss = ste(batch, x_hat, beta)
             loss = (batch - x_st).pow(2).sum(1).mean() + vq_loss
+            err2 = (batch - x_hat.detach()).pow(2).sum(1)
         else:
             raise ValueError(f"fit_gradient: optimizer.name must be 'nsvq' or 'ste', got {name!r}")
         opt.zero_grad(set_to_none=True)
@@ -96,12 +102,12 @@ def fit_gradient(
         if replacer is not None:
             replacer.record(codes)
             replacer.maybe_replace(it, iterations)
-        mse = (batch - x_hat.detach()).pow(2).sum(1).mean().item()
-        running = mse if running is None else 0.98 * running + 0.02 * mse
-        if it % 20 == 0:
-            bar.set_postfix(mse=f"{running:.4g}")
+        mse = err2.mean().double()
+        running = mse if it == 0 else running.mul_(0.98).add_(0.02 * mse)
+        if progress and it % 20 == 0:
+            bar.set_postfix(mse=f"{running.item():.4g}")
     return {
-        "train_mse": float(running if running is not None else float("nan")),
+        "train_mse": float(running.item()) if iterations > 0 else float("nan"),
         "lr_absolute": float(ocfg["lr"]) * data_scale,
         "iterations": float(iterations),
         "codewords_replaced": float(replacer.total_replaced if replacer else 0),
