@@ -30,7 +30,7 @@ class PVQ(Quantizer):
         self._sq_norms = self.codebooks.detach().pow(2).sum(-1)  # [M, K], once per encode call
 
     def _encode_chunk(self, x: torch.Tensor) -> torch.Tensor:
-        sub = self.split(x).transpose(0, 1)  # [M, N, d]
+        sub = self.split(x).transpose(0, 1).contiguous()  # [M, N, d]
         codebooks = self.codebooks.detach()
         scores = torch.baddbmm(self._sq_norms.unsqueeze(1), sub, codebooks.transpose(1, 2), alpha=-2.0)
         M, N, K = scores.shape

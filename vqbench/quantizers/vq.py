@@ -22,4 +22,4 @@ class VQ(Quantizer):
         return nearest_codeword(x, self.codebooks.detach()[0], self._sq_norms).unsqueeze(1)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.embedding(codes[:, 0], self.codebooks[0])
+        return self.codebooks[0].index_select(0, codes[:, 0])
