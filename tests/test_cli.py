@@ -44,7 +44,7 @@ def test_defaults_compose():
         (["quantizer=vq", "quantizer.num_codebooks=2"], "quantizer.num_codebooks must be 1"),
         (["+quantizer.colour=red"], "unknown option 'quantizer.colour'"),
         (["+verbose=1"], "unknown option 'verbose'"),
-        (["optimizer.lr=-1"], "optimizer.lr must be a positive number"),
+        (["optimizer.lr=-1"], "optimizer.lr must be a finite positive number"),
         (["device=tpu"], "device must be auto, cpu or cuda"),
         (["dataset.kind=laplacian"], "dataset.kind must be one of"),
         (["quantizer=avq", "quantizer.bits_per_codebook=12"], "exceeds"),

@@ -7,6 +7,7 @@ the single reference of what can be set.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
@@ -111,9 +112,7 @@ def check_optimizer(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(f"optimizer.name must be one of {list(OPTIMIZERS)}, got {o['name']!r}")
     _int(cfg, "optimizer", "iterations", 1)
     _int(cfg, "optimizer", "batch_size", 1)
-    lr = o.get("lr")
-    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:
-        raise ConfigError(f"optimizer.lr must be a positive number, got {lr!r}")
+    check_learning_rate(o.get("lr"))
     if o.get("lr_schedule", "constant") not in ("constant", "cosine"):
         raise ConfigError(f"optimizer.lr_schedule must be 'constant' or 'cosine', got {o['lr_schedule']!r}")
     if o.get("init", "data") not in ("data", "random"):
@@ -124,6 +123,46 @@ def check_optimizer(cfg: Mapping[str, Any]) -> None:
         t = rep.get("discard_threshold")
         if not isinstance(t, (int, float)) or not 0 <= t <= 1:
             raise ConfigError(f"optimizer.replacement.discard_threshold must be in [0, 1], got {t!r}")
+        check_replacement_noise(rep.get("noise", 0.01))
+    if "beta" in o:
+        check_beta(o["beta"])
+
+
+# Small value checks, one per key (self-contained so a typed schema can take them over).
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_learning_rate(lr: Any) -> None:
+    """optimizer.lr: a finite number > 0 (inf and nan train nothing but NaN)."""
+    if not _is_number(lr) or not math.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"optimizer.lr must be a finite positive number, got {lr!r}")
+
+
+def check_replacement_noise(noise: Any) -> None:
+    """optimizer.replacement.noise: a finite relative perturbation >= 0."""
+    if not _is_number(noise) or not math.isfinite(noise) or noise < 0:
+        raise ConfigError(f"optimizer.replacement.noise must be a finite number >= 0, got {noise!r}")
+
+
+def check_beta(beta: Any) -> None:
+    """optimizer.beta: the STE commitment weight, a finite number >= 0."""
+    if not _is_number(beta) or not math.isfinite(beta) or beta < 0:
+        raise ConfigError(f"optimizer.beta must be a finite number >= 0, got {beta!r}")
+
+
+def check_seed(seed: Any) -> None:
+    """seed: an integer >= 0 (numpy's generators refuse negative seeds)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed must be an integer, got {seed!r}")
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
+
+
+def check_flag(name: str, value: Any) -> None:
+    """A true/false switch (progress, resume): a bool, not a string such as 'maybe'."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -141,8 +180,10 @@ def resolve_device(name: str) -> torch.device:
 def validate(cfg: Mapping[str, Any]) -> torch.device:
     """All experiment-independent checks; returns the device to run on."""
     check_known_keys(cfg)
-    if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], int):
-        raise ConfigError(f"seed must be an integer, got {cfg['seed']!r}")
+    check_seed(cfg["seed"])
+    for flag in ("progress", "resume"):
+        if flag in cfg:
+            check_flag(flag, cfg[flag])
     check_quantizer(cfg)
     check_optimizer(cfg)
     return resolve_device(cfg["device"])
