@@ -1,12 +1,15 @@
 """Downloads against a local HTTP server on 127.0.0.1: full, resumed, corrupt, offline;
 safe archive extraction; and the `vqbench-data download` command end to end."""
 
+import email.utils
 import hashlib
 import http.server
+import json
 import io
 import socket
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,14 +21,26 @@ from vqbench.data.sift import AnnBenchmarksHDF5, TexmexDataset
 
 
 class Server:
-    """Serves `files` {path: bytes}; honours Range unless `ignore_range`; can cut a
-    response after `cut_after` bytes (sending the full Content-Length first)."""
+    """Serves `files` {path: bytes} with a strong ETag and a Last-Modified per version.
+
+    Honours Range and If-Range unless `ignore_range` / `ignore_if_range`; `validators=False`
+    sends neither header; can cut a response after `cut_after` bytes (sending the full
+    Content-Length first), throttle to `bytes_per_s`, answer every request with
+    `force_status` (e.g. 416), and run `before_request(server)` first (to change a file
+    between requests)."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.requests: list[tuple[str, str | None]] = []
+        self.if_ranges: list[str | None] = []
         self.ignore_range = False
+        self.ignore_if_range = False
+        self.validators = True
         self.cut_after: int | None = None
+        self.bytes_per_s: int | None = None
+        self.force_status: int | None = None
+        self.before_request = None
+        self.versions: dict[str, int] = {}
         srv = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -33,14 +48,26 @@ class Server:
                 pass
 
             def do_GET(self):
+                if srv.before_request is not None:
+                    srv.before_request(srv)
                 rng = self.headers.get("Range")
                 srv.requests.append((self.path, rng))
+                srv.if_ranges.append(self.headers.get("If-Range"))
                 body = srv.files.get(self.path)
                 if body is None:
                     self.send_error(404)
                     return
+                etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+                modified = email.utils.formatdate(1_600_000_000 + srv.versions.get(self.path, 0), usegmt=True)
+                if srv.force_status is not None:
+                    self.send_response(srv.force_status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 start = 0
-                if rng and not srv.ignore_range:
+                if_range = self.headers.get("If-Range")
+                range_ok = if_range is None or srv.ignore_if_range or if_range in (etag, modified)
+                if rng and not srv.ignore_range and range_ok:
                     start = int(rng.removeprefix("bytes=").split("-")[0])
                     if start >= len(body):
                         self.send_response(416)
@@ -52,17 +79,36 @@ class Server:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 else:
                     self.send_response(200)
+                if srv.validators:
+                    self.send_header("ETag", etag)
+                    self.send_header("Last-Modified", modified)
                 part = body[start:]
                 self.send_header("Content-Length", str(len(part)))
                 self.end_headers()
                 if srv.cut_after is not None:
                     part = part[:srv.cut_after]
-                self.wfile.write(part)
+                try:
+                    if srv.bytes_per_s:
+                        step = max(1, srv.bytes_per_s // 20)
+                        for i in range(0, len(part), step):
+                            self.wfile.write(part[i:i + step])
+                            self.wfile.flush()
+                            time.sleep(step / srv.bytes_per_s)
+                    else:
+                        self.wfile.write(part)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def change(self, path: str, body: bytes) -> None:
+        """A new version of `path` (new ETag and Last-Modified)."""
+        self.files[path] = body
+        self.versions[path] = self.versions.get(path, 0) + 1
 
     def close(self):
         self.httpd.shutdown()
@@ -107,13 +153,15 @@ def test_md5(server, tmp_path):
     assert dest.read_bytes() == PAYLOAD
 
 
-def test_resume_from_partial_file(server, tmp_path):
+def test_part_without_a_record_restarts_from_zero(server, tmp_path):
+    # a .part with no saved validator (older vqbench, or copied in) cannot be proven a prefix
     server.files["/f.bin"] = PAYLOAD
     half = len(PAYLOAD) // 2
     (tmp_path / "f.bin.part").write_bytes(PAYLOAD[:half])
     dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
     assert dest.read_bytes() == PAYLOAD
-    assert server.requests == [("/f.bin", f"bytes={half}-")]
+    assert server.requests == [("/f.bin", None)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin", "f.bin.sha256"]
 
 
 def test_resume_after_interrupted_transfer(server, tmp_path):
@@ -127,13 +175,20 @@ def test_resume_after_interrupted_transfer(server, tmp_path):
     dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
     assert dest.read_bytes() == PAYLOAD
     assert server.requests[-1] == ("/f.bin", "bytes=300000-")
+    assert server.if_ranges[-1] == f'"{sha(PAYLOAD)[:16]}"'  # resumed only if the remote is unchanged
+    assert not (tmp_path / "f.bin.part.json").exists()
 
 
-def test_complete_part_file_answered_416(server, tmp_path):
+def test_complete_part_file_needs_no_request(server, tmp_path):
     server.files["/f.bin"] = PAYLOAD
+    server.cut_after = len(PAYLOAD)  # served whole, then "cut": complete .part, no rename yet
+    server.before_request = None
     (tmp_path / "f.bin.part").write_bytes(PAYLOAD)
+    (tmp_path / "f.bin.part.json").write_text(json.dumps(
+        {"url": f"{server.url}/f.bin", "etag": f'"{sha(PAYLOAD)[:16]}"', "last_modified": None,
+         "length": len(PAYLOAD)}))
     dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
-    assert dest.read_bytes() == PAYLOAD
+    assert dest.read_bytes() == PAYLOAD and server.requests == []
 
 
 def test_server_without_range_support_restarts(server, tmp_path):
