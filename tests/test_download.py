@@ -26,7 +26,7 @@ class Server:
     Honours Range and If-Range unless `ignore_range` / `ignore_if_range`; `validators=False`
     sends neither header; can cut a response after `cut_after` bytes (sending the full
     Content-Length first), throttle to `bytes_per_s`, answer every request with
-    `force_status` (e.g. 416), and run `before_request(server)` first (to change a file
+    `force_status` (e.g. 416), stall `stall_s` seconds after a cut, and run `before_request(server)` first (to change a file
     between requests)."""
 
     def __init__(self):
@@ -39,6 +39,7 @@ class Server:
         self.cut_after: int | None = None
         self.bytes_per_s: int | None = None
         self.force_status: int | None = None
+        self.stall_s = 0.0  # after a cut, keep the connection open (silent) this long
         self.before_request = None
         self.versions: dict[str, int] = {}
         srv = self
@@ -96,6 +97,9 @@ class Server:
                             time.sleep(step / srv.bytes_per_s)
                     else:
                         self.wfile.write(part)
+                    if srv.cut_after is not None and srv.stall_s:
+                        self.wfile.flush()
+                        time.sleep(srv.stall_s)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -342,3 +346,140 @@ def test_cli_download_offline_is_one_line(tmp_path, capsys):
     assert rc == 1
     err = capsys.readouterr().err
     assert err.startswith("vqbench-data: error: cannot download") and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------- bad input: what must never be kept
+
+def test_first_download_that_is_not_hdf5_is_not_pinned(server, tmp_path, capsys):
+    # no published checksum: a wrong first file (an HTML error page) must not become the record
+    server.files["/sift-128-euclidean.hdf5"] = b"<html>rate limited</html>"
+    root = tmp_path / "h"
+    args = ["download", "sift1m_hdf5", "--root", str(root), "--url", f"{server.url}/sift-128-euclidean.hdf5",
+            "--no-progress"]
+    assert data_cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did not give a usable file" in err and "not a readable HDF5 file" in err
+    assert sorted(p.name for p in root.iterdir()) == []  # no file, no .part, no .sha256 pin
+    make_hdf5(tmp_path / "gen.hdf5")
+    server.change("/sift-128-euclidean.hdf5", (tmp_path / "gen.hdf5").read_bytes())
+    assert data_cli.main(args) == 0  # running again helps, as the message says
+    assert AnnBenchmarksHDF5(root / "sift-128-euclidean.hdf5").nb == 1500
+
+
+def test_a_pinned_invalid_file_from_an_older_version_is_recovered(server, tmp_path):
+    # what the old code left: a non-HDF5 file pinned by its sha256 record
+    root = tmp_path / "h"
+    root.mkdir()
+    junk = b"not an hdf5 file"
+    (root / "sift-128-euclidean.hdf5").write_bytes(junk)
+    (root / "sift-128-euclidean.hdf5.sha256").write_text(f"{sha(junk)}  sift-128-euclidean.hdf5\n")
+    make_hdf5(tmp_path / "gen.hdf5")
+    good = (tmp_path / "gen.hdf5").read_bytes()
+    server.files["/s.hdf5"] = good
+    data_cli.download_sift1m_hdf5(root, url=f"{server.url}/s.hdf5", progress=False)
+    assert (root / "sift-128-euclidean.hdf5").read_bytes() == good
+    assert (root / "sift-128-euclidean.hdf5.sha256").read_text().split()[0] == sha(good)
+
+
+def test_stale_larger_part_answered_416_restarts_from_zero(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    stale = PAYLOAD + b"x" * 5000  # an older, longer version of the file
+    (tmp_path / "f.bin.part").write_bytes(stale)
+    (tmp_path / "f.bin.part.json").write_text(json.dumps(
+        {"url": f"{server.url}/f.bin", "etag": f'"{sha(PAYLOAD)[:16]}"', "last_modified": None, "length": None}))
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    assert dest.read_bytes() == PAYLOAD  # not the stale bytes taken as complete
+    assert server.requests == [("/f.bin", f"bytes={len(stale)}-"), ("/f.bin", None)]
+
+
+def test_remote_changed_between_cut_and_resume_is_not_spliced(server, tmp_path):
+    old, new = PAYLOAD, bytes(reversed(PAYLOAD))
+    server.files["/f.bin"] = old
+    server.cut_after = 400_000
+    with pytest.raises(DownloadError, match="resume"):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    server.cut_after = None
+    server.change("/f.bin", new)  # new ETag and Last-Modified: If-Range fails, the server sends it whole
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    assert dest.read_bytes() == new
+    assert server.requests[-1] == ("/f.bin", "bytes=400000-") and len(server.requests) == 2
+
+
+def test_server_ignoring_if_range_is_caught_by_the_saved_validator(server, tmp_path):
+    old, new = PAYLOAD, bytes(reversed(PAYLOAD))
+    server.files["/f.bin"] = old
+    server.cut_after = 400_000
+    with pytest.raises(DownloadError):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    server.cut_after = None
+    server.ignore_if_range = True  # answers 206 of the new file to a range of the old one
+    server.change("/f.bin", new)
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    assert dest.read_bytes() == new
+    assert server.requests[1:] == [("/f.bin", "bytes=400000-"), ("/f.bin", None)]
+
+
+def test_server_without_validators_is_never_resumed(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    server.validators = False
+    server.cut_after = 300_000
+    with pytest.raises(DownloadError):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    server.cut_after = None
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    assert dest.read_bytes() == PAYLOAD and server.requests[-1] == ("/f.bin", None)
+
+
+def test_throttled_server_times_out_then_resumes(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    server.bytes_per_s = 400_000  # slow, but each read gets data within the client's 0.3 s ...
+    server.cut_after = 100_000  # ... until the connection falls silent
+    server.stall_s = 1.0
+    with pytest.raises(DownloadError, match=r"interrupted after \d+ bytes \(timed out\); run the same command again"):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False, timeout=0.3)
+    have = (tmp_path / "f.bin.part").stat().st_size
+    assert 0 < have <= 100_000 and not (tmp_path / "f.bin").exists()
+    server.bytes_per_s = server.cut_after = None
+    server.stall_s = 0.0
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
+    assert dest.read_bytes() == PAYLOAD and server.requests[-1] == ("/f.bin", f"bytes={have}-")
+
+
+def test_server_answering_416_to_everything(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    server.force_status = 416
+    with pytest.raises(DownloadError, match=r"cannot download http://127\.0\.0\.1:\d+/f\.bin: the server refused"):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_changed_remote_against_the_record_says_how_to_accept_it(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    dest.unlink()
+    server.change("/f.bin", b"version 2" * 1000)
+    with pytest.raises(DownloadError) as err:
+        download(f"{server.url}/f.bin", dest, progress=False)
+    sidecar = tmp_path / "f.bin.sha256"
+    assert f"the remote file changed: if that is intended, delete {sidecar} and run the download again" in str(err.value)
+    assert not dest.exists()
+    sidecar.unlink()  # following the instruction works
+    assert download(f"{server.url}/f.bin", dest, progress=False).read_bytes() == b"version 2" * 1000
+
+
+def test_truncated_archive_from_a_mirror_is_not_kept(server, tmp_path):
+    body = sift_archive(tmp_path)
+    server.files["/sift.tar.gz"] = body[: len(body) // 2]  # a mirror with a broken copy, no md5
+    root = tmp_path / "data"
+    with pytest.raises(DownloadError, match="did not give a usable file .*not a complete tar archive"):
+        data_cli.download_sift1m(root, url=f"{server.url}/sift.tar.gz", md5=None, progress=False)
+    assert sorted(p.name for p in root.iterdir()) == []
+
+
+def test_extract_truncated_archive_names_it(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    body = tar_bytes([(tarfile.TarInfo(f"d/{i}.bin"), bytes(range(256)) * 400) for i in range(4)])
+    archive.write_bytes(body[: len(body) * 2 // 3])
+    with pytest.raises(ValueError, match=f"{archive}: truncated or corrupt archive"):
+        extract(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []

@@ -248,13 +248,14 @@ def _fetch(url: str, part: Path, meta: Path, progress: bool, timeout: float) -> 
                 "url": url, "etag": resp.headers.get("ETag"),
                 "last_modified": resp.headers.get("Last-Modified"), "length": total}))
         mode = "ab" if have else "wb"
+        read = getattr(resp, "read1", None) or resp.read  # ftp:// and file:// responses lack read1
         bar = _progress_bar(total, have, final.name, progress)
         got = have
         try:
             with open(part, mode) as f:
                 while True:
                     try:
-                        block = resp.read(CHUNK)
+                        block = read(CHUNK)  # what has arrived: a stall loses no bytes
                     except (OSError, socket.timeout) as e:
                         raise DownloadError(
                             f"download of {url} interrupted after {got} bytes ({e}); "

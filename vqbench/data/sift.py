@@ -219,6 +219,8 @@ class TexmexDataset(ANNDataset):
         super().__init__(max_base, max_queries, max_train)
         self.root = Path(root).expanduser() if root is not None else default_root("sift1m")
         self.prefix = prefix
+        if self.root.is_dir() and _unreadable_dir(self.root):
+            raise DatasetNotFound(_missing_message(self.root, prefix, ""))
         self.paths = {s: _find_split(self.root, prefix, s) for s in ("base", "learn", "query")}
         gt = self.root / f"{prefix}_groundtruth.ivecs"
         if not gt.is_file():
