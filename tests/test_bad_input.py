@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import h5py
@@ -417,21 +416,36 @@ def test_refused_resume_fails_before_decoding_and_keeps_the_checkpoint(finished_
     assert (run_dir / "checkpoint.pt").read_bytes() == before
 
 
+@contextlib.contextmanager
+def file_size_limit(nbytes):
+    """A real failed write: the kernel refuses to grow any file past ``nbytes`` (EFBIG, as a
+    full disk refuses with ENOSPC). Keep the block short: it binds every file this process writes."""
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, old_limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+
+
+def test_metrics_write_failure_is_one_line(tmp_path, capsys):
+    cfg = composed(*TOY)
+    with file_size_limit(1024):  # metrics.json is a few KiB
+        status = cli.execute(cfg, tmp_path / "run")
+    assert status == 2
+    one_line_error(capsys, f"cannot write {tmp_path / 'run' / 'metrics.json'} (OSError: File too large)", "MiB free")
+    no_results(tmp_path / "run")
+
+
 def test_checkpoint_write_failure_is_one_line(finished_vqvae, tmp_path):
     cfg, run_dir = finished_vqvae
     training = vqvae_exp.Training(cfg, cifar.load_images(cfg["dataset"], 0), torch.device("cpu"))
     target = tmp_path / "new" / "checkpoint.pt"
     target.parent.mkdir()
-    # A real failed write: the kernel refuses to grow any file past 4 KiB (as a full disk would).
-    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
-    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, old_limit[1]))
-    try:
-        with pytest.raises(RunFailed) as err:
-            vqvae_exp.save_checkpoint(training, target)
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
-        signal.signal(signal.SIGXFSZ, old_handler)
+    with file_size_limit(4096), pytest.raises(RunFailed) as err:
+        vqvae_exp.save_checkpoint(training, target)
     msg = str(err.value)
     assert msg.startswith(f"cannot write {target} (") and "MiB free" in msg and "\n" not in msg
     assert list(target.parent.iterdir()) == []  # neither the checkpoint nor its temporary file

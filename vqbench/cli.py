@@ -147,7 +147,7 @@ def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: Ba
             run_dir / FAILED_FILE,
             {"overrides": overrides, "error": f"{type(err).__name__}: {err}", "config": config, **(record or {})},
         )
-    except OSError as write_err:  # e.g. the disk that made the job fail is still full
+    except (OSError, RunFailed) as write_err:  # e.g. the disk that made the job fail is still full
         print(f"vqbench: error: cannot record the failure in {run_dir / FAILED_FILE}: {write_err}", file=sys.stderr)
 
 

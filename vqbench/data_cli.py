@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from vqbench.data import sift
-from vqbench.data.download import DownloadError, check_tar, download, extract
+from vqbench.data.archive import check_tar, extract
+from vqbench.data.download import DownloadError, download
 from vqbench.data.vecs import VALUE_DTYPES, read_vecs
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from . import atomic
+from .errors import write_failed
 
 METRICS_FILE = "metrics.json"  # a finished run's record
 FAILED_FILE = "failed.json"  # a sweep job that failed: its overrides, config and error
@@ -20,7 +21,10 @@ FAILED_FILE = "failed.json"  # a sweep job that failed: its overrides, config an
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write strict JSON to `path` atomically: tensors and numpy scalars become plain
     numbers, and a non-finite float becomes null (``NaN``/``Infinity`` are not JSON)."""
-    atomic.write_json_atomic(path, strict_json(obj), default=_jsonable)
+    try:
+        atomic.write_json_atomic(path, strict_json(obj), default=_jsonable)
+    except OSError as err:  # disk full, read-only directory: name the file
+        raise write_failed(Path(path), err) from None
 
 
 def strict_json(obj: Any) -> Any:

@@ -32,7 +32,8 @@ import torch
 
 from ..atomic import atomic_path
 from ..config import ConfigError
-from .download import download, extract, locked_dir
+from .archive import extract, locked_dir
+from .download import download
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 DECODED_FORMAT = 1  # bump when the decoded-cache layout changes

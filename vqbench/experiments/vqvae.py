@@ -145,9 +145,11 @@ def save_grid(model: VQVAE, images: torch.Tensor, path: Path, device: torch.devi
             pad = per_row - rows[-1].shape[0]
             rows[-2] = torch.cat([rows[-2], rows[-2].new_ones(pad, *x.shape[1:])])
             rows[-1] = torch.cat([rows[-1], rows[-1].new_ones(pad, *x.shape[1:])])
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_image(torch.cat(rows).cpu(), tmp, nrow=per_row, padding=2, pad_value=1.0, format="PNG")
-    tmp.replace(path)
+    try:
+        with atomic_path(path) as tmp:
+            save_image(torch.cat(rows).cpu(), tmp, nrow=per_row, padding=2, pad_value=1.0, format="PNG")
+    except OSError as err:
+        raise write_failed(path, err) from None
 
 
 def pixel_variance(images: torch.Tensor) -> float:
