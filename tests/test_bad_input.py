@@ -1,19 +1,14 @@
 """Bad input, one test per failure mode: the exit status, a one-line message that names the
 culprit (file, row, key or value), and no partial result in the run directory.
 
-Runs go through `cli.execute` in-process (the exit status the `vqbench` command returns);
-subprocesses only where Hydra's own behaviour or a second process matters (the run-dir lock,
-`.hydra/` restore). Downloads have their own bad-input cases in test_download.py.
+This file: settings, vector data (NaN/Inf, ground truth, damaged and unreadable files),
+`vqbench-data` arguments, image archives and caches. test_bad_runs.py: resume, failed
+writes, the run-directory lock. test_download.py: downloads. Runs go through `cli.execute`
+in-process (the exit status `vqbench` returns).
 """
 
 import contextlib
-import json
 import os
-import resource
-import signal
-import subprocess
-import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -21,55 +16,14 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-from PIL import Image
 
 from ann_data import make_hdf5, make_texmex
-from vqbench import cli, data_cli, rundir
+from bad_input import ANN, TOY, composed, execute, no_results, one_line_error, png_tree, strict_json, tar_gz
+from vqbench import cli, data_cli
 from vqbench.data import cifar
 from vqbench.data.download import extract
 from vqbench.data.vecs import write_vecs
-from vqbench.errors import RunFailed
-from vqbench.experiments import vqvae as vqvae_exp
 from vqbench.results import write_json_atomic
-
-TOY = ["dataset.num_train=1024", "dataset.num_test=256", "dataset.dim=8", "quantizer.num_codebooks=2",
-       "optimizer.iterations=5", "optimizer.batch_size=64", "progress=false", "device=cpu"]
-ANN = ["experiment=ann", "quantizer=pvq", "quantizer.num_codebooks=2",
-       "quantizer.bits_per_codebook=3", "optimizer=kmeans", "optimizer.iterations=2", "experiment.search_k=20",
-       "progress=false", "device=cpu"]
-
-
-def composed(*overrides):
-    with initialize_config_module(config_module="vqbench.conf", version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
-
-
-def execute(run_dir, *overrides):
-    return cli.execute(composed(*overrides), Path(run_dir))
-
-
-def one_line_error(capsys, *culprits):
-    """The captured stderr is exactly one `vqbench: error:` line naming every culprit."""
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("vqbench: error: "), err
-    for c in culprits:
-        assert str(c) in lines[0], (c, lines[0])
-    return lines[0]
-
-
-def no_results(run_dir):
-    """Nothing a reader could take for a result: no metrics, checkpoints, codebooks, temp files."""
-    names = {p.name for p in Path(run_dir).rglob("*")} if Path(run_dir).exists() else set()
-    assert not names & {"metrics.json", "codebooks.pt", "checkpoint.pt", "history.json", "reconstructions.png"}, names
-    assert not [n for n in names if n.endswith(".tmp")], names
-
-
-def strict_json(path):
-    def refuse(name):
-        raise ValueError(f"{path}: non-standard JSON constant {name}")
-    return json.loads(Path(path).read_text(), parse_constant=refuse)
 
 
 # ------------------------------------------------------------------ settings (exit 2 before any work)
@@ -301,23 +255,8 @@ def test_data_cli_info_on_a_missing_directory(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ image data: archives and caches
-def _png_tree(root, n_train=8, n_test=4):
-    rng = np.random.default_rng(0)
-    for i in range(n_train + n_test):
-        d = root / ("train" if i < n_train else "test") / ("a" if i % 2 else "b")
-        d.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(d / f"{i}.png")
-    return root
-
-
-def _tar_gz(src, archive):
-    with tarfile.open(archive, "w:gz") as tf:
-        tf.add(src, arcname="imgs")
-    return archive
-
-
 def test_truncated_image_archive_is_named(tmp_path, capsys):
-    archive = _tar_gz(_png_tree(tmp_path / "imgs"), tmp_path / "imgs.tar.gz")
+    archive = tar_gz(png_tree(tmp_path / "imgs"), tmp_path / "imgs.tar.gz")
     data = archive.read_bytes()
     archive.write_bytes(data[: len(data) // 2])
     cache = tmp_path / "cache"
@@ -329,7 +268,7 @@ def test_truncated_image_archive_is_named(tmp_path, capsys):
 
 
 def test_killed_extraction_leaves_nothing_behind(tmp_path):
-    archive = _tar_gz(_png_tree(tmp_path / "imgs"), tmp_path / "imgs.tar.gz")
+    archive = tar_gz(png_tree(tmp_path / "imgs"), tmp_path / "imgs.tar.gz")
     cache = tmp_path / "cache"
     # what kill -9 in the middle of the first extraction left: a hidden temporary tree
     stale = cache / "extracted" / f"{cifar.TMP_PREFIX}imgs-123-456.abc"
@@ -345,7 +284,7 @@ def test_killed_extraction_leaves_nothing_behind(tmp_path):
 
 
 def test_corrupt_decoded_cache_is_rebuilt(tmp_path):
-    tree = _png_tree(tmp_path / "imgs")
+    tree = png_tree(tmp_path / "imgs")
     cache = tmp_path / "cache"
     first = cifar.load_image_folder(tree, cache)
     (cached,) = (cache / "decoded").iterdir()
@@ -358,165 +297,10 @@ def test_corrupt_decoded_cache_is_rebuilt(tmp_path):
 
 
 def test_undecodable_image_held_up(tmp_path, capsys):
-    tree = _png_tree(tmp_path / "imgs")
+    tree = png_tree(tmp_path / "imgs")
     bad = tree / "train" / "a" / "1.png"
     bad.write_bytes(b"not a png")
     assert execute(tmp_path / "run", "experiment=vqvae_quick", "dataset=image_folder", f"dataset.root={tree}",
                    f"dataset.cache_dir={tmp_path / 'cache'}", "progress=false", "device=cpu") == 2
     one_line_error(capsys, bad, "cannot decode image")
     no_results(tmp_path / "run")
-
-
-# ------------------------------------------------------------------ VQ-VAE resume and checkpoints
-TINY = {"latent_dim": 8, "hidden_channels": 8, "res_channels": 4, "res_blocks": 0, "downsamples": 2}
-
-
-def _vqvae_cfg(tmp_path, epochs=1, **dataset):
-    return {
-        "seed": 0, "device": "cpu", "progress": False, "resume": False,
-        "dataset": {"name": "image_folder", "root": str(tmp_path / "imgs"), "max_train": None, "max_test": None,
-                    "cache_dir": str(tmp_path / "cache"), **dataset},
-        "quantizer": {"name": "rvq", "num_codebooks": 2, "bits_per_codebook": 2, "beam_width": 1},
-        "optimizer": {"name": "nsvq", "iterations": 1, "batch_size": 4, "lr": 0.001, "lr_schedule": "cosine",
-                      "init": "random", "beta": 0.25, "ema_decay": 0.99, "alternations": 1,
-                      "replacement": {"enabled": False, "num_batches": 2, "discard_threshold": 0.01, "noise": 0.01}},
-        "experiment": {"name": "vqvae", "epochs": epochs, "eval_batch_size": 4, "eval_untrained": False,
-                       "grid_images": 2, "model": dict(TINY)},
-    }
-
-
-@pytest.fixture
-def finished_vqvae(tmp_path):
-    _png_tree(tmp_path / "imgs")
-    cfg = _vqvae_cfg(tmp_path, epochs=1)
-    vqvae_exp.run(cfg, tmp_path / "run", torch.device("cpu"))
-    return cfg, tmp_path / "run"
-
-
-def test_finished_vqvae_run_can_be_extended_not_shortened(finished_vqvae, tmp_path):
-    cfg, run_dir = finished_vqvae
-    more = {**cfg, "resume": True, "experiment": {**cfg["experiment"], "epochs": 3},
-            "dataset": {**cfg["dataset"], "cache_dir": str(tmp_path / "moved-cache")}}  # the cache may move
-    out = vqvae_exp.run(more, run_dir, torch.device("cpu"))
-    assert out["metrics"]["epochs"] == 3 and out["metrics"]["steps"] == 3 * 2
-    assert [h["epoch"] for h in json.loads((run_dir / "history.json").read_text())] == [1, 2, 3]
-    fewer = {**more, "experiment": {**more["experiment"], "epochs": 2}}
-    with pytest.raises(vqvae_exp.ConfigError, match="has trained 3 epochs, more than experiment.epochs=2"):
-        vqvae_exp.run(fewer, run_dir, torch.device("cpu"))
-
-
-def test_refused_resume_fails_before_decoding_and_keeps_the_checkpoint(finished_vqvae, tmp_path):
-    cfg, run_dir = finished_vqvae
-    before = (run_dir / "checkpoint.pt").read_bytes()
-    import shutil
-    shutil.rmtree(tmp_path / "imgs")  # a decode would fail on the missing images, not on the mismatch
-    other = {**cfg, "resume": True, "optimizer": {**cfg["optimizer"], "lr": 0.5}}
-    with pytest.raises(vqvae_exp.ConfigError, match=r"belongs to a different run \(optimizer.lr=0.001 in the checkpoint, 0.5 now\)"):
-        vqvae_exp.run(other, run_dir, torch.device("cpu"))
-    assert (run_dir / "checkpoint.pt").read_bytes() == before
-
-
-@contextlib.contextmanager
-def file_size_limit(nbytes):
-    """A real failed write: the kernel refuses to grow any file past ``nbytes`` (EFBIG, as a
-    full disk refuses with ENOSPC). Keep the block short: it binds every file this process writes."""
-    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
-    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, old_limit[1]))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
-        signal.signal(signal.SIGXFSZ, old_handler)
-
-
-def test_metrics_write_failure_is_one_line(tmp_path, capsys):
-    cfg = composed(*TOY)
-    with file_size_limit(1024):  # metrics.json is a few KiB
-        status = cli.execute(cfg, tmp_path / "run")
-    assert status == 2
-    one_line_error(capsys, f"cannot write {tmp_path / 'run' / 'metrics.json'} (OSError: File too large)", "MiB free")
-    no_results(tmp_path / "run")
-
-
-def test_checkpoint_write_failure_is_one_line(finished_vqvae, tmp_path):
-    cfg, run_dir = finished_vqvae
-    training = vqvae_exp.Training(cfg, cifar.load_images(cfg["dataset"], 0), torch.device("cpu"))
-    target = tmp_path / "new" / "checkpoint.pt"
-    target.parent.mkdir()
-    with file_size_limit(4096), pytest.raises(RunFailed) as err:
-        vqvae_exp.save_checkpoint(training, target)
-    msg = str(err.value)
-    assert msg.startswith(f"cannot write {target} (") and "MiB free" in msg and "\n" not in msg
-    assert list(target.parent.iterdir()) == []  # neither the checkpoint nor its temporary file
-
-
-# ------------------------------------------------------------------ one live run per directory
-# What a live vqbench run does to its directory (rundir.acquire), without importing torch.
-HOLD = f"""
-import fcntl, os, sys, time
-os.makedirs(sys.argv[1], exist_ok=True)
-fd = os.open(os.path.join(sys.argv[1], {rundir.LOCK_FILE!r}), os.O_RDWR | os.O_CREAT)
-fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-os.pwrite(fd, f"{{os.getpid()}}\\n".encode(), 0)
-print("locked", flush=True)
-time.sleep(60)
-"""
-
-
-@contextlib.contextmanager
-def lock_holder(run_dir):
-    """Another process that holds the run directory's lock until it is killed (kill -9)."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "locked"
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-def test_run_directory_in_use_is_refused_and_free_after_kill(tmp_path, capsys):
-    run_dir = tmp_path / "run"
-    with lock_holder(run_dir) as proc:
-        assert execute(run_dir, *TOY) == 2
-        one_line_error(capsys, f"run directory {run_dir} is in use by another vqbench run (pid {proc.pid})")
-        no_results(run_dir)
-    # killed with SIGKILL: the kernel dropped its lock, nothing is stuck
-    assert execute(run_dir, *TOY) == 0
-    assert (run_dir / "metrics.json").is_file()
-
-
-def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "vqbench", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-
-
-def test_refused_runs_leave_hydra_config_as_it_was(tmp_path):
-    """End to end through Hydra: neither a busy directory nor a rejected setting rewrites
-    .hydra/config.yaml of the run whose results are in the directory."""
-    run_dir = tmp_path / "run"
-    (run_dir / ".hydra").mkdir(parents=True)
-    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
-        (run_dir / ".hydra" / name).write_text(f"# the earlier run's {name}\n")
-    with lock_holder(run_dir):
-        busy = _cli(*TOY, f"hydra.run.dir={run_dir}", cwd=tmp_path)
-    bad = _cli(*TOY, "optimizer.lr=nan", f"hydra.run.dir={run_dir}", cwd=tmp_path)
-    assert busy.returncode == 2 and "is in use by another vqbench run" in busy.stderr
-    assert bad.returncode == 2 and "optimizer.lr must be a finite positive number, got nan" in bad.stderr
-    assert "Traceback" not in busy.stderr + bad.stderr
-    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
-        assert (run_dir / ".hydra" / name).read_text() == f"# the earlier run's {name}\n"
-    no_results(run_dir)
-
-
-def test_restore_hydra_in_process(tmp_path, capsys):
-    # the same mechanism without Hydra's process: snapshot, overwrite (as Hydra does), fail
-    run_dir = tmp_path / "run"
-    (run_dir / ".hydra").mkdir(parents=True)
-    (run_dir / ".hydra" / "config.yaml").write_text("old\n")
-    rundir.snapshot_hydra(run_dir)
-    (run_dir / ".hydra" / "config.yaml").write_text("rejected\n")
-    assert execute(run_dir, *TOY, "seed=-3") == 2
-    one_line_error(capsys, "seed must be >= 0, got -3")
-    assert (run_dir / ".hydra" / "config.yaml").read_text() == "old\n"
