@@ -44,6 +44,9 @@ from vqbench.results import write_json_atomic
     (["+optimizer.momentum=0.9"], "unknown option 'optimizer.momentum'"),
     (["device=tpu"], "device must be auto, cpu or cuda, got 'tpu'"),
     (["dataset.rho=1.0"], "dataset.rho must lie in (-1, 1), got 1.0"),
+    (["dataset.rho=abc"], "dataset.rho must lie in (-1, 1), got abc"),
+    (["optimizer.replacement.enabled=maybe"], "optimizer.replacement.enabled must be true or false, got 'maybe'"),
+    (["optimizer.alternations=-1"], "optimizer.alternations must be >= 0, got -1"),
     (["dataset.num_train=0"], "dataset.num_train must be a positive integer, got 0"),
     (["quantizer=pvq", "quantizer.num_codebooks=3"], "not divisible by quantizer.num_codebooks=3"),
 ])

@@ -124,6 +124,10 @@ def check_optimizer(cfg: Mapping[str, Any]) -> None:
         if not isinstance(t, (int, float)) or not 0 <= t <= 1:
             raise ConfigError(f"optimizer.replacement.discard_threshold must be in [0, 1], got {t!r}")
         check_replacement_noise(rep.get("noise", 0.01))
+        if "enabled" in rep:
+            check_flag("optimizer.replacement.enabled", rep["enabled"])
+    if "alternations" in o:
+        _int(cfg, "optimizer", "alternations", 0)
     if "beta" in o:
         check_beta(o["beta"])
 
@@ -160,7 +164,7 @@ def check_seed(seed: Any) -> None:
 
 
 def check_flag(name: str, value: Any) -> None:
-    """A true/false switch (progress, resume): a bool, not a string such as 'maybe'."""
+    """A true/false switch (progress, resume, ...): a bool, not a string such as 'maybe'."""
     if not isinstance(value, bool):
         raise ConfigError(f"{name} must be true or false, got {value!r}")
 

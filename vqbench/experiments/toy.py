@@ -27,7 +27,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for key in ("dim", "num_train", "num_test"):
         if isinstance(d[key], bool) or not isinstance(d[key], int) or d[key] < 1:
             raise ConfigError(f"dataset.{key} must be a positive integer, got {d[key]!r}")
-    if d["kind"] == "correlated" and not -1 < float(d["rho"]) < 1:
+    rho = d.get("rho")
+    if d["kind"] == "correlated" and (isinstance(rho, bool) or not isinstance(rho, (int, float)) or not -1 < rho < 1):
         raise ConfigError(f"dataset.rho must lie in (-1, 1), got {d['rho']}")
     check_quantizer_fits(cfg, int(d["dim"]), "dataset.dim")
 
