@@ -8,6 +8,7 @@ what remains is here: ranges, combinations and the device.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +33,7 @@ def check_range(path: str, value: Any, lo: float | None = None, hi: float | None
     """`value` (the setting at `path`) lies in [lo, hi] (open ends where asked), or is None if allowed."""
     if value is None and allow_none:
         return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok and lo is not None:
         ok = value > lo if lo_open else value >= lo
     if ok and hi is not None:
@@ -47,7 +48,7 @@ def check_range(path: str, value: Any, lo: float | None = None, hi: float | None
         bound = f"> {lo}" if lo_open else f">= {lo}"
     else:
         bound = f"< {hi}" if hi_open else f"<= {hi}"
-    raise ConfigError(f"{path} must be {bound}{' or null' if allow_none else ''}, got {value!r}")
+    raise ConfigError(f"{path} must be a finite number {bound}{' or null' if allow_none else ''}, got {value!r}")
 
 
 def check_positive(section: Mapping[str, Any], where: str, *keys: str, allow_none: bool = False) -> None:
@@ -146,6 +147,7 @@ def resolve_device(name: str) -> torch.device:
 
 def validate(cfg: Mapping[str, Any]) -> torch.device:
     """All experiment-independent checks of a plain (resolved) config; returns the device."""
+    check_range("seed", cfg["seed"], 0)
     check_quantizer(cfg)
     check_optimizer(cfg)
     return resolve_device(cfg["device"])

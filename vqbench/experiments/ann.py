@@ -24,6 +24,7 @@ import torch
 from ..baselines import BASELINES, build_baseline
 from ..config import ConfigError, check_positive, check_quantizer_fits
 from ..data.sift import ANNDataset, load_dataset
+from ..errors import write_failed
 from ..metrics import code_statistics
 from ..progress import progress as progress_bar
 from ..quantizers import build_quantizer
@@ -82,13 +83,17 @@ def validate(cfg: Mapping[str, Any]) -> None:
         if ds.dim % M:
             raise ConfigError(f"experiment.baselines pq/opq: dimension {ds.dim} is not divisible by "
                               f"quantizer.num_codebooks={M}")
+    try:  # finite vectors, ground-truth ids in range: before any training
+        ds.check_values()
+    except ValueError as err:
+        raise ConfigError(f"dataset={d['name']}: {err}") from None
 
 
 def open_dataset(cfg: Mapping[str, Any]) -> ANNDataset:
     """The configured dataset; a missing or malformed file becomes a one-line ConfigError."""
     try:
         return load_dataset(cfg["dataset"], seed=int(cfg["seed"]))
-    except (FileNotFoundError, ValueError) as err:
+    except (OSError, ValueError) as err:
         raise ConfigError(f"dataset={cfg['dataset'].get('name')}: {err}") from None
 
 
@@ -170,6 +175,9 @@ def _save_codebooks(quantizer, run_dir: Path) -> None:
     try:
         torch.save({"codebooks": quantizer.codebooks.detach().cpu()}, tmp)
         os.replace(tmp, run_dir / "codebooks.pt")
+    except (OSError, RuntimeError) as err:  # disk full: torch says RuntimeError, naming no file
+        Path(tmp).unlink(missing_ok=True)
+        raise write_failed(run_dir / "codebooks.pt", err) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -12,6 +12,8 @@ and report reconstruction quality on the test images.
   and an atomic checkpoint (model, optimizer, schedule, EMA and replacement state, RNG
   states, epoch, history). ``resume=true`` continues from ``<run dir>/checkpoint.pt`` and
   ends with exactly the parameters of an uninterrupted run (same seed, same device).
+  ``resume=true experiment.epochs=N`` extends a run (a finished one too) to N epochs; the
+  learning-rate schedule is then recomputed for the new total (cosine rises again).
 * Metrics: test PSNR (dB, per-image mean, images in [0, 1]), SSIM, MSE, per-codebook
   perplexity and usage, bits per latent vector and per image, encoding complexity per
   latent vector; ``reconstructions.png`` shows test originals above their reconstructions.
@@ -36,6 +38,7 @@ from ..complexity import encode_ops, encode_wmops
 from ..config import ConfigError, check_positive, check_quantizer_fits, check_range
 from ..data.cifar import ImageSplits, load_images
 from ..data.download import DownloadError
+from ..errors import write_failed
 from ..image_metrics import psnr, ssim
 from ..metrics import code_statistics
 from ..models.vqvae import VQVAE, build_vqvae
@@ -51,8 +54,9 @@ CHECKPOINT = "checkpoint.pt"
 GRID = "reconstructions.png"
 HISTORY = "history.json"
 CHECKPOINT_FORMAT = 1
-# Settings that may change between a run and its resumption without changing its result.
-RESUME_FREE = ("resume", "progress", "device", "hydra")
+# Settings that may change between a run and its resumption: they do not change what was
+# trained so far (the data cache's location; the epoch count, so a run can be extended).
+RESUME_FREE = ("resume", "progress", "device", "hydra", "dataset.cache_dir", "experiment.epochs")
 INIT_IMAGES = 1024  # training images whose latents seed the codebooks (optimizer.init=data)
 
 
@@ -119,9 +123,11 @@ def save_grid(model: VQVAE, images: torch.Tensor, path: Path, device: torch.devi
             pad = per_row - rows[-1].shape[0]
             rows[-2] = torch.cat([rows[-2], rows[-2].new_ones(pad, *x.shape[1:])])
             rows[-1] = torch.cat([rows[-1], rows[-1].new_ones(pad, *x.shape[1:])])
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_image(torch.cat(rows).cpu(), tmp, nrow=per_row, padding=2, pad_value=1.0, format="PNG")
-    tmp.replace(path)
+    try:
+        with atomic_path(path) as tmp:
+            save_image(torch.cat(rows).cpu(), tmp, nrow=per_row, padding=2, pad_value=1.0, format="PNG")
+    except OSError as err:
+        raise write_failed(path, err) from None
 
 
 def pixel_variance(images: torch.Tensor) -> float:
@@ -138,9 +144,10 @@ def grid_indices(n: int, count: int) -> torch.Tensor:
     return torch.linspace(0, n - 1, min(n, count)).round().long()
 
 
-def comparable(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def comparable(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """The settings a checkpoint must share with a run that resumes it."""
-    return {k: v for k, v in cfg.items() if k not in RESUME_FREE}
+    return {k: comparable(v, f"{prefix}{k}.") if isinstance(v, Mapping) else v
+            for k, v in cfg.items() if f"{prefix}{k}" not in RESUME_FREE}
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
@@ -261,11 +268,7 @@ class Training:
         }
 
     def load_state_dict(self, state: Mapping[str, Any], path: Path) -> None:
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ConfigError(f"resume=true: {path} has checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
-        diff = _first_difference(state["config"], comparable(self.cfg))
-        if diff:
-            raise ConfigError(f"resume=true: {path} belongs to a different run ({diff})")
+        check_resumable(state, self.cfg, path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -286,19 +289,39 @@ class Training:
         self.train_seconds = float(state["train_seconds"])
 
 
+def check_resumable(state: Mapping[str, Any], cfg: Mapping[str, Any], path: Path) -> None:
+    """Refuse (ConfigError) a checkpoint of other settings, or more epochs than configured."""
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"resume=true: {path} has checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+    diff = _first_difference(comparable(state["config"]), comparable(cfg))
+    if diff:
+        raise ConfigError(f"resume=true: {path} belongs to a different run ({diff})")
+    done, want = int(state["epoch"]), int(cfg["experiment"]["epochs"])
+    if done > want:
+        raise ConfigError(f"resume=true: {path} has trained {done} epochs, more than experiment.epochs={want} "
+                          f"(set experiment.epochs >= {done} to extend it)")
+
+
 def save_checkpoint(training: Training, path: Path) -> None:
-    """Write the checkpoint atomically (temporary file beside ``path``, then rename)."""
-    with atomic_path(path) as tmp:
-        torch.save(training.state_dict(), tmp)
+    """Write the checkpoint atomically (temporary file beside ``path``, then rename); a
+    failed write (disk full, ...) leaves the previous checkpoint and raises RunFailed."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(training.state_dict(), tmp)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
+        raise write_failed(path, err) from None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        # On the CPU first: generator states must stay CPU tensors; load_state_dict moves the rest.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unreadable / truncated file: say which one
+        raise ConfigError(f"resume=true: cannot read checkpoint {path} ({err})") from None
 
 
 def load_checkpoint(training: Training, path: Path) -> None:
-    try:
-        # On the CPU first: generator states must stay CPU tensors; load_state_dict moves the rest.
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unreadable / truncated file: say which one
-        raise ConfigError(f"resume=true: cannot read checkpoint {path} ({err})") from None
-    training.load_state_dict(state, path)
+    training.load_state_dict(read_checkpoint(path), path)
 
 
 # ---------------------------------------------------------------------------- the experiment
@@ -309,6 +332,12 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     progress = bool(cfg.get("progress", True))
     timings: dict[str, float] = {}
 
+    ckpt = run_dir / CHECKPOINT
+    state = None
+    if cfg.get("resume") and ckpt.is_file():  # refuse a mismatch before decoding any data
+        state = read_checkpoint(ckpt)
+        check_resumable(state, cfg, ckpt)
+
     t0 = time.perf_counter()
     try:
         data = load_images(cfg["dataset"], int(cfg["seed"]))
@@ -318,9 +347,8 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
 
     t0 = time.perf_counter()
     training = Training(cfg, data, device)
-    ckpt = run_dir / CHECKPOINT
-    if cfg.get("resume") and ckpt.is_file():
-        load_checkpoint(training, ckpt)
+    if state is not None:
+        training.load_state_dict(state, ckpt)
         tqdm.write(f"vqbench: resumed {ckpt} after epoch {training.epoch}/{training.epochs}")
     elif cfg.get("resume"):
         tqdm.write(f"vqbench: resume=true but {ckpt} does not exist; starting from scratch")
