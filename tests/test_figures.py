@@ -48,6 +48,7 @@ def test_sift_figure_presets_compose(preset, methods, mode):
     assert params.get("ann_method") == methods
     assert params["seed"] == ("range(0,5)" if mode == "full" else "range(0,3)")
     assert cfg.dataset.max_base == (100000 if mode == "quick" else None)
+    assert cfg.optimizer.name == "nsvq" and cfg.optimizer.steps == (500 if mode == "quick" else 2000)
     if preset == "fig6":
         assert cfg.quantizer.name == "rvq" and cfg.experiment.search_k == 10000
         assert list(cfg.experiment.baselines) == ["rq"]

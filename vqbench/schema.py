@@ -228,6 +228,9 @@ class PaperConfig:
 
     figure: Optional[str] = None
     mode: Optional[str] = None
+    # Adam steps of the NSVQ methods in the SIFT figures' sweeps (conf/ann_method/*_nsvq.yaml read it:
+    # one sweep there mixes NSVQ and k-means, so the step count cannot sit under `optimizer`).
+    sift_steps: int = 2000
 
 
 @dataclass
