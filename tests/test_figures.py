@@ -131,6 +131,8 @@ def test_figure_report_aggregates_seeds_beside_the_published_numbers(tmp_path):
     assert "1 failed, 1 incomplete" in md and "ConfigError: boom" in md
     assert "Command: `vqbench -m +paper=fig2b_quick`" in md and "seeds [0, 1, 2]" in md
     assert (out / "fig2b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    index = (out / "README.md").read_text()
+    assert "| fig2b |" in index and "| 6 of 24 | 6 of 24 |" in index
 
 
 def test_figure_report_is_idempotent(tmp_path):

@@ -68,7 +68,7 @@ def to_csv(columns: list[str], rows: list[list[Any]]) -> str:
 
 
 def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
-    from .figure_report import FigureError, write_figure
+    from .figure_report import FigureError, write_figure, write_index
     from .figures import panels
 
     try:
@@ -85,6 +85,7 @@ def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
             return 2
         print(f"{panel.figure}: {s['runs']} runs, {s['failed']} failed, {s['incomplete']} incomplete, "
               f"{s['missing']} published points without a run -> {out_dir / panel.figure}.{{md,csv,png}}")
+    print(f"index: {write_index(out_dir)}")
     return 0
 
 
