@@ -180,3 +180,17 @@ def test_generic_report_lists_failed_runs_and_rejects_unknown_columns(tmp_path, 
     assert "## Runs that did not finish (1 failed, 1 incomplete)" in md
     assert report_main([str(sweep), "--columns", "metrics.nope"]) == 2
     assert "no run has column(s) metrics.nope" in capsys.readouterr().err
+
+
+def test_runs_record_both_complexity_counts(tmp_path):
+    from vqbench.complexity import complexity_metrics, encode_wmops
+    from vqbench.paper.complexity import paper_wmops, published_setting
+    from vqbench.quantizers import build_quantizer
+
+    s = published_setting("fig6b", "avq", 24)  # D = 128, M = 4, K = 64, beam 64
+    q = build_quantizer({"name": "avq", "num_codebooks": 4, "bits_per_codebook": 6, "beam_width": 64}, 128)
+    m = complexity_metrics(q)
+    assert m["encode_wmops"] == encode_wmops(q)
+    assert m["encode_wmops_paper"] == paper_wmops("avq", **s)
+    assert "encode_wmops_paper" not in complexity_metrics(build_quantizer(
+        {"name": "vq", "num_codebooks": 1, "bits_per_codebook": 4, "beam_width": 1}, 8))

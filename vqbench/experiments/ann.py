@@ -25,6 +25,7 @@ from ..baselines import BASELINES, build_baseline
 from ..config import ConfigError, check_positive, check_quantizer_fits
 from ..data.sift import ANNDataset, load_dataset
 from ..errors import write_failed
+from ..complexity import complexity_metrics
 from ..metrics import code_statistics
 from ..progress import progress as progress_bar
 from ..quantizers import build_quantizer
@@ -238,6 +239,7 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
                           search_k=search_k, chunk_size=chunk, progress=progress)
     timings.update(t)
     metrics["beam_width"] = float(q["beam_width"]) if q["name"] == "avq" else 1.0
+    metrics.update(complexity_metrics(quantizer))
     metrics.update({f"train.{k}": float(v) for k, v in train_stats.items()})
     metrics["peak_rss_mb"] = peak_rss_mb()
     return metrics, timings

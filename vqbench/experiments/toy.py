@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..complexity import encode_wmops
+from ..complexity import complexity_metrics
 from ..config import ConfigError, check_positive, check_quantizer_fits, check_range
 from ..data.toy import make_toy_data
 from ..metrics import code_statistics, reconstruction_error, snr_db
@@ -59,7 +59,7 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     metrics["rd_bound_mse"] = bound
     metrics["rd_gap_db"] = gap_db(metrics["mse"], bound)
     metrics.update(code_statistics(codes, quantizer.codebook_size))
-    metrics["encode_wmops"] = encode_wmops(quantizer)
+    metrics.update(complexity_metrics(quantizer))
     metrics["encode_vectors_per_s"] = test.shape[0] / max(timings["encode"], 1e-9)
     metrics.update({f"train.{k}": v for k, v in train_stats.items()})
     return {"metrics": metrics, "timings": timings}

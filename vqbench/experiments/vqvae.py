@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from ..progress import progress as progress_bar
 
 from ..atomic import atomic_path
-from ..complexity import encode_ops, encode_wmops
+from ..complexity import complexity_metrics, encode_ops
 from ..config import ConfigError, check_positive, check_quantizer_fits, check_range
 from ..data.cifar import ImageSplits, load_images
 from ..data.download import DownloadError
@@ -402,7 +402,7 @@ def final_metrics(training: Training, data: ImageSplits) -> dict[str, float]:
         "latent_positions": float(positions),
         "bits_per_image": float(positions * q.bits),
         "encode_ops": float(encode_ops(q)),
-        "encode_wmops": encode_wmops(q),
+        **complexity_metrics(q),
         "train_loss": last["train_loss"],
         "train_psnr": last["train_psnr"],
         "epochs": float(training.epoch),

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from math import comb
+from typing import Any
 
 QUANTIZERS = ("avq", "rvq", "pvq")
 
@@ -130,3 +131,11 @@ def published_setting(figure_name: str, quantizer_name: str, bits: int) -> dict[
     if quantizer_name == "avq":
         beam = min(int(s["beam_width"]), 2**k) if s["clip_beam_to_codebook_size"] else int(s["beam_width"])
     return {"num_codebooks": M, "bits_per_codebook": k, "dim": int(s["dim"]), "beam_width": beam}
+
+
+def paper_wmops_of(quantizer: Any) -> float | None:
+    """`paper_wmops` of a built quantizer; None for one the paper's calculator does not cover (VQ)."""
+    if quantizer.name not in QUANTIZERS:
+        return None
+    return paper_wmops(quantizer.name, quantizer.num_codebooks, quantizer.bits_per_codebook, quantizer.dim,
+                       getattr(quantizer, "beam_width", None) if quantizer.name == "avq" else None)
