@@ -244,6 +244,8 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
     if png_name:
         lines += [f"![{ref.title}]({png_name})", ""]
     lines += [to_markdown(columns, rows), ""]
+    if not panel.complexity and runs:
+        lines += orderings(data) + [""]
     missing = [r for r in rows if "missing" in str(r[-1])]
     if not panel.complexity:
         lines.append(f"## Runs that did not finish ({len(data.failed)} failed, {len(data.incomplete)} incomplete, "
@@ -258,12 +260,38 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
     return "\n".join(lines) + "\n"
 
 
+def orderings(data: FigureData) -> list[str]:
+    """Per x: the published order of the methods beside ours (best first), and whether they agree."""
+    better = max if data.panel.higher_is_better else min
+    by_x: dict[float, list[Row]] = defaultdict(list)
+    for row in data.rows:
+        if row.paper is not None and row.n:
+            by_x[row.x].append(row)
+    out, disagree = [], 0
+    for x in sorted(by_x):
+        rows = by_x[x]
+        if len(rows) < 2:
+            continue
+        key = (lambda r: -r.paper[0]) if better is max else (lambda r: r.paper[0])
+        ours_key = (lambda r: -r.stat()[0]) if better is max else (lambda r: r.stat()[0])
+        paper_order = [r.method for r in sorted(rows, key=key)]
+        ours_order = [r.method for r in sorted(rows, key=ours_key)]
+        same = paper_order == ours_order
+        disagree += not same
+        out.append(f"| {int(x)} | {' > '.join(paper_order)} | {' > '.join(ours_order)} | {'yes' if same else '**no**'} |")
+    if not out:
+        return []
+    head = [f"## Orderings (best first): {len(out) - disagree} of {len(out)} agree with the paper", "",
+            "| x | paper | ours | same |", "|---|---|---|---|"]
+    return head + out
+
+
 def _dataset_label(run: dict[str, Any]) -> str:
     d = run.get("dataset", {})
     name = d.get("name")
     if name == "toy":
-        rho = f", rho {d.get('rho')}" if d.get("kind") == "correlated" else ""
-        return f"toy {d.get('kind')} Gaussian, {d.get('dim')} dims{rho}"
+        extra = {"correlated": f", rho {d.get('rho')}", "lowrank": f", rank {d.get('rank')}"}.get(d.get("kind"), "")
+        return f"toy {d.get('kind')} Gaussian, {d.get('dim')} dims{extra}"
     root = d.get("root")
     label = f"{name}"
     if root:

@@ -133,7 +133,7 @@ _RECALL5 = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _RECALL6 = (1, 10, 100, 1000, 10000)
 
 PANELS: dict[str, Panel] = {
-    "fig2a": Panel("fig2a", ("fig2a",), {"dataset.kind": "correlated"}, toy_points("fig2a"), **_TOY),
+    "fig2a": Panel("fig2a", ("fig2a",), {"experiment.name": "toy"}, toy_points("fig2a"), **_TOY),
     "fig2b": Panel("fig2b", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64}, toy_points("fig2b"), **_TOY),
     "fig3_64": Panel("fig3_64", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64}, toy_points("fig3_64"), **_TOY,
                      note="The paper's Fig. 3 (64 dims) and Fig. 2b hold the same numbers; both panels read "
