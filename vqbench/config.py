@@ -48,7 +48,8 @@ def check_range(path: str, value: Any, lo: float | None = None, hi: float | None
         bound = f"> {lo}" if lo_open else f">= {lo}"
     else:
         bound = f"< {hi}" if hi_open else f"<= {hi}"
-    raise ConfigError(f"{path} must be a finite number {bound}{' or null' if allow_none else ''}, got {value!r}")
+    finite = "" if not isinstance(value, float) or math.isfinite(value) else "a finite number "
+    raise ConfigError(f"{path} must be {finite}{bound}{' or null' if allow_none else ''}, got {value!r}")
 
 
 def check_positive(section: Mapping[str, Any], where: str, *keys: str, allow_none: bool = False) -> None:
