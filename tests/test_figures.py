@@ -130,6 +130,9 @@ def test_figure_report_aggregates_seeds_beside_the_published_numbers(tmp_path):
     md = (out / "fig2b.md").read_text()
     assert "1 failed, 1 incomplete" in md and "ConfigError: boom" in md
     assert "Command: `vqbench -m +paper=fig2b_quick`" in md and "seeds [0, 1, 2]" in md
+    # published at 12 bits: AVQ 116.03 < PVQ 118.389 < RVQ 118.397; ours (made up) avq < rvq < pvq
+    assert "## Orderings (best first): 0 of 2 agree with the paper" in md
+    assert "| 12 | avq > pvq > rvq | avq > rvq > pvq | **no** |" in md
     assert (out / "fig2b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     index = (out / "README.md").read_text()
     assert "| fig2b |" in index and "| 6 of 24 | 6 of 24 |" in index

@@ -260,6 +260,21 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
     return "\n".join(lines) + "\n"
 
 
+def _ranking(scored: list[tuple[str, float]]) -> list[frozenset[str]]:
+    """Methods best first (lowest score), equal scores (to 1e-9) grouped as ties."""
+    groups: list[tuple[float, set[str]]] = []
+    for method, score in sorted(scored, key=lambda m: m[1]):
+        if groups and abs(score - groups[-1][0]) <= 1e-9 * max(1.0, abs(score)):
+            groups[-1][1].add(method)
+        else:
+            groups.append((score, {method}))
+    return [frozenset(g) for _, g in groups]
+
+
+def _ranking_text(groups: list[frozenset[str]]) -> str:
+    return " > ".join(" = ".join(sorted(g)) for g in groups)
+
+
 def orderings(data: FigureData) -> list[str]:
     """Per x: the published order of the methods beside ours (best first), and whether they agree."""
     better = max if data.panel.higher_is_better else min
@@ -272,13 +287,12 @@ def orderings(data: FigureData) -> list[str]:
         rows = by_x[x]
         if len(rows) < 2:
             continue
-        key = (lambda r: -r.paper[0]) if better is max else (lambda r: r.paper[0])
-        ours_key = (lambda r: -r.stat()[0]) if better is max else (lambda r: r.stat()[0])
-        paper_order = [r.method for r in sorted(rows, key=key)]
-        ours_order = [r.method for r in sorted(rows, key=ours_key)]
+        sign = -1.0 if better is max else 1.0
+        paper_order = _ranking([(r.method, sign * r.paper[0]) for r in rows])
+        ours_order = _ranking([(r.method, sign * r.stat()[0]) for r in rows])
         same = paper_order == ours_order
         disagree += not same
-        out.append(f"| {int(x)} | {' > '.join(paper_order)} | {' > '.join(ours_order)} | {'yes' if same else '**no**'} |")
+        out.append(f"| {int(x)} | {_ranking_text(paper_order)} | {_ranking_text(ours_order)} | {'yes' if same else '**no**'} |")
     if not out:
         return []
     head = [f"## Orderings (best first): {len(out) - disagree} of {len(out)} agree with the paper", "",
