@@ -142,9 +142,8 @@ def table(data: FigureData) -> tuple[list[str], list[list[Any]]]:
     columns = ["method", ref.x_name, "n", "seeds", "ours_mean", "ours_low", "ours_high",
                "paper_mean", "paper_low", "paper_high", "ours_minus_paper"]
     toy = getattr(data.panel.points, "toy", False)
-    if toy:
-        columns += ["ours_mse_rel", "paper_mse_rel", "ours_rd_gap_db", "paper_rd_gap_db"]
-    columns.append("flags")
+    toy_columns = ["ours_mse_rel", "paper_mse_rel", "ours_rd_gap_db", "paper_rd_gap_db"] if toy else []
+    columns += toy_columns + ["flags"]
     out = []
     for row in data.rows:
         mean, lo, hi = row.stat()
@@ -155,7 +154,7 @@ def table(data: FigureData) -> tuple[list[str], list[list[Any]]]:
                  p_mean, p_lo, p_hi, diff]
         if toy:
             extra = _toy_columns(row, data.panel.figure)
-            cells += [None if math.isnan(extra[c]) else extra[c] for c in columns[11:15]]
+            cells += [None if math.isnan(extra[c]) else extra[c] for c in toy_columns]
         flags = sorted(row.flags)
         if row.paper and not row.n:
             flags.append("missing: no finished run")
