@@ -24,6 +24,7 @@ import torch
 from ..baselines import BASELINES, build_baseline
 from ..config import ConfigError, check_quantizer_fits
 from ..data.sift import ANNDataset, load_dataset
+from ..faiss_index import IndexSearch, save_index
 from ..metrics import code_statistics
 from ..progress import progress as progress_bar
 from ..quantizers import build_quantizer
@@ -33,6 +34,8 @@ from ..training import fit
 log = logging.getLogger(__name__)
 
 DATASETS = ("sift1m", "sift1m_hdf5")
+
+SEARCHES = ("faiss", "flat")
 
 Encoder = Callable[[np.ndarray], np.ndarray]   # float32 (n, d) -> codes (n, M)
 Decoder = Callable[[np.ndarray], np.ndarray]   # codes (n, M) -> float32 (n, d)
@@ -78,6 +81,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
         _pos_int_or_none("dataset", key, d.get(key))
     for key in ("search_k", "chunk_size", "rq_beam_width", "lsq_encode_ils_iters"):
         _pos_int_or_none("experiment", key, e.get(key))
+    if e.get("search", "faiss") not in SEARCHES:
+        raise ConfigError(f"experiment.search must be one of {', '.join(SEARCHES)}, got {e.get('search')!r}")
+    if not isinstance(e.get("save_index", False), bool):
+        raise ConfigError(f"experiment.save_index must be true or false, got {e.get('save_index')!r}")
     baselines = e.get("baselines") or []
     if not isinstance(baselines, (list, tuple)):
         raise ConfigError(f"experiment.baselines must be a list (e.g. [pq,opq]), got {baselines!r}")
@@ -105,9 +112,14 @@ def open_dataset(cfg: Mapping[str, Any]) -> ANNDataset:
 
 def evaluate(ds: ANNDataset, encode: Encoder, decode: Decoder, num_codebooks: int,
              codebook_size: int, *, search_k: int = 1000, chunk_size: int = 131072,
-             progress: bool = True, label: str = "") -> tuple[dict[str, float], dict[str, float]]:
+             progress: bool = True, label: str = "",
+             index_search: IndexSearch | None = None,
+             search_with_index: bool = True) -> tuple[dict[str, float], dict[str, float]]:
     """Encode the base, measure reconstruction error, search all queries, compute recall.
 
+    Search is exact ||q - x_hat||^2 over the decoded base in chunks. ``index_search`` builds
+    a faiss index from the codes (timed as ``index``) and, with ``search_with_index``, the
+    search runs on it instead (same distances, faiss's lookup tables).
     Returns (metrics, timings). Memory: the codes (nb x M, uint8/uint16) plus one chunk.
     """
     nb, dim = ds.nb, ds.dim
@@ -146,9 +158,17 @@ def evaluate(ds: ANNDataset, encode: Encoder, decode: Decoder, num_codebooks: in
         for j0 in range(0, nb, chunk_size):
             yield decode(codes[j0:j0 + chunk_size])
 
-    t0 = time.perf_counter()
-    with bar("search") as pb:
-        _, ids = knn(queries, decoded_chunks(), k, progress=pb)
+    if index_search is not None:
+        t0 = time.perf_counter()
+        index_search.build(codes)
+        timings["index"] = time.perf_counter() - t0
+    if index_search is not None and search_with_index:
+        t0 = time.perf_counter()
+        ids = index_search.search(queries, k)
+    else:
+        t0 = time.perf_counter()
+        with bar("search") as pb:
+            _, ids = knn(queries, decoded_chunks(), k, progress=pb)
     timings["search"] = time.perf_counter() - t0
 
     mse = err_sum / nb
@@ -237,9 +257,17 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
     _save_codebooks(quantizer, run_dir)
 
     enc, dec = _torch_codec(quantizer, device)
+    e = _exp(cfg)
+    use_faiss, save = e.get("search", "faiss") == "faiss", bool(e.get("save_index", False))
+    index_search = IndexSearch(quantizer) if use_faiss or save else None
     metrics, t = evaluate(ds, enc, dec, quantizer.num_codebooks, quantizer.codebook_size,
-                          search_k=search_k, chunk_size=chunk, progress=progress)
+                          search_k=search_k, chunk_size=chunk, progress=progress,
+                          index_search=index_search, search_with_index=use_faiss)
     timings.update(t)
+    if save:
+        t0 = time.perf_counter()
+        save_index(index_search.index, run_dir / "index.faiss")
+        timings["save_index"] = time.perf_counter() - t0
     metrics["beam_width"] = float(q["beam_width"]) if q["name"] == "avq" else 1.0
     metrics.update({f"train.{k}": float(v) for k, v in train_stats.items()})
     metrics["peak_rss_mb"] = peak_rss_mb()
