@@ -40,3 +40,18 @@ def test_codes_equal_the_plain_formulas(name, M, integer):
     x_hat = q.decode(codes)
     chosen = q.codebooks.detach()[torch.arange(M), codes]
     assert torch.equal(x_hat.detach(), chosen.reshape(len(x), -1) if name == "pvq" else chosen.sum(1))
+
+
+def test_sum_of_codewords_gradient():
+    """Its hand-written backward equals autograd through advanced indexing (repeated codes too)."""
+    from vqbench.quantizers.base import sum_of_codewords
+
+    g = torch.Generator().manual_seed(3)
+    books = torch.randn(3, 5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    codes = torch.randint(0, 5, (40, 3), generator=g)
+    weights = torch.randn(40, 4, generator=g, dtype=torch.float64)
+    (sum_of_codewords(books, codes) * weights).sum().backward()
+    ours, books.grad = books.grad, None
+    (books[torch.arange(3), codes].sum(1) * weights).sum().backward()
+    torch.testing.assert_close(ours, books.grad)
+    assert torch.autograd.gradcheck(lambda b: sum_of_codewords(b, codes), (books,))
