@@ -3,7 +3,8 @@
 The hard codes come from the quantizer's own encoder (no gradient); x_hat = decode(codes)
 carries the gradient to the codebooks through the estimator:
 
-* nsvq: loss = ||x - x_tilde||^2 with x_tilde = x + ||x - x_hat|| v/||v||.
+* nsvq: loss = ||x - x_tilde||^2 with x_tilde = x + ||x - x_hat|| v/||v||, evaluated as
+        ||x - x_hat||^2, which it equals exactly in float32 (see estimators.nsvq_loss).
 * ste:  loss = ||x - x_st||^2 + ||sg[x] - x_hat||^2 + beta ||x - sg[x_hat]||^2.
 
 On raw vectors (no encoder in front) both reduce to descending ||x - x_hat||^2 through
@@ -56,7 +57,6 @@ def fit_gradient(
     name = ocfg["name"]
     iterations, batch_size = int(ocfg["iterations"]), int(ocfg["batch_size"])
     generator = torch.Generator().manual_seed(seed)
-    noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
     quantizer.to(device)
     # Batches are drawn from the data where it will be used: one move, not one per step.
     data = data.to(device=device, dtype=torch.float32)
@@ -97,7 +97,7 @@ def fit_gradient(
         codes = quantizer.encode(batch)
         x_hat = quantizer.decode(codes)
         if name == "nsvq":
-            loss, err2 = nsvq_loss(batch, x_hat, noise_generator)
+            loss, err2 = nsvq_loss(batch, x_hat)  # = ||x - x_tilde||^2 exactly in float32
         elif name == "ste":
             x_st, vq_loss = ste(batch, x_hat, beta)
             loss = (batch - x_st).pow(2).sum(1).mean() + vq_loss
