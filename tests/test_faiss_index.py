@@ -121,3 +121,8 @@ def test_ann_search_option_is_checked(texmex, tmp_path):
     cfg = composed("experiment=ann", "quantizer=pvq", "experiment.search=ivf", *small(texmex))
     with pytest.raises(ConfigError, match="experiment.search must be one of faiss, flat, got 'ivf'"):
         cli.run(cfg, tmp_path)
+
+
+def test_ann_preset_search_defaults():
+    e = composed("experiment=ann").experiment
+    assert e.search == "flat" and e.save_index is False

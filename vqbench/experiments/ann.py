@@ -81,7 +81,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         _pos_int_or_none("dataset", key, d.get(key))
     for key in ("search_k", "chunk_size", "rq_beam_width", "lsq_encode_ils_iters"):
         _pos_int_or_none("experiment", key, e.get(key))
-    if e.get("search", "faiss") not in SEARCHES:
+    if e.get("search", "flat") not in SEARCHES:
         raise ConfigError(f"experiment.search must be one of {', '.join(SEARCHES)}, got {e.get('search')!r}")
     if not isinstance(e.get("save_index", False), bool):
         raise ConfigError(f"experiment.save_index must be true or false, got {e.get('save_index')!r}")
@@ -258,7 +258,7 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
 
     enc, dec = _torch_codec(quantizer, device)
     e = _exp(cfg)
-    use_faiss, save = e.get("search", "faiss") == "faiss", bool(e.get("save_index", False))
+    use_faiss, save = e.get("search", "flat") == "faiss", bool(e.get("save_index", False))
     index_search = IndexSearch(quantizer) if use_faiss or save else None
     metrics, t = evaluate(ds, enc, dec, quantizer.num_codebooks, quantizer.codebook_size,
                           search_k=search_k, chunk_size=chunk, progress=progress,
