@@ -14,7 +14,7 @@ import torch
 
 from vqbench.data.toy import make_toy_data
 from vqbench.quantizers import build_quantizer
-from vqbench.training import fit
+from vqbench.training.gradient import fit_gradient
 from vqbench.training.estimators import nsvq, nsvq_loss, ste
 
 
@@ -54,7 +54,7 @@ def reference_fit(name, codebooks_shape, data, ocfg, seed, beam_search=None):
     M, K, _ = codebooks_shape
     batches_used = torch.zeros(M, K)
     replaced = 0
-    running = None
+    running, trajectory = None, []
     for it in range(iterations):
         batch = data[torch.randint(data.shape[0], (batch_size,), generator=generator)]
         with torch.no_grad():
@@ -92,7 +92,8 @@ def reference_fit(name, codebooks_shape, data, ocfg, seed, beam_search=None):
             batches_used.zero_()
         mse = (batch - x_hat.detach()).pow(2).sum(1).mean().item()
         running = mse if running is None else 0.98 * running + 0.02 * mse
-    return codebooks.detach(), running, replaced
+        trajectory.append(mse)
+    return codebooks.detach(), running, replaced, trajectory
 
 
 @pytest.mark.parametrize(
@@ -109,14 +110,16 @@ def test_learning_curve_matches_the_plain_loop(quantizer, optimizer, schedule):
     qcfg = {"name": quantizer, "num_codebooks": 1 if quantizer == "vq" else 2, "bits_per_codebook": 4,
             "beam_width": 3}
     q = build_quantizer(qcfg, 8)
-    stats = fit(q, data, ocfg, torch.device("cpu"), seed=11, progress=False)
+    trace = []
+    stats = fit_gradient(q, data, ocfg, torch.device("cpu"), seed=11, progress=False, trace=trace)
     beam_search = build_quantizer({**qcfg, "beam_width": 3}, 8) if quantizer == "avq" else None
-    ref_books, ref_mse, ref_replaced = reference_fit(
+    ref_books, ref_mse, ref_replaced, ref_trajectory = reference_fit(
         {"quantizer": quantizer, "optimizer": optimizer}, tuple(q.codebooks.shape), data, ocfg, seed=11,
         beam_search=beam_search)
     assert ref_replaced > 0  # the replacement path ran
     assert stats["codewords_replaced"] == ref_replaced
     torch.testing.assert_close(q.codebooks.detach(), ref_books, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(torch.stack(trace), torch.tensor(ref_trajectory, dtype=torch.float64), rtol=1e-5, atol=0)
     assert stats["train_mse"] == pytest.approx(ref_mse, rel=1e-5)
 
 

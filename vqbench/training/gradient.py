@@ -52,8 +52,12 @@ def fit_gradient(
     device: torch.device,
     seed: int,
     progress: bool = True,
+    trace: list[torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """Train the codebooks of `quantizer` on `data` [N, D] (float32, any device)."""
+    """Train the codebooks of `quantizer` on `data` [N, D] (float32, any device).
+
+    ``trace``, if given, receives each step's batch MSE (a 0-dim tensor on the device).
+    """
     name = ocfg["name"]
     iterations, batch_size = int(ocfg["iterations"]), int(ocfg["batch_size"])
     generator = torch.Generator().manual_seed(seed)
@@ -112,7 +116,9 @@ def fit_gradient(
             replacer.record(codes)
             replacer.maybe_replace(it, iterations)
         mse = err2.mean().double()
-        running = mse if it == 0 else running.mul_(0.98).add_(0.02 * mse)
+        if trace is not None:
+            trace.append(mse)
+        running = mse.clone() if it == 0 else running.mul_(0.98).add_(0.02 * mse)
         if progress and it % 20 == 0:
             bar.set_postfix(mse=f"{running.item():.4g}")
     return {
