@@ -14,8 +14,8 @@ import torch
 
 from vqbench.data.toy import make_toy_data
 from vqbench.quantizers import build_quantizer
-from vqbench.training import fit
-from vqbench.training.estimators import nsvq, ste
+from vqbench.training.gradient import fit_gradient
+from vqbench.training.estimators import nsvq, nsvq_loss, ste
 
 
 def reference_encode(name, codebooks, x):
@@ -38,8 +38,9 @@ def reference_decode(name, codebooks, codes):
     return chosen.reshape(codes.shape[0], -1) if name == "pvq" else chosen.sum(1)
 
 
-def reference_fit(name, codebooks_shape, data, ocfg, seed):
-    """The gradient loop of vqbench before its optimisation (random init, cosine or constant lr)."""
+def reference_fit(name, codebooks_shape, data, ocfg, seed, beam_search=None):
+    """The gradient loop of vqbench before its optimisation (random init, cosine or constant lr).
+    AVQ codes come from ``beam_search`` (an AVQ whose codebooks are set to the current ones)."""
     iterations, batch_size = ocfg["steps"], ocfg["batch_size"]
     rep = ocfg["replacement"]
     generator = torch.Generator().manual_seed(seed)
@@ -53,11 +54,15 @@ def reference_fit(name, codebooks_shape, data, ocfg, seed):
     M, K, _ = codebooks_shape
     batches_used = torch.zeros(M, K)
     replaced = 0
-    running = None
+    running, trajectory = None, []
     for it in range(iterations):
         batch = data[torch.randint(data.shape[0], (batch_size,), generator=generator)]
         with torch.no_grad():
-            codes = reference_encode(name["quantizer"], codebooks, batch)
+            if beam_search is not None:
+                beam_search.codebooks.data = codebooks.detach().clone()
+                codes = beam_search.encode(batch)
+            else:
+                codes = reference_encode(name["quantizer"], codebooks, batch)
         x_hat = reference_decode(name["quantizer"], codebooks, codes)
         if name["optimizer"] == "nsvq":
             loss = (batch - nsvq(batch, x_hat, noise_generator)).pow(2).sum(1).mean()
@@ -87,12 +92,14 @@ def reference_fit(name, codebooks_shape, data, ocfg, seed):
             batches_used.zero_()
         mse = (batch - x_hat.detach()).pow(2).sum(1).mean().item()
         running = mse if running is None else 0.98 * running + 0.02 * mse
-    return codebooks.detach(), running, replaced
+        trajectory.append(mse)
+    return codebooks.detach(), running, replaced, trajectory
 
 
 @pytest.mark.parametrize(
     "quantizer,optimizer,schedule",
-    [("rvq", "nsvq", "cosine"), ("pvq", "nsvq", "cosine"), ("vq", "nsvq", "constant"), ("rvq", "ste", "constant")],
+    [("rvq", "nsvq", "cosine"), ("pvq", "nsvq", "cosine"), ("vq", "nsvq", "constant"), ("rvq", "ste", "constant"),
+     ("avq", "nsvq", "cosine")],
 )
 def test_learning_curve_matches_the_plain_loop(quantizer, optimizer, schedule):
     data = make_toy_data("correlated", 8, 0.9, 2048, 16, seed=4).train
@@ -101,12 +108,34 @@ def test_learning_curve_matches_the_plain_loop(quantizer, optimizer, schedule):
             "init": "random", "beta": 0.25,
             "replacement": {"enabled": True, "num_batches": 10, "discard_threshold": 0.3, "noise": 0.01}}
     qcfg = {"name": quantizer, "num_codebooks": 1 if quantizer == "vq" else 2, "bits_per_codebook": 4,
-            "beam_width": 1}
+            "beam_width": 3}
     q = build_quantizer(qcfg, 8)
-    stats = fit(q, data, ocfg, torch.device("cpu"), seed=11, progress=False)
-    ref_books, ref_mse, ref_replaced = reference_fit(
-        {"quantizer": quantizer, "optimizer": optimizer}, tuple(q.codebooks.shape), data, ocfg, seed=11)
+    trace = []
+    stats = fit_gradient(q, data, ocfg, torch.device("cpu"), seed=11, progress=False, trace=trace)
+    beam_search = build_quantizer({**qcfg, "beam_width": 3}, 8) if quantizer == "avq" else None
+    ref_books, ref_mse, ref_replaced, ref_trajectory = reference_fit(
+        {"quantizer": quantizer, "optimizer": optimizer}, tuple(q.codebooks.shape), data, ocfg, seed=11,
+        beam_search=beam_search)
     assert ref_replaced > 0  # the replacement path ran
     assert stats["codewords_replaced"] == ref_replaced
     torch.testing.assert_close(q.codebooks.detach(), ref_books, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(torch.stack(trace), torch.tensor(ref_trajectory, dtype=torch.float64), rtol=1e-5, atol=0)
     assert stats["train_mse"] == pytest.approx(ref_mse, rel=1e-5)
+
+
+@pytest.mark.parametrize("dim", [2, 16, 128])
+def test_nsvq_loss_is_the_loss_through_x_tilde(dim):
+    """Same value and codebook gradient as ||x - x_tilde||^2 with the noise drawn."""
+    g = torch.Generator().manual_seed(dim)
+    x = torch.randn(512, dim, generator=g) * 3
+    books = torch.randn(64, dim, generator=g, requires_grad=True)
+    codes = torch.randint(0, 64, (512,), generator=g)
+    loss, err2 = nsvq_loss(x, books[codes])
+    loss.backward()
+    ours, books.grad = books.grad, None
+    x_hat = books[codes]
+    reference = (x - nsvq(x, x_hat, torch.Generator().manual_seed(0))).pow(2).sum(1).mean()
+    reference.backward()
+    torch.testing.assert_close(loss, reference, rtol=1e-6, atol=0)
+    torch.testing.assert_close(ours, books.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(err2, (x - x_hat).pow(2).sum(1).detach())

@@ -198,6 +198,8 @@ class ANNExperiment:
     baselines_only: bool = False  # run only the baselines
     search_k: int = 1000  # results per query (the largest recall@T)
     chunk_size: int = 131072  # base vectors per encode / decode / search chunk
+    search: str = "flat"  # flat: the decoded base scanned in chunks | faiss: lookup-table index of our codebooks + codes
+    save_index: bool = False  # write the trained quantizer + encoded base as <run dir>/index.faiss (faiss.read_index)
     rq_beam_width: Optional[int] = None  # faiss RQ beam for rq_beam (null: quantizer.beam_width)
     lsq_encode_ils_iters: Optional[int] = None  # faiss LSQ encoding iterations (null: faiss's 16)
 

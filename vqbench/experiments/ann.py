@@ -26,6 +26,7 @@ from ..config import ConfigError, check_positive, check_quantizer_fits
 from ..data.sift import ANNDataset, load_dataset
 from ..errors import write_failed
 from ..complexity import complexity_metrics
+from ..faiss_index import IndexSearch, save_index
 from ..metrics import code_statistics
 from ..progress import progress as progress_bar
 from ..quantizers import build_quantizer
@@ -35,6 +36,8 @@ from ..training import fit
 log = logging.getLogger(__name__)
 
 DATASETS = ("sift1m", "sift1m_hdf5")
+
+SEARCHES = ("faiss", "flat")
 
 Encoder = Callable[[np.ndarray], np.ndarray]   # float32 (n, d) -> codes (n, M)
 Decoder = Callable[[np.ndarray], np.ndarray]   # codes (n, M) -> float32 (n, d)
@@ -71,6 +74,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
                    allow_none=True)
     check_positive(e, "experiment", "search_k", "chunk_size")
     check_positive(e, "experiment", "rq_beam_width", "lsq_encode_ils_iters", allow_none=True)
+    if e["search"] not in SEARCHES:
+        raise ConfigError(f"experiment.search must be one of {', '.join(SEARCHES)}, got {e['search']!r}")
     baselines = e["baselines"]
     for b in baselines:
         if b not in BASELINES:
@@ -100,9 +105,14 @@ def open_dataset(cfg: Mapping[str, Any]) -> ANNDataset:
 
 def evaluate(ds: ANNDataset, encode: Encoder, decode: Decoder, num_codebooks: int,
              codebook_size: int, *, search_k: int = 1000, chunk_size: int = 131072,
-             progress: bool = True, label: str = "") -> tuple[dict[str, float], dict[str, float]]:
+             progress: bool = True, label: str = "",
+             index_search: IndexSearch | None = None,
+             search_with_index: bool = True) -> tuple[dict[str, float], dict[str, float]]:
     """Encode the base, measure reconstruction error, search all queries, compute recall.
 
+    Search is exact ||q - x_hat||^2 over the decoded base in chunks. ``index_search`` builds
+    a faiss index from the codes (timed as ``index``) and, with ``search_with_index``, the
+    search runs on it instead (same distances, faiss's lookup tables).
     Returns (metrics, timings). Memory: the codes (nb x M, uint8/uint16) plus one chunk.
     """
     nb, dim = ds.nb, ds.dim
@@ -141,9 +151,17 @@ def evaluate(ds: ANNDataset, encode: Encoder, decode: Decoder, num_codebooks: in
         for j0 in range(0, nb, chunk_size):
             yield decode(codes[j0:j0 + chunk_size])
 
-    t0 = time.perf_counter()
-    with bar("search") as pb:
-        _, ids = knn(queries, decoded_chunks(), k, progress=pb)
+    if index_search is not None:
+        t0 = time.perf_counter()
+        index_search.build(codes)
+        timings["index"] = time.perf_counter() - t0
+    if index_search is not None and search_with_index:
+        t0 = time.perf_counter()
+        ids = index_search.search(queries, k)
+    else:
+        t0 = time.perf_counter()
+        with bar("search") as pb:
+            _, ids = knn(queries, decoded_chunks(), k, progress=pb)
     timings["search"] = time.perf_counter() - t0
 
     mse = err_sum / nb
@@ -235,9 +253,17 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
     _save_codebooks(quantizer, run_dir)
 
     enc, dec = _torch_codec(quantizer, device)
+    e = cfg["experiment"]
+    use_faiss, save = e["search"] == "faiss", bool(e["save_index"])
+    index_search = IndexSearch(quantizer) if use_faiss or save else None
     metrics, t = evaluate(ds, enc, dec, quantizer.num_codebooks, quantizer.codebook_size,
-                          search_k=search_k, chunk_size=chunk, progress=progress)
+                          search_k=search_k, chunk_size=chunk, progress=progress,
+                          index_search=index_search, search_with_index=use_faiss)
     timings.update(t)
+    if save:
+        t0 = time.perf_counter()
+        save_index(index_search.index, run_dir / "index.faiss")
+        timings["save_index"] = time.perf_counter() - t0
     metrics["beam_width"] = float(q["beam_width"]) if q["name"] == "avq" else 1.0
     metrics.update(complexity_metrics(quantizer))
     metrics.update({f"train.{k}": float(v) for k, v in train_stats.items()})

@@ -5,8 +5,9 @@ as long as the score GEMM itself at D = 128), while its ``amin`` is vectorised (
 times faster). On CPU float32 we therefore take the row minima with ``amin`` and find each
 row's first position holding its minimum with a small compiled scan (numba, cached on
 disk). The result is exactly ``torch.argmin(scores, dim=1)``: the first occurrence of the
-minimum, or the first NaN in a row that holds one. Other devices and dtypes use
-``torch.argmin``.
+minimum, or the first NaN in a row that holds one. Other devices and dtypes, short rows
+and small inputs (where loading the compiled scan, ~0.7 s once per process, would not pay
+off: the default toy run's K = 16) use ``torch.argmin``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import numpy as np
 import torch
 
 _scan = None
+# The scan is used for rows of at least this many scores and inputs of at least MIN_SCORES.
+MIN_ROW = 64
+MIN_SCORES = 1 << 16
 
 
 def _first_equal_kernel():
@@ -44,7 +48,8 @@ def _first_equal_kernel():
 
 def argmin_rows(scores: torch.Tensor) -> torch.Tensor:
     """``scores.argmin(dim=1)`` (int64) of a 2-D tensor, faster on CPU float32."""
-    if scores.device.type != "cpu" or scores.dtype != torch.float32 or scores.dim() != 2 or scores.shape[1] < 2:
+    if (scores.device.type != "cpu" or scores.dtype != torch.float32 or scores.dim() != 2
+            or scores.shape[1] < MIN_ROW or scores.numel() < MIN_SCORES):
         return scores.argmin(dim=1)
     scores = scores.contiguous()
     minima = scores.amin(dim=1)

@@ -112,6 +112,33 @@ class Quantizer(nn.Module):
             )
 
 
+class _SumOfCodewords(torch.autograd.Function):
+    """x_hat = sum_m C[m, codes[:, m]] with a backward of M row scatter-adds of the incoming
+    gradient; autograd's own route would first copy the gradient M times ([N, M, d])."""
+
+    @staticmethod
+    def forward(ctx, codebooks: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        M, K, d = codebooks.shape
+        flat = codes + torch.arange(0, M * K, K, device=codes.device)  # [N, M] rows of [M*K, d]
+        ctx.save_for_backward(flat)
+        ctx.codebooks_shape = codebooks.shape
+        return codebooks.reshape(M * K, d).index_select(0, flat.flatten()).view(codes.shape[0], M, d).sum(1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (flat,) = ctx.saved_tensors
+        M, K, d = ctx.codebooks_shape
+        grad_books = grad.new_zeros(M * K, d)
+        for m in range(M):  # M (a handful) scatter-adds of the same [N, d] gradient
+            grad_books.index_add_(0, flat[:, m], grad)
+        return grad_books.view(M, K, d), None
+
+
+def sum_of_codewords(codebooks: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """sum_m codebooks[m, codes[:, m]] -> [N, d], differentiable w.r.t. the codebooks [M, K, d]."""
+    return _SumOfCodewords.apply(codebooks, codes)
+
+
 def nearest_codeword(x: torch.Tensor, codebook: torch.Tensor, codebook_sq_norms: torch.Tensor) -> torch.Tensor:
     """Index of the nearest codeword for each row of x: argmin ||x - c||^2.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import ENCODE_BUDGET_ELEMENTS, Quantizer, nearest_codeword
+from .base import ENCODE_BUDGET_ELEMENTS, Quantizer, nearest_codeword, sum_of_codewords
 
 
 class RVQ(Quantizer):
@@ -30,8 +30,9 @@ class RVQ(Quantizer):
         for m in range(self.num_codebooks):
             idx = nearest_codeword(residual, codebooks[m], self._sq_norms[m])
             codes[:, m] = idx
-            residual -= codebooks[m].index_select(0, idx)
+            if m + 1 < self.num_codebooks:
+                residual -= codebooks[m].index_select(0, idx)
         return codes
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.selected_codewords(codes).sum(dim=1)
+        return sum_of_codewords(self.codebooks, codes)

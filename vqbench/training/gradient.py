@@ -3,7 +3,8 @@
 The hard codes come from the quantizer's own encoder (no gradient); x_hat = decode(codes)
 carries the gradient to the codebooks through the estimator:
 
-* nsvq: loss = ||x - x_tilde||^2 with x_tilde = x + ||x - x_hat|| v/||v||.
+* nsvq: loss = ||x - x_tilde||^2 with x_tilde = x + ||x - x_hat|| v/||v||, evaluated as
+        ||x - x_hat||^2, which it equals exactly in float32 (see estimators.nsvq_loss).
 * ste:  loss = ||x - x_st||^2 + ||sg[x] - x_hat||^2 + beta ||x - sg[x_hat]||^2.
 
 On raw vectors (no encoder in front) both reduce to descending ||x - x_hat||^2 through
@@ -51,12 +52,15 @@ def fit_gradient(
     device: torch.device,
     seed: int,
     progress: bool = True,
+    trace: list[torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """Train the codebooks of `quantizer` on `data` [N, D] (float32, any device)."""
+    """Train the codebooks of `quantizer` on `data` [N, D] (float32, any device).
+
+    ``trace``, if given, receives each step's batch MSE (a 0-dim tensor on the device).
+    """
     name = ocfg["name"]
     steps, batch_size = int(ocfg["steps"]), int(ocfg["batch_size"])
     generator = torch.Generator().manual_seed(seed)
-    noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
     quantizer.to(device)
     # Batches are drawn from the data where it will be used: one move, not one per step.
     data = data.to(device=device, dtype=torch.float32)
@@ -79,7 +83,7 @@ def fit_gradient(
         codes = quantizer.encode(batch)
         x_hat = quantizer.decode(codes)
         if name == "nsvq":
-            loss, err2 = nsvq_loss(batch, x_hat, noise_generator)
+            loss, err2 = nsvq_loss(batch, x_hat)  # = ||x - x_tilde||^2 exactly in float32
         elif name == "ste":
             x_st, vq_loss = ste(batch, x_hat, beta)
             loss = (batch - x_st).pow(2).sum(1).mean() + vq_loss
@@ -94,7 +98,9 @@ def fit_gradient(
             replacer.record(codes)
             replacer.maybe_replace(it, steps)
         mse = err2.mean().double()
-        running = mse if it == 0 else running.mul_(0.98).add_(0.02 * mse)
+        if trace is not None:
+            trace.append(mse)
+        running = mse.clone() if it == 0 else running.mul_(0.98).add_(0.02 * mse)
         if progress and it % 20 == 0:
             bar.set_postfix(mse=f"{running.item():.4g}")
     return {
