@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from .quantizers import QUANTIZERS
+
 
 class Device(str, Enum):
     auto = "auto"  # CUDA if available, else CPU
@@ -39,38 +41,6 @@ class Init(str, Enum):
 class ToyKind(str, Enum):
     correlated = "correlated"  # N(0, S), S_ij = rho^|i-j|
     uncorrelated = "uncorrelated"  # N(0, I)
-
-
-# ---------------------------------------------------------------------------- quantizer
-@dataclass
-class QuantizerConfig:
-    name: str = MISSING
-    num_codebooks: int = 4  # M
-    bits_per_codebook: int = 4  # log2 K, 1..16; bits per vector = M * bits_per_codebook
-    beam_width: int = 1  # W of AVQ's beam search; settable for every quantizer (sweeps), ignored by vq/rvq/pvq
-
-
-@dataclass
-class VQConfig(QuantizerConfig):
-    name: str = "vq"
-    num_codebooks: int = 1  # always 1
-    bits_per_codebook: int = 8
-
-
-@dataclass
-class RVQConfig(QuantizerConfig):
-    name: str = "rvq"
-
-
-@dataclass
-class PVQConfig(QuantizerConfig):
-    name: str = "pvq"
-
-
-@dataclass
-class AVQConfig(QuantizerConfig):
-    name: str = "avq"
-    beam_width: int = 16
 
 
 # ---------------------------------------------------------------------------- optimizer
@@ -242,7 +212,7 @@ class VQBenchConfig:
 
 
 GROUP_OPTIONS: dict[str, dict[str, type]] = {
-    "quantizer": {"vq": VQConfig, "rvq": RVQConfig, "pvq": PVQConfig, "avq": AVQConfig},
+    "quantizer": {name: cls.Config for name, cls in QUANTIZERS.items()},  # each quantizer's module
     "optimizer": {"nsvq": NSVQConfig, "ste": STEConfig, "kmeans": KMeansConfig},
     "dataset": {
         "toy": ToyDataset,

@@ -213,12 +213,12 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
     seed = int(cfg["seed"])
     timings: dict[str, float] = {}
     reset_peak_rss()
-    K = 1 << int(q["bits_per_codebook"])
-    if q["name"] == "avq" and int(q["beam_width"]) > K:
-        log.warning("quantizer.beam_width=%s > K=%d: using beam width %d", q["beam_width"], K, K)
-        q["beam_width"] = K  # the ANN default is min(K, 64)
     torch.manual_seed(seed)
     quantizer = build_quantizer(q, ds.dim).to(device)
+    K = quantizer.codebook_size
+    if getattr(quantizer, "beam_width", 0) > K:  # a quantizer that searches a beam (AVQ)
+        log.warning("quantizer.beam_width=%s > K=%d: using beam width %d", q["beam_width"], K, K)
+        quantizer.beam_width = K  # the ANN default is min(K, 64)
     t0 = time.perf_counter()
     train_stats = fit(quantizer, torch.from_numpy(xt), cfg["optimizer"], device, seed, progress=progress)
     timings["train"] = time.perf_counter() - t0
@@ -229,7 +229,7 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
     metrics, t = evaluate(ds, enc, dec, quantizer.num_codebooks, quantizer.codebook_size,
                           search_k=search_k, chunk_size=chunk, progress=progress)
     timings.update(t)
-    metrics["beam_width"] = float(q["beam_width"]) if q["name"] == "avq" else 1.0
+    metrics["beam_width"] = float(getattr(quantizer, "beam_width", 1))
     metrics.update({f"train.{k}": float(v) for k, v in train_stats.items()})
     metrics["peak_rss_mb"] = peak_rss_mb()
     return metrics, timings

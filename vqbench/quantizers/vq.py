@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 import torch
 
-from .base import Quantizer, nearest_codeword
+from ..checks import ConfigError
+from ..complexity import nearest_codeword_ops
+from .base import (Quantizer, QuantizerConfig, fit_subspaces_kmeans, init_subspaces_from_data,
+                   nearest_codeword)
+
+
+@dataclass
+class VQConfig(QuantizerConfig):
+    name: str = "vq"
+    num_codebooks: int = 1  # always 1
+    bits_per_codebook: int = 8
 
 
 class VQ(Quantizer):
     name = "vq"
+    Config = VQConfig
 
     def __init__(self, dim: int, bits_per_codebook: int, num_codebooks: int = 1):
-        if num_codebooks != 1:
-            raise ValueError(f"vq uses exactly one codebook: quantizer.num_codebooks must be 1, got {num_codebooks}")
+        self.check_config({"num_codebooks": num_codebooks, "bits_per_codebook": bits_per_codebook}, dim)
         super().__init__(dim, 1, bits_per_codebook, codeword_dim=dim)
+
+    @classmethod
+    def check_config(cls, qcfg: Mapping[str, Any], dim: int | None = None, dim_source: str = "data dimension") -> None:
+        super().check_config(qcfg, dim, dim_source)
+        if qcfg["num_codebooks"] != 1:
+            raise ConfigError(f"quantizer=vq uses one codebook: quantizer.num_codebooks must be 1, "
+                              f"got {qcfg['num_codebooks']}")
 
     def _encode_chunk(self, x: torch.Tensor) -> torch.Tensor:
         codebook = self.codebooks[0]
@@ -21,3 +43,17 @@ class VQ(Quantizer):
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.codebooks[0][codes[:, 0]]
+
+    def encode_ops(self) -> int:
+        return nearest_codeword_ops(self.codebook_size, self.dim)
+
+    def fit_kmeans(self, x: np.ndarray, lloyd_iterations: int, alternations: int, seed: int,
+                   progress: bool) -> dict[str, float]:
+        fit_subspaces_kmeans(self, x, lloyd_iterations, seed, progress)
+        return {}
+
+    def init_from_data(self, data: torch.Tensor, generator: torch.Generator) -> None:
+        init_subspaces_from_data(self, data, generator)
+
+    def ema_targets(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(1)
