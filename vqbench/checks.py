@@ -12,11 +12,14 @@ class ConfigError(ValueError):
     """A setting that cannot run; the message names the field and the value."""
 
 
-def check_range(path: str, value: Any, lo: float | None = None, hi: float | None = None,
-                *, allow_none: bool = False, lo_open: bool = False, hi_open: bool = False) -> None:
-    """`value` (the setting at `path`) lies in [lo, hi] (open ends where asked), or is None if allowed."""
+def check_range(path: str, value: Any, lo: float | None = None, hi: float | None = None, *,
+                allow_none: bool = False, lo_open: bool = False, hi_open: bool = False, integer: bool = False) -> None:
+    """`value` (the setting at `path`) lies in [lo, hi] (open ends where asked), or is None if
+    allowed; an integer if `integer`."""
     if value is None and allow_none:
         return
+    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{path} must be an integer{' or null' if allow_none else ''}, got {value!r}")
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok and lo is not None:
         ok = value > lo if lo_open else value >= lo
@@ -38,4 +41,4 @@ def check_range(path: str, value: Any, lo: float | None = None, hi: float | None
 def check_positive(section: Mapping[str, Any], where: str, *keys: str, allow_none: bool = False) -> None:
     """Every `section[key]` is an integer >= 1 (or None if allowed)."""
     for key in keys:
-        check_range(f"{where}.{key}", section.get(key), 1, allow_none=allow_none)
+        check_range(f"{where}.{key}", section.get(key), 1, allow_none=allow_none, integer=True)

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
-from ..config import ConfigError
+from ..atomic import atomic_dir, atomic_path
+from ..checks import ConfigError, check_range
+from .home import data_home
 from .download import download, extract
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
@@ -66,9 +65,7 @@ def seeded_subset(n: int, limit: int | None, seed: int, field: str) -> torch.Ten
     """Sorted indices of ``limit`` of ``n`` items drawn with ``seed`` (all of them when limit is None)."""
     if limit is None:
         return torch.arange(n)
-    limit = int(limit)
-    if limit < 1:
-        raise DatasetError(f"{field} must be >= 1 or null, got {limit}")
+    check_range(field, limit, 1, allow_none=True, integer=True)
     if limit >= n:
         return torch.arange(n)
     gen = torch.Generator().manual_seed(int(seed))
@@ -77,9 +74,7 @@ def seeded_subset(n: int, limit: int | None, seed: int, field: str) -> torch.Ten
 
 def cache_root(dcfg: Mapping[str, Any] | None = None) -> Path:
     """dataset.cache_dir, else $VQBENCH_DATA, else ~/.cache/vqbench."""
-    configured = dcfg.get("cache_dir") if dcfg is not None else None
-    root = configured or os.environ.get("VQBENCH_DATA") or Path.home() / ".cache" / "vqbench"
-    return Path(root).expanduser()
+    return data_home(dcfg.get("cache_dir") if dcfg is not None else None)
 
 
 def load_images(dcfg: Mapping[str, Any], seed: int) -> ImageSplits:
@@ -189,20 +184,11 @@ def extract_cached(archive: Path, cache: Path) -> Path:
     target = cache / "extracted" / f"{stem}-{st.st_size}-{st.st_mtime_ns}"
     if target.is_dir():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_dir(target) as tmp:
         try:
             extract(archive, tmp)
         except ValueError as e:
             raise DatasetError(f"dataset.root={archive}: {e}") from None
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not target.is_dir():  # not a concurrent winner: a real failure
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -21,6 +21,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
 
+from ..atomic import write_text_atomic
+
 CHUNK = 1 << 20
 
 
@@ -94,15 +96,8 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None,
         raise
     os.replace(part, dest)
     if expected is None or expected[0] == "sha256":
-        _atomic_write_text(sidecar, f"{digest}  {dest.name}\n")
+        write_text_atomic(sidecar, f"{digest}  {dest.name}\n")
     return dest
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _offline_error(url: str, reason: object, dest: Path) -> DownloadError:
@@ -174,7 +169,10 @@ def _progress_bar(total: int | None, initial: int, name: str, enabled: bool):
                 unit_divisor=1024, desc=name, file=sys.stderr)
 
 
-def _member_target(archive: Path, member: tarfile.TarInfo, strip: int) -> PurePosixPath | None:
+def _member_target(archive: Path, member: tarfile.TarInfo, strip: int, dest: Path) -> tarfile.TarInfo | None:
+    """`member` as tarfile's ``data`` filter passes it (sane permissions, nothing outside
+    `dest`), stricter still: absolute paths, ``..`` and links are refused, not rewritten;
+    `strip` leading parts dropped."""
     name = PurePosixPath(member.name)
     if name.is_absolute() or ".." in name.parts or "\\" in member.name:
         raise ValueError(f"{archive}: member {member.name!r} has an unsafe path; refusing to extract")
@@ -182,8 +180,12 @@ def _member_target(archive: Path, member: tarfile.TarInfo, strip: int) -> PurePo
         raise ValueError(
             f"{archive}: member {member.name!r} is a link or special file; refusing to extract"
         )
-    parts = [p for p in name.parts if p not in ("", ".")][strip:]
-    return PurePosixPath(*parts) if parts else None
+    try:
+        member = tarfile.data_filter(member, str(dest))
+    except tarfile.FilterError as e:
+        raise ValueError(f"{archive}: member {member.name!r} is unsafe ({e}); refusing to extract") from None
+    parts = [p for p in PurePosixPath(member.name).parts if p not in ("", ".")][strip:]
+    return member.replace(name=str(PurePosixPath(*parts)), deep=False) if parts else None
 
 
 def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike,
@@ -203,30 +205,16 @@ def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike,
         tf = tarfile.open(archive)
     except (tarfile.TarError, OSError) as e:
         raise ValueError(f"{archive}: not a readable tar archive ({e})") from None
-    with tf:
-        members = tf.getmembers()
-        plan = [(m, _member_target(archive, m, strip_components)) for m in members]
-        tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest_dir))
-        try:
-            for m, rel in plan:
-                if rel is None:
-                    continue
-                out = tmp / rel
-                if m.isdir():
-                    out.mkdir(parents=True, exist_ok=True)
-                    continue
-                out.parent.mkdir(parents=True, exist_ok=True)
-                src = tf.extractfile(m)
-                with src, open(out, "wb") as f:
-                    shutil.copyfileobj(src, f, CHUNK)
-            tops = sorted(tmp.iterdir())
-            moved = []
-            for p in tops:
-                target = dest_dir / p.name
-                if target.is_dir() and p.is_dir():
-                    shutil.rmtree(target)
-                os.replace(p, target)
-                moved.append(target)
-            return moved
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with tf, tempfile.TemporaryDirectory(prefix=".extract-", dir=dest_dir) as tmp_name:
+        tmp = Path(tmp_name)
+        # Every member is checked before anything is written.
+        plan = [t for t in (_member_target(archive, m, strip_components, tmp) for m in tf.getmembers()) if t]
+        tf.extractall(tmp, members=plan, filter="data")
+        moved = []
+        for p in sorted(tmp.iterdir()):
+            target = dest_dir / p.name
+            if target.is_dir() and p.is_dir():
+                shutil.rmtree(target)
+            os.replace(p, target)
+            moved.append(target)
+        return moved

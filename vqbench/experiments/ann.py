@@ -10,9 +10,7 @@ run, their metrics prefixed ``baseline.<name>.``.
 from __future__ import annotations
 
 import logging
-import os
 import resource
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import atomic_path
 from ..baselines import BASELINES, build_baseline
 from ..config import ConfigError, check_positive, check_quantizer_fits
 from ..data.sift import ANNDataset, load_dataset
@@ -164,15 +163,8 @@ def _torch_codec(quantizer, device: torch.device) -> tuple[Encoder, Decoder]:
 
 
 def _save_codebooks(quantizer, run_dir: Path) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".codebooks.pt.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(run_dir / "codebooks.pt") as tmp:
         torch.save({"codebooks": quantizer.codebooks.detach().cpu()}, tmp)
-        os.replace(tmp, run_dir / "codebooks.pt")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:

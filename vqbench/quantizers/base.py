@@ -70,7 +70,7 @@ class Quantizer(nn.Module):
     def check_config(cls, qcfg: Mapping[str, Any], dim: int | None = None, dim_source: str = "data dimension") -> None:
         """Raise a one-line ConfigError for settings this quantizer cannot run with; `dim` (the
         data dimension, named by `dim_source`) when known. Subclasses add their own checks."""
-        check_range("quantizer.bits_per_codebook", qcfg["bits_per_codebook"], 1, 16)
+        check_range("quantizer.bits_per_codebook", qcfg["bits_per_codebook"], 1, 16, integer=True)
         check_positive(qcfg, "quantizer", *(k for k in ("num_codebooks", "beam_width") if k in qcfg))
         if dim is not None and dim < 1:
             raise ConfigError(f"quantizer={cls.name}: {dim_source} must be >= 1, got {dim}")

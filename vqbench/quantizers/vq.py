@@ -1,4 +1,7 @@
-"""VQ: one codebook of K = 2^bits codewords of the full dimension D."""
+"""VQ: one codebook of K = 2^bits codewords of the full dimension D.
+
+VQ is PVQ with a single subspace: it inherits PVQ's fit, initialisation, EMA targets and
+operation count, and keeps a direct nearest-codeword encoder."""
 
 from __future__ import annotations
 
@@ -6,13 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..checks import ConfigError
-from ..complexity import nearest_codeword_ops
-from .base import (Quantizer, QuantizerConfig, fit_subspaces_kmeans, init_subspaces_from_data,
-                   nearest_codeword)
+from .base import QuantizerConfig, nearest_codeword
+from .pvq import PVQ
 
 
 @dataclass
@@ -22,13 +23,13 @@ class VQConfig(QuantizerConfig):
     bits_per_codebook: int = 8
 
 
-class VQ(Quantizer):
+class VQ(PVQ):
     name = "vq"
     Config = VQConfig
 
     def __init__(self, dim: int, bits_per_codebook: int, num_codebooks: int = 1):
         self.check_config({"num_codebooks": num_codebooks, "bits_per_codebook": bits_per_codebook}, dim)
-        super().__init__(dim, 1, bits_per_codebook, codeword_dim=dim)
+        super().__init__(dim, 1, bits_per_codebook)
 
     @classmethod
     def check_config(cls, qcfg: Mapping[str, Any], dim: int | None = None, dim_source: str = "data dimension") -> None:
@@ -43,17 +44,3 @@ class VQ(Quantizer):
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.codebooks[0][codes[:, 0]]
-
-    def encode_ops(self) -> int:
-        return nearest_codeword_ops(self.codebook_size, self.dim)
-
-    def fit_kmeans(self, x: np.ndarray, lloyd_iterations: int, alternations: int, seed: int,
-                   progress: bool) -> dict[str, float]:
-        fit_subspaces_kmeans(self, x, lloyd_iterations, seed, progress)
-        return {}
-
-    def init_from_data(self, data: torch.Tensor, generator: torch.Generator) -> None:
-        init_subspaces_from_data(self, data, generator)
-
-    def ema_targets(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        return x.unsqueeze(1)

@@ -81,7 +81,7 @@ def fit_gradient(
         mse = (batch - x_hat.detach()).pow(2).sum(1).mean().item()
         running = mse if running is None else 0.98 * running + 0.02 * mse
         if it % 20 == 0:
-            bar.set_postfix(mse=f"{running:.4g}")
+            bar.set_postfix(mse=f"{running:.4g}", refresh=False)
     return {
         "train_mse": float(running if running is not None else float("nan")),
         "lr_absolute": float(ocfg["lr"]) * data_scale,
