@@ -35,6 +35,17 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, steps: int):
     raise ValueError(f"optimizer.lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
 
 
+def quantizer_loss(name: str, x: torch.Tensor, x_hat: torch.Tensor, beta: float,
+                   generator: torch.Generator | None) -> torch.Tensor:
+    """The training loss of estimator `name` for vectors x and their hard reconstruction x_hat."""
+    if name == "nsvq":
+        return (x - nsvq(x, x_hat, generator)).pow(2).sum(1).mean()
+    if name == "ste":
+        x_st, vq_loss = ste(x, x_hat, beta)
+        return (x - x_st).pow(2).sum(1).mean() + vq_loss
+    raise ValueError(f"fit_gradient: optimizer.name must be 'nsvq' or 'ste', got {name!r}")
+
+
 def fit_gradient(
     quantizer: Quantizer,
     data: torch.Tensor,
@@ -64,13 +75,7 @@ def fit_gradient(
         batch = data[torch.randint(data.shape[0], (batch_size,), generator=generator)].to(device)
         codes = quantizer.encode(batch)
         x_hat = quantizer.decode(codes)
-        if name == "nsvq":
-            loss = (batch - nsvq(batch, x_hat, noise_generator)).pow(2).sum(1).mean()
-        elif name == "ste":
-            x_st, vq_loss = ste(batch, x_hat, beta)
-            loss = (batch - x_st).pow(2).sum(1).mean() + vq_loss
-        else:
-            raise ValueError(f"fit_gradient: optimizer.name must be 'nsvq' or 'ste', got {name!r}")
+        loss = quantizer_loss(name, batch, x_hat, beta, noise_generator)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -57,14 +57,27 @@ def fit_kmeans(
 
 
 @torch.no_grad()
-def alternate_least_squares(quantizer: Quantizer, data: torch.Tensor, rounds: int, progress: bool) -> dict[str, float]:
-    """AQ's alternation: encode all data by beam search, then solve for all codebooks jointly."""
+def alternate_least_squares(quantizer: Quantizer, data: torch.Tensor, rounds: int, progress: bool,
+                            history: list[float] | None = None) -> dict[str, float]:
+    """AQ's alternation: encode all data by beam search, then solve for all codebooks jointly.
+
+    The training error never rises: the ridge least-squares step cannot raise it (its
+    objective at the old codebooks is the old error), and a vector keeps its previous codes
+    whenever the beam search (not exhaustive) finds worse ones. `history` receives the
+    training MSE after every round."""
     x = data.detach().to(quantizer.codebooks.device, torch.float32)
-    mse = float("nan")
+    mse, codes = float("nan"), None
     for _ in progress_bar(range(rounds), desc="AQ encode + least squares", enabled=progress):
-        codes = quantizer.encode(x)
+        new = quantizer.encode(x)
+        if codes is not None:
+            old_err = (x - quantizer.decode(codes)).pow(2).sum(1)
+            new_err = (x - quantizer.decode(new)).pow(2).sum(1)
+            new = torch.where((old_err <= new_err).unsqueeze(1), codes, new)
+        codes = new
         quantizer.codebooks.data = least_squares_codebooks(x, codes, quantizer.codebooks.data)
         mse = (x - quantizer.decode(codes)).pow(2).sum(1).mean().item()
+        if history is not None:
+            history.append(mse)
     return {"alternations": float(rounds), "train_mse": mse}
 
 
