@@ -113,11 +113,12 @@ def test_ann_run_with_baselines(texmex, texmex_data, tmp_path):
     assert 1 <= m["perplexity_mean"] <= 16
 
 
-def test_ann_cut_base_and_avq_beam(texmex, tmp_path, capsys):
+def test_ann_cut_base_and_avq_beam(texmex, tmp_path, caplog):
     cfg = composed("experiment=ann", "quantizer=avq", "optimizer=nsvq", "optimizer.steps=5", "dataset.max_base=500",
                    "dataset.max_queries=20", "dataset.max_train=400", *small(texmex))
-    m = cli.run(cfg, tmp_path)["metrics"]
-    assert "ground truth recomputed by exact search" in capsys.readouterr().out
+    with caplog.at_level("INFO"):
+        m = cli.run(cfg, tmp_path)["metrics"]
+    assert "ground truth recomputed by exact search" in caplog.text
     assert m["gt_recomputed"] == 1.0 and m["nb"] == 500 and m["nq"] == 20 and m["ntrain"] == 400
     assert m["beam_width"] == 16.0  # preset 64, lowered to K = 16
     assert "recall@256" in m and "recall@512" not in m  # search_k capped by the 500-vector base

@@ -85,8 +85,11 @@ class FaissCodec:
             out["train_iters"] = float(self.q.train_iters)
         return out
 
-    def train(self, xt: np.ndarray) -> None:
+    def train(self, xt: np.ndarray, verbose: bool = False) -> None:
+        """Train; `verbose`: faiss prints its own progress (RQ/LSQ iterations) to stdout."""
         xt = np.ascontiguousarray(xt, dtype=np.float32)
+        if hasattr(self.q, "verbose"):
+            self.q.verbose = verbose
         if self.rotation is not None:
             self.rotation.train(xt)
             self.q.train(self.rotation.apply(xt))

@@ -18,6 +18,7 @@ The cache lives in ``dataset.cache_dir``, else ``$VQBENCH_DATA``, else ``~/.cach
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +30,10 @@ import torch
 
 from ..atomic import atomic_dir, atomic_path
 from ..checks import ConfigError, check_range
+from ..progress import progress as progress_bar
 from .home import data_home
+
+log = logging.getLogger(__name__)
 from .download import download, extract
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
@@ -77,13 +81,13 @@ def cache_root(dcfg: Mapping[str, Any] | None = None) -> Path:
     return data_home(dcfg.get("cache_dir") if dcfg is not None else None)
 
 
-def load_images(dcfg: Mapping[str, Any], seed: int) -> ImageSplits:
+def load_images(dcfg: Mapping[str, Any], seed: int, progress: bool = False) -> ImageSplits:
     """The dataset described by a ``dataset`` config section, limited to max_train/max_test."""
     name = dcfg.get("name")
     if name == "cifar10":
         splits = load_cifar10(dcfg.get("root"), bool(dcfg.get("download", True)), cache_root(dcfg))
     elif name == "image_folder":
-        splits = load_image_folder(dcfg.get("root"), cache_root(dcfg))
+        splits = load_image_folder(dcfg.get("root"), cache_root(dcfg), progress)
     else:
         raise DatasetError(f"dataset.name must be 'cifar10' or 'image_folder' for image experiments, got {name!r}")
     return splits.subset(dcfg.get("max_train"), dcfg.get("max_test"), seed)
@@ -114,7 +118,7 @@ def load_cifar10(root: str | os.PathLike | None, download_ok: bool, cache: Path)
 
 
 # ---------------------------------------------------------------------------- image folders
-def load_image_folder(root: str | os.PathLike | None, cache: Path) -> ImageSplits:
+def load_image_folder(root: str | os.PathLike | None, cache: Path, progress: bool = False) -> ImageSplits:
     """A train/<class>/* + test/<class>/* tree (or a tar archive of one), decoded once and cached."""
     if not root:
         raise DatasetError(
@@ -149,7 +153,8 @@ def load_image_folder(root: str | os.PathLike | None, cache: Path) -> ImageSplit
     parts = []
     for split in ("train", "test"):
         _, files, labels = listing[split]
-        parts += [decode_images(files), torch.tensor(labels, dtype=torch.long)]
+        parts += [decode_images(files, progress, desc=f"decode {split} images (once)"),
+                  torch.tensor(labels, dtype=torch.long)]
     splits = ImageSplits(*parts, classes=tuple(classes), source=f"image folder {path}")
     _atomic_torch_save(
         {"format": DECODED_FORMAT, "train": splits.train, "train_labels": splits.train_labels,
@@ -184,6 +189,7 @@ def extract_cached(archive: Path, cache: Path) -> Path:
     target = cache / "extracted" / f"{stem}-{st.st_size}-{st.st_mtime_ns}"
     if target.is_dir():
         return target
+    log.info("extracting %s into the cache (once)", archive.name)
     with atomic_dir(target) as tmp:
         try:
             extract(archive, tmp)
@@ -215,7 +221,7 @@ def _listing_key(tree: Path, listing: dict) -> str:
     return h.hexdigest()[:20]
 
 
-def decode_images(files: list[Path]) -> torch.Tensor:
+def decode_images(files: list[Path], progress: bool = False, desc: str = "decode images") -> torch.Tensor:
     """Decode image files to one uint8 tensor [N, 3, H, W]; all images must share H x W."""
     from PIL import Image
 
@@ -223,7 +229,7 @@ def decode_images(files: list[Path]) -> torch.Tensor:
         raise DatasetError("no images to decode")
     arrays = []
     shape = None
-    for f in files:
+    for f in progress_bar(files, desc=desc, enabled=progress, unit="img"):
         try:
             with Image.open(f) as im:
                 a = np.asarray(im.convert("RGB"))

@@ -182,8 +182,8 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
         t0 = time.perf_counter()
         ds.get_groundtruth()  # recompute now, outside the timed search
         timings["groundtruth"] = time.perf_counter() - t0
-        print(f"ann: base cut to {ds.nb} of {ds.nb_total} vectors (dataset.max_base): "
-              f"ground truth recomputed by exact search")
+        log.info("ann: base cut to %d of %d vectors (dataset.max_base): ground truth recomputed by exact search",
+                 ds.nb, ds.nb_total)
     info = ds.describe()
 
     metrics: dict[str, float] = {"nb": float(info["nb"]), "nq": float(info["nq"]), "ntrain": float(len(xt)),
@@ -238,10 +238,11 @@ def run_baseline(name: str, ds: ANNDataset, xt: np.ndarray, cfg: Mapping[str, An
     codec = build_baseline(name, ds.dim, M, nbits, beam_width=beam,
                            lsq_encode_ils_iters=e["lsq_encode_ils_iters"])
     t0 = time.perf_counter()
-    if progress:
-        print(f"baseline {name}: training on {len(xt)} vectors")
-    codec.train(xt)
+    log.info("baseline %s: training on %d vectors%s", name, len(xt),
+             " (faiss reports its iterations)" if progress and name in ("rq_beam", "lsq") else "")
+    codec.train(xt, verbose=progress and name in ("rq_beam", "lsq"))
     timings = {"train": time.perf_counter() - t0}
+    log.info("baseline %s: trained in %.1f s", name, timings["train"])
     metrics, t = evaluate(ds, codec.encode, codec.decode, M, 1 << nbits, search_k=search_k,
                           chunk_size=chunk_size, progress=progress, label=f"{name} ")
     timings.update(t)

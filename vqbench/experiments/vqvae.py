@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+import logging
 
 from ..checks import ConfigError, check_positive, check_range
 from ..complexity import encode_ops, encode_wmops
@@ -36,6 +36,7 @@ from ..results import write_json_atomic
 from .vqvae_eval import evaluate, grid_indices, save_grid, to_unit  # noqa: F401 (to_unit: API)
 from .vqvae_state import Training, load_checkpoint, save_checkpoint
 
+log = logging.getLogger(__name__)
 DATASETS = ("cifar10", "image_folder")
 CHECKPOINT = "checkpoint.pt"
 GRID = "reconstructions.png"
@@ -63,7 +64,7 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
 
     t0 = time.perf_counter()
     try:
-        data = load_images(cfg["dataset"], int(cfg["seed"]))
+        data = load_images(cfg["dataset"], int(cfg["seed"]), progress)
     except DownloadError as err:
         raise ConfigError(str(err)) from None
     timings["data"] = time.perf_counter() - t0
@@ -73,16 +74,16 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     ckpt = run_dir / CHECKPOINT
     if cfg.get("resume") and ckpt.is_file():
         load_checkpoint(training, ckpt)
-        tqdm.write(f"vqbench: resumed {ckpt} after epoch {training.epoch}/{training.epochs}")
+        log.info("vqbench: resumed %s after epoch %d/%d", ckpt, training.epoch, training.epochs)
     elif cfg.get("resume"):
-        tqdm.write(f"vqbench: resume=true but {ckpt} does not exist; starting from scratch")
+        log.info("vqbench: resume=true but %s does not exist; starting from scratch", ckpt)
     timings["setup"] = time.perf_counter() - t0
 
     eval_batch = int(e["eval_batch_size"])
     timings["eval"] = 0.0
     if e.get("eval_untrained", False) and training.untrained is None:
         t0 = time.perf_counter()
-        training.untrained = evaluate(training.model, data.test, eval_batch, device)
+        training.untrained = evaluate(training.model, data.test, eval_batch, device, progress)
         timings["eval"] += time.perf_counter() - t0
 
     timings["train"] = 0.0
@@ -93,17 +94,15 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
         training.train_seconds += train_time
         timings["train"] += train_time
         t0 = time.perf_counter()
-        test = evaluate(training.model, data.test, eval_batch, device)
+        test = evaluate(training.model, data.test, eval_batch, device, progress)
         timings["eval"] += time.perf_counter() - t0
         training.epoch += 1
         training.history.append({"epoch": training.epoch, **stats, **{f"test_{k}": v for k, v in test.items()},
                                  "train_seconds": train_time})
         save_checkpoint(training, ckpt)
         write_json_atomic(run_dir / HISTORY, training.history)
-        tqdm.write(
-            f"epoch {training.epoch}/{training.epochs}: train loss {stats['train_loss']:.4f}, "
-            f"test PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.4f}, {train_time:.0f} s"
-        )
+        log.info("epoch %d/%d: train loss %.4f, test PSNR %.2f dB, SSIM %.4f, %.0f s", training.epoch,
+                 training.epochs, stats["train_loss"], test["psnr"], test["ssim"], train_time)
 
     t0 = time.perf_counter()
     save_grid(training.model, data.test[grid_indices(data.test.shape[0], int(e["grid_images"]))], run_dir / GRID, device)

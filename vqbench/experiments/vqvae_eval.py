@@ -10,6 +10,7 @@ from ..atomic import atomic_path
 from ..image_metrics import psnr, ssim
 from ..metrics import code_statistics
 from ..models.vqvae import VQVAE
+from ..progress import progress as progress_bar
 
 
 def to_unit(images: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -18,11 +19,12 @@ def to_unit(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: VQVAE, images: torch.Tensor, batch_size: int, device: torch.device) -> dict[str, float]:
+def evaluate(model: VQVAE, images: torch.Tensor, batch_size: int, device: torch.device,
+             progress: bool = False) -> dict[str, float]:
     """Test metrics with hard quantization: per-image mean PSNR/SSIM/MSE and code statistics."""
     model.eval()
     psnrs, ssims, mses, codes = [], [], [], []
-    for start in range(0, images.shape[0], batch_size):
+    for start in progress_bar(range(0, images.shape[0], batch_size), desc="evaluate", enabled=progress):
         x = to_unit(images[start : start + batch_size], device)
         out = model(x, "hard")
         recon = out.recon.clamp(0.0, 1.0)

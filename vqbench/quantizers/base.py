@@ -33,6 +33,7 @@ from omegaconf import MISSING
 from torch import nn
 
 from ..checks import ConfigError, check_positive, check_range
+from ..progress import progress as progress_bar
 
 # Elements of scratch memory an encode chunk may use (float32: 4 bytes each, ~128 MB).
 ENCODE_BUDGET_ELEMENTS = 1 << 25
@@ -103,15 +104,20 @@ class Quantizer(nn.Module):
         return max(1, ENCODE_BUDGET_ELEMENTS // per_vector)
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
-        """Codes [N, M] (int64) of the vectors x [N, D]."""
+    def encode(self, x: torch.Tensor, chunk_size: int | None = None, progress: str | None = None) -> torch.Tensor:
+        """Codes [N, M] (int64) of the vectors x [N, D]; `progress`: a bar with that label."""
         self._check_input(x)
         chunk = chunk_size or self.encode_chunk_size()
         x = x.to(device=self.codebooks.device, dtype=self.codebooks.dtype)
         self._prepare_encode()
         codes = torch.empty(x.shape[0], self.num_codebooks, dtype=torch.long, device=x.device)
+        bar = progress_bar(total=x.shape[0], desc=progress, unit="vec") if progress else None
         for start in range(0, x.shape[0], chunk):
             codes[start : start + chunk] = self._encode_chunk(x[start : start + chunk])
+            if bar is not None:
+                bar.update(min(chunk, x.shape[0] - start))
+        if bar is not None:
+            bar.close()
         return codes
 
     def _prepare_encode(self) -> None:
@@ -211,7 +217,6 @@ def _sample(q: Quantizer, data: torch.Tensor, generator: torch.Generator) -> tor
 
 def fit_subspaces_kmeans(q: Quantizer, x: np.ndarray, iterations: int, seed: int, progress: bool) -> None:
     """Lloyd's k-means in every subspace (faiss)."""
-    from ..progress import progress as progress_bar
     from ..training.kmeans import lloyd  # training imports quantizers: import at call time
 
     M, K, d = q.codebooks.shape
@@ -223,7 +228,6 @@ def fit_subspaces_kmeans(q: Quantizer, x: np.ndarray, iterations: int, seed: int
 
 def fit_residual_kmeans(q: Quantizer, x: np.ndarray, iterations: int, seed: int, progress: bool) -> None:
     """Residual k-means: codebook m is Lloyd's k-means of what codebooks 0..m-1 left (faiss)."""
-    from ..progress import progress as progress_bar
     from ..training.kmeans import lloyd, nearest
 
     M, K, d = q.codebooks.shape

@@ -67,8 +67,8 @@ def alternate_least_squares(quantizer: Quantizer, data: torch.Tensor, rounds: in
     training MSE after every round."""
     x = data.detach().to(quantizer.codebooks.device, torch.float32)
     mse, codes = float("nan"), None
-    for _ in progress_bar(range(rounds), desc="AQ encode + least squares", enabled=progress):
-        new = quantizer.encode(x)
+    for r in progress_bar(range(rounds), desc="AQ encode + least squares", enabled=progress):
+        new = quantizer.encode(x, progress=f"AQ round {r + 1}/{rounds}: encode" if progress else None)
         if codes is not None:
             old_err = (x - quantizer.decode(codes)).pow(2).sum(1)
             new_err = (x - quantizer.decode(new)).pow(2).sum(1)
