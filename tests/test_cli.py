@@ -66,7 +66,7 @@ def test_invalid_settings_fail_before_work(tmp_path, overrides, message):
         (["quantizer.bits_per_codebook=abc"],
          "quantizer.bits_per_codebook: Value 'abc' of type 'str' could not be converted to Integer"),
         (["device=tpu"], "device: Invalid value 'tpu', expected one of [auto, cpu, cuda]"),
-        (["dataset.kind=laplacian"], "dataset.kind: Invalid value 'laplacian', expected one of [correlated, uncorrelated]"),
+        (["dataset.kind=laplacian"], "dataset.kind: Invalid value 'laplacian', expected one of [correlated, uncorrelated, lowrank]"),
         (["optimizer=kmeans", "optimizer.steps=5"], "unknown option 'optimizer.steps' (known: name, lloyd_iterations,"),
         (["quantizer.colour=red"], "unknown option 'quantizer.colour'"),
         (["+verbose=1"], "unknown option 'verbose' (user keys go under tags"),
@@ -105,7 +105,7 @@ def test_schema_is_the_one_source_of_defaults():
     assert cfg["optimizer"] == option_defaults("optimizer", "nsvq")
     assert cfg["quantizer"] == option_defaults("quantizer", "rvq")
     assert cfg["dataset"] == option_defaults("dataset", "toy")
-    assert cfg["paper"] == {"figure": None, "mode": None} and cfg["tags"] == {}
+    assert cfg["paper"] == {"figure": None, "mode": None, "sift_steps": 2000} and cfg["tags"] == {}
     kmeans = to_plain(composed("optimizer=kmeans"))["optimizer"]
     assert "steps" not in kmeans and kmeans["lloyd_iterations"] == 25
     assert "beta" not in to_plain(composed("optimizer=nsvq"))["optimizer"]
@@ -199,3 +199,18 @@ def test_plain_pip_install_ships_the_configs(tmp_path):
     res = subprocess.run([sys.executable, "-m", "vqbench", "quantizer=pvq", "--cfg", "job"], cwd=tmp_path,
                          env=env, capture_output=True, text=True)
     assert res.returncode == 0 and "name: pvq" in res.stdout, res.stderr
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_sweep_runs_through_the_cluster_launchers(tmp_path, launcher):
+    """The optional launchers (pip install '.[cluster]'): a two-job sweep, each job's metrics written;
+    joblib jobs split the cores between them."""
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=5"]
+    res = vqbench("-m", f"hydra/launcher={launcher}", *extra, *SMALL, "quantizer=pvq", "optimizer=kmeans",
+                  "quantizer.bits_per_codebook=2,3", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    files = sorted((tmp_path / "sweep").glob("*/metrics.json"))
+    assert [json.loads(f.read_text())["metrics"]["bits"] for f in files] == [8.0, 12.0]
+    if launcher == "joblib":
+        threads = {json.loads(f.read_text())["environment"]["torch_threads"] for f in files}
+        assert threads == {max(1, (os.cpu_count() or 1) // 2)}

@@ -1,12 +1,15 @@
 """Downloads against a local HTTP server on 127.0.0.1: full, resumed, corrupt, offline;
 safe archive extraction; and the `vqbench-data download` command end to end."""
 
+import email.utils
 import hashlib
 import http.server
+import json
 import io
 import socket
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,14 +21,27 @@ from vqbench.data.sift import AnnBenchmarksHDF5, TexmexDataset
 
 
 class Server:
-    """Serves `files` {path: bytes}; honours Range unless `ignore_range`; can cut a
-    response after `cut_after` bytes (sending the full Content-Length first)."""
+    """Serves `files` {path: bytes} with a strong ETag and a Last-Modified per version.
+
+    Honours Range and If-Range unless `ignore_range` / `ignore_if_range`; `validators=False`
+    sends neither header; can cut a response after `cut_after` bytes (sending the full
+    Content-Length first), throttle to `bytes_per_s`, answer every request with
+    `force_status` (e.g. 416), stall `stall_s` seconds after a cut, and run `before_request(server)` first (to change a file
+    between requests)."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.requests: list[tuple[str, str | None]] = []
+        self.if_ranges: list[str | None] = []
         self.ignore_range = False
+        self.ignore_if_range = False
+        self.validators = True
         self.cut_after: int | None = None
+        self.bytes_per_s: int | None = None
+        self.force_status: int | None = None
+        self.stall_s = 0.0  # after a cut, keep the connection open (silent) this long
+        self.before_request = None
+        self.versions: dict[str, int] = {}
         srv = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -33,14 +49,26 @@ class Server:
                 pass
 
             def do_GET(self):
+                if srv.before_request is not None:
+                    srv.before_request(srv)
                 rng = self.headers.get("Range")
                 srv.requests.append((self.path, rng))
+                srv.if_ranges.append(self.headers.get("If-Range"))
                 body = srv.files.get(self.path)
                 if body is None:
                     self.send_error(404)
                     return
+                etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+                modified = email.utils.formatdate(1_600_000_000 + srv.versions.get(self.path, 0), usegmt=True)
+                if srv.force_status is not None:
+                    self.send_response(srv.force_status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 start = 0
-                if rng and not srv.ignore_range:
+                if_range = self.headers.get("If-Range")
+                range_ok = if_range is None or srv.ignore_if_range or if_range in (etag, modified)
+                if rng and not srv.ignore_range and range_ok:
                     start = int(rng.removeprefix("bytes=").split("-")[0])
                     if start >= len(body):
                         self.send_response(416)
@@ -52,17 +80,39 @@ class Server:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 else:
                     self.send_response(200)
+                if srv.validators:
+                    self.send_header("ETag", etag)
+                    self.send_header("Last-Modified", modified)
                 part = body[start:]
                 self.send_header("Content-Length", str(len(part)))
                 self.end_headers()
                 if srv.cut_after is not None:
                     part = part[:srv.cut_after]
-                self.wfile.write(part)
+                try:
+                    if srv.bytes_per_s:
+                        step = max(1, srv.bytes_per_s // 20)
+                        for i in range(0, len(part), step):
+                            self.wfile.write(part[i:i + step])
+                            self.wfile.flush()
+                            time.sleep(step / srv.bytes_per_s)
+                    else:
+                        self.wfile.write(part)
+                    if srv.cut_after is not None and srv.stall_s:
+                        self.wfile.flush()
+                        time.sleep(srv.stall_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def change(self, path: str, body: bytes) -> None:
+        """A new version of `path` (new ETag and Last-Modified)."""
+        self.files[path] = body
+        self.versions[path] = self.versions.get(path, 0) + 1
 
     def close(self):
         self.httpd.shutdown()
@@ -107,13 +157,15 @@ def test_md5(server, tmp_path):
     assert dest.read_bytes() == PAYLOAD
 
 
-def test_resume_from_partial_file(server, tmp_path):
+def test_part_without_a_record_restarts_from_zero(server, tmp_path):
+    # a .part with no saved validator (older vqbench, or copied in) cannot be proven a prefix
     server.files["/f.bin"] = PAYLOAD
     half = len(PAYLOAD) // 2
     (tmp_path / "f.bin.part").write_bytes(PAYLOAD[:half])
     dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
     assert dest.read_bytes() == PAYLOAD
-    assert server.requests == [("/f.bin", f"bytes={half}-")]
+    assert server.requests == [("/f.bin", None)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin", "f.bin.sha256"]
 
 
 def test_resume_after_interrupted_transfer(server, tmp_path):
@@ -127,13 +179,20 @@ def test_resume_after_interrupted_transfer(server, tmp_path):
     dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
     assert dest.read_bytes() == PAYLOAD
     assert server.requests[-1] == ("/f.bin", "bytes=300000-")
+    assert server.if_ranges[-1] == f'"{sha(PAYLOAD)[:16]}"'  # resumed only if the remote is unchanged
+    assert not (tmp_path / "f.bin.part.json").exists()
 
 
-def test_complete_part_file_answered_416(server, tmp_path):
+def test_complete_part_file_needs_no_request(server, tmp_path):
     server.files["/f.bin"] = PAYLOAD
+    server.cut_after = len(PAYLOAD)  # served whole, then "cut": complete .part, no rename yet
+    server.before_request = None
     (tmp_path / "f.bin.part").write_bytes(PAYLOAD)
+    (tmp_path / "f.bin.part.json").write_text(json.dumps(
+        {"url": f"{server.url}/f.bin", "etag": f'"{sha(PAYLOAD)[:16]}"', "last_modified": None,
+         "length": len(PAYLOAD)}))
     dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
-    assert dest.read_bytes() == PAYLOAD
+    assert dest.read_bytes() == PAYLOAD and server.requests == []
 
 
 def test_server_without_range_support_restarts(server, tmp_path):
@@ -287,3 +346,140 @@ def test_cli_download_offline_is_one_line(tmp_path, capsys):
     assert rc == 1
     err = capsys.readouterr().err
     assert err.startswith("vqbench-data: error: cannot download") and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------- bad input: what must never be kept
+
+def test_first_download_that_is_not_hdf5_is_not_pinned(server, tmp_path, capsys):
+    # no published checksum: a wrong first file (an HTML error page) must not become the record
+    server.files["/sift-128-euclidean.hdf5"] = b"<html>rate limited</html>"
+    root = tmp_path / "h"
+    args = ["download", "sift1m_hdf5", "--root", str(root), "--url", f"{server.url}/sift-128-euclidean.hdf5",
+            "--no-progress"]
+    assert data_cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did not give a usable file" in err and "not a readable HDF5 file" in err
+    assert sorted(p.name for p in root.iterdir()) == []  # no file, no .part, no .sha256 pin
+    make_hdf5(tmp_path / "gen.hdf5")
+    server.change("/sift-128-euclidean.hdf5", (tmp_path / "gen.hdf5").read_bytes())
+    assert data_cli.main(args) == 0  # running again helps, as the message says
+    assert AnnBenchmarksHDF5(root / "sift-128-euclidean.hdf5").nb == 1500
+
+
+def test_a_pinned_invalid_file_from_an_older_version_is_recovered(server, tmp_path):
+    # what the old code left: a non-HDF5 file pinned by its sha256 record
+    root = tmp_path / "h"
+    root.mkdir()
+    junk = b"not an hdf5 file"
+    (root / "sift-128-euclidean.hdf5").write_bytes(junk)
+    (root / "sift-128-euclidean.hdf5.sha256").write_text(f"{sha(junk)}  sift-128-euclidean.hdf5\n")
+    make_hdf5(tmp_path / "gen.hdf5")
+    good = (tmp_path / "gen.hdf5").read_bytes()
+    server.files["/s.hdf5"] = good
+    data_cli.download_sift1m_hdf5(root, url=f"{server.url}/s.hdf5", progress=False)
+    assert (root / "sift-128-euclidean.hdf5").read_bytes() == good
+    assert (root / "sift-128-euclidean.hdf5.sha256").read_text().split()[0] == sha(good)
+
+
+def test_stale_larger_part_answered_416_restarts_from_zero(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    stale = PAYLOAD + b"x" * 5000  # an older, longer version of the file
+    (tmp_path / "f.bin.part").write_bytes(stale)
+    (tmp_path / "f.bin.part.json").write_text(json.dumps(
+        {"url": f"{server.url}/f.bin", "etag": f'"{sha(PAYLOAD)[:16]}"', "last_modified": None, "length": None}))
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    assert dest.read_bytes() == PAYLOAD  # not the stale bytes taken as complete
+    assert server.requests == [("/f.bin", f"bytes={len(stale)}-"), ("/f.bin", None)]
+
+
+def test_remote_changed_between_cut_and_resume_is_not_spliced(server, tmp_path):
+    old, new = PAYLOAD, bytes(reversed(PAYLOAD))
+    server.files["/f.bin"] = old
+    server.cut_after = 400_000
+    with pytest.raises(DownloadError, match="resume"):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    server.cut_after = None
+    server.change("/f.bin", new)  # new ETag and Last-Modified: If-Range fails, the server sends it whole
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    assert dest.read_bytes() == new
+    assert server.requests[-1] == ("/f.bin", "bytes=400000-") and len(server.requests) == 2
+
+
+def test_server_ignoring_if_range_is_caught_by_the_saved_validator(server, tmp_path):
+    old, new = PAYLOAD, bytes(reversed(PAYLOAD))
+    server.files["/f.bin"] = old
+    server.cut_after = 400_000
+    with pytest.raises(DownloadError):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    server.cut_after = None
+    server.ignore_if_range = True  # answers 206 of the new file to a range of the old one
+    server.change("/f.bin", new)
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    assert dest.read_bytes() == new
+    assert server.requests[1:] == [("/f.bin", "bytes=400000-"), ("/f.bin", None)]
+
+
+def test_server_without_validators_is_never_resumed(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    server.validators = False
+    server.cut_after = 300_000
+    with pytest.raises(DownloadError):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    server.cut_after = None
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    assert dest.read_bytes() == PAYLOAD and server.requests[-1] == ("/f.bin", None)
+
+
+def test_throttled_server_times_out_then_resumes(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    server.bytes_per_s = 400_000  # slow, but each read gets data within the client's 0.3 s ...
+    server.cut_after = 100_000  # ... until the connection falls silent
+    server.stall_s = 1.0
+    with pytest.raises(DownloadError, match=r"interrupted after \d+ bytes \(timed out\); run the same command again"):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False, timeout=0.3)
+    have = (tmp_path / "f.bin.part").stat().st_size
+    assert 0 < have <= 100_000 and not (tmp_path / "f.bin").exists()
+    server.bytes_per_s = server.cut_after = None
+    server.stall_s = 0.0
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), progress=False)
+    assert dest.read_bytes() == PAYLOAD and server.requests[-1] == ("/f.bin", f"bytes={have}-")
+
+
+def test_server_answering_416_to_everything(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    server.force_status = 416
+    with pytest.raises(DownloadError, match=r"cannot download http://127\.0\.0\.1:\d+/f\.bin: the server refused"):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_changed_remote_against_the_record_says_how_to_accept_it(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", progress=False)
+    dest.unlink()
+    server.change("/f.bin", b"version 2" * 1000)
+    with pytest.raises(DownloadError) as err:
+        download(f"{server.url}/f.bin", dest, progress=False)
+    sidecar = tmp_path / "f.bin.sha256"
+    assert f"the remote file changed: if that is intended, delete {sidecar} and run the download again" in str(err.value)
+    assert not dest.exists()
+    sidecar.unlink()  # following the instruction works
+    assert download(f"{server.url}/f.bin", dest, progress=False).read_bytes() == b"version 2" * 1000
+
+
+def test_truncated_archive_from_a_mirror_is_not_kept(server, tmp_path):
+    body = sift_archive(tmp_path)
+    server.files["/sift.tar.gz"] = body[: len(body) // 2]  # a mirror with a broken copy, no md5
+    root = tmp_path / "data"
+    with pytest.raises(DownloadError, match="did not give a usable file .*not a complete tar archive"):
+        data_cli.download_sift1m(root, url=f"{server.url}/sift.tar.gz", md5=None, progress=False)
+    assert sorted(p.name for p in root.iterdir()) == []
+
+
+def test_extract_truncated_archive_names_it(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    body = tar_bytes([(tarfile.TarInfo(f"d/{i}.bin"), bytes(range(256)) * 400) for i in range(4)])
+    archive.write_bytes(body[: len(body) * 2 // 3])
+    with pytest.raises(ValueError, match=f"{archive}: truncated or corrupt archive"):
+        extract(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []

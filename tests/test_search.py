@@ -29,7 +29,7 @@ def test_recall_requires_enough_results():
 
 
 def test_recall_ts():
-    assert recall_ts() == [1, 2, 4, 8, 10, 16, 32, 64, 100, 128, 256, 512, 1000]
+    assert recall_ts() == [1, 2, 4, 8, 10, 16, 32, 64, 100, 128, 256, 512, 1000, 10000]
     assert recall_ts(100) == [1, 2, 4, 8, 10, 16, 32, 64, 100]
     assert set(DEFAULT_TS) == set(recall_ts())
 

@@ -4,6 +4,7 @@ Kept free of other vqbench imports so that any module (quantizers, data) can use
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +21,7 @@ def check_range(path: str, value: Any, lo: float | None = None, hi: float | None
         return
     if integer and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"{path} must be an integer{' or null' if allow_none else ''}, got {value!r}")
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok and lo is not None:
         ok = value > lo if lo_open else value >= lo
     if ok and hi is not None:
@@ -35,7 +36,8 @@ def check_range(path: str, value: Any, lo: float | None = None, hi: float | None
         bound = f"> {lo}" if lo_open else f">= {lo}"
     else:
         bound = f"< {hi}" if hi_open else f"<= {hi}"
-    raise ConfigError(f"{path} must be {bound}{' or null' if allow_none else ''}, got {value!r}")
+    finite = "" if not isinstance(value, float) or math.isfinite(value) else "a finite number "
+    raise ConfigError(f"{path} must be {finite}{bound}{' or null' if allow_none else ''}, got {value!r}")
 
 
 def check_positive(section: Mapping[str, Any], where: str, *keys: str, allow_none: bool = False) -> None:

@@ -17,15 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from . import rundir
 from .config import ConfigError, check_schema, composition_error_line, validate
+from .errors import RunFailed
 from .experiments import experiment_module
-from .results import FAILED_FILE, environment, format_table, write_json_atomic
+from .results import FAILED_FILE, METRICS_FILE, environment, format_table, non_finite, write_json_atomic
 from .schema import register, to_plain
 
 register()  # the typed schema conf/ selects from (also registered when Hydra imports vqbench.conf)
@@ -40,7 +43,11 @@ SUMMARY_COLUMNS = {
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Validate, run the experiment, write metrics.json; returns what was written."""
+    """Validate, run the experiment, write metrics.json; returns what was written.
+
+    A run whose metrics come out NaN or infinite writes no metrics.json: its record goes
+    to failed.json (non-finite values as null) and RunFailed is raised.
+    """
     check_schema(cfg)
     plain = to_plain(cfg)
     device = validate(plain)
@@ -57,32 +64,63 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "timings": out["timings"],
         "environment": environment(device, plain["seed"]),
     }
-    write_json_atomic(run_dir / "metrics.json", record)
+    bad = non_finite(record["metrics"])
+    if bad:
+        shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+        raise NonFiniteMetrics(
+            f"non-finite metrics ({shown}): training diverged or the data holds NaN/Inf "
+            f"(try a smaller optimizer.lr); no {METRICS_FILE} written, record in {run_dir / FAILED_FILE}",
+            record,
+        )
+    write_json_atomic(run_dir / METRICS_FILE, record)
+    (run_dir / FAILED_FILE).unlink(missing_ok=True)  # an earlier failure in this directory is over
     return record
 
 
-@hydra.main(version_base="1.3", config_path="pkg://vqbench.conf", config_name="config")
-def _hydra_main(cfg: DictConfig) -> None:
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise
-    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+class NonFiniteMetrics(RunFailed):
+    """Metrics came out NaN/inf; ``record`` is what metrics.json would have held."""
+
+    def __init__(self, message: str, record: dict[str, Any]):
+        super().__init__(message)
+        self.record = record
+
+
+def execute(cfg: DictConfig, run_dir: Path, *, in_sweep: bool = False, overrides: list[str] | None = None,
+            job: Any = None) -> int:
+    """Run one job and return its exit status: 0, or 2 after a one-line error on stderr.
+
+    The run directory is locked for the job (see rundir.py). A failed job puts back the
+    .hydra/ files its directory had before; in a sweep it also leaves failed.json and
+    returns 0 so the other jobs run (sweep.SweepSummary reports it). Unexpected exceptions
+    propagate in a single run (a traceback is a bug); in a sweep they fail that job alone.
+    """
+    try:
+        rundir.acquire(run_dir)
+    except (rundir.RunDirBusy, OSError) as err:
+        print(f"vqbench: error: {err}", file=sys.stderr)
+        return 0 if in_sweep else 2  # the live run owns that directory: write nothing there
     try:
         record = run(cfg, run_dir)
-    except ConfigError as err:
+    except (ConfigError, RunFailed, OSError) as err:
+        logging.getLogger(__name__).debug("run failed", exc_info=True)
         print(f"vqbench: error: {err}", file=sys.stderr)
-        if not in_sweep:
-            sys.exit(2)
-        # One bad point of a sweep fails alone: its directory says why, the other jobs run.
-        record_failure(run_dir, cfg, list(hydra_cfg.overrides.task), err)
-        return
+        rundir.restore_hydra(run_dir)
+        if isinstance(err, NonFiniteMetrics):  # keep the numbers (null where non-finite)
+            record_failure(run_dir, cfg, overrides or [], err, err.record)
+        elif in_sweep:
+            record_failure(run_dir, cfg, overrides or [], err)
+        return 0 if in_sweep else 2
     except Exception as err:
+        rundir.restore_hydra(run_dir)
         if not in_sweep:
             raise
-        logging.getLogger(__name__).exception("job %s failed", hydra_cfg.job.num)
-        print(f"vqbench: error: job {hydra_cfg.job.num} failed: {type(err).__name__}: {err}", file=sys.stderr)
-        record_failure(run_dir, cfg, list(hydra_cfg.overrides.task), err)
-        return
+        logging.getLogger(__name__).exception("job %s failed", job)
+        print(f"vqbench: error: job {job} failed: {type(err).__name__}: {err}", file=sys.stderr)
+        record_failure(run_dir, cfg, overrides or [], err)
+        return 0
+    finally:
+        rundir.release(run_dir)
+    rundir.forget_hydra(run_dir)
     name = record["config"]["experiment"]["name"]
     row = {
         "quantizer": record["config"]["quantizer"]["name"],
@@ -93,19 +131,52 @@ def _hydra_main(cfg: DictConfig) -> None:
     # Through logging: the terminal and the run's log file (<run dir>/cli.log) both get them.
     log.info("timings (s): %s", ", ".join(f"{k} {v:.2f}" for k, v in record["timings"].items()))
     log.info("results:\n%s", format_table([row], SUMMARY_COLUMNS.get(name, ["quantizer", "optimizer", "bits"]) + ["seconds"]))
-    log.info("metrics: %s", run_dir / "metrics.json")
+    log.info("metrics: %s", run_dir / METRICS_FILE)
+    return 0
 
 
-def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: BaseException) -> None:
-    """Write <run_dir>/failed.json: the job's overrides, its config and the one-line error."""
+@hydra.main(version_base="1.3", config_path="pkg://vqbench.conf", config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    hydra_cfg = HydraConfig.get()
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    share_cores(hydra_cfg)
+    status = execute(cfg, Path(hydra_cfg.runtime.output_dir), in_sweep=in_sweep,
+                     overrides=list(hydra_cfg.overrides.task), job=hydra_cfg.job.num if in_sweep else None)
+    if status:
+        sys.exit(status)
+
+
+def share_cores(hydra_cfg: DictConfig) -> None:
+    """Jobs of a local parallel sweep (joblib launcher) split the cores instead of each taking all."""
+    launcher = hydra_cfg.launcher
+    if "joblib" not in str(launcher.get("_target_", "")):
+        return
+    cores = os.cpu_count() or 1
+    n_jobs = int(launcher.get("n_jobs") or -1)
+    n_jobs = cores if n_jobs <= 0 else n_jobs
+    threads = max(1, cores // n_jobs)
+    torch.set_num_threads(threads)
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
+
+
+def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: BaseException,
+                   record: dict[str, Any] | None = None) -> None:
+    """Write <run_dir>/failed.json: the job's overrides, its config and the one-line error
+    (plus the run's record, when it got as far as metrics)."""
     try:
         config = to_plain(cfg)
     except Exception:  # an interpolation error is itself the failure: keep the unresolved config
         config = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
-    write_json_atomic(
-        run_dir / FAILED_FILE,
-        {"overrides": overrides, "error": f"{type(err).__name__}: {err}", "config": config},
-    )
+    try:
+        write_json_atomic(
+            run_dir / FAILED_FILE,
+            {"overrides": overrides, "error": f"{type(err).__name__}: {err}", "config": config, **(record or {})},
+        )
+    except (OSError, RunFailed) as write_err:  # e.g. the disk that made the job fail is still full
+        print(f"vqbench: error: cannot record the failure in {run_dir / FAILED_FILE}: {write_err}", file=sys.stderr)
 
 
 def main() -> None:

@@ -37,3 +37,15 @@ def encode_ops(quantizer: "Quantizer") -> int:
 def encode_wmops(quantizer: "Quantizer") -> float:
     """Weighted million operations per encoded vector."""
     return encode_ops(quantizer) / 1e6
+
+
+def complexity_metrics(quantizer: Quantizer) -> dict[str, float]:
+    """Encoding cost per vector for a run's metrics: our count (`encode_wmops`, the code path
+    vqbench runs) and the paper's convention (`encode_wmops_paper`, vqbench.paper.complexity)."""
+    from .paper.complexity import paper_wmops_of
+
+    out = {"encode_wmops": encode_wmops(quantizer)}
+    paper = paper_wmops_of(quantizer)
+    if paper is not None:
+        out["encode_wmops_paper"] = paper
+    return out

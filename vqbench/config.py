@@ -95,6 +95,7 @@ def resolve_device(name: str) -> torch.device:
 
 def validate(cfg: Mapping[str, Any]) -> torch.device:
     """All experiment-independent checks of a plain (resolved) config; returns the device."""
+    check_range("seed", cfg["seed"], 0)
     check_quantizer(cfg)
     check_optimizer(cfg)
     return resolve_device(cfg["device"])

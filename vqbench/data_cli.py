@@ -3,22 +3,28 @@
     vqbench-data download sift1m [--root DIR]        TEXMEX sift.tar.gz -> DIR/sift_*.fvecs
     vqbench-data download sift1m_hdf5 [--root DIR]   ann-benchmarks sift-128-euclidean.hdf5
     vqbench-data info DIR                            shapes of the vector files in DIR
+
+Exit status: 0 done; 1 the download failed (network, remote file: try again); 2 a bad
+argument or local file (named in the one-line error).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from vqbench.data import sift
-from vqbench.data.download import DownloadError, download, extract
+from vqbench.data.archive import check_tar, extract
+from vqbench.data.download import DownloadError, download
 from vqbench.data.vecs import VALUE_DTYPES, read_vecs
 
 
 def download_sift1m(root: Path, url: str = sift.TEXMEX_URL, md5: str | None = sift.TEXMEX_MD5,
                     progress: bool = True, keep_archive: bool = False) -> Path:
     """Download + extract the TEXMEX SIFT1M archive so that root/sift_base.fvecs exists."""
-    archive = download(url, root / "sift.tar.gz", md5=md5, progress=progress)
+    check_root(root)
+    archive = download(url, root / "sift.tar.gz", md5=md5, progress=progress, validate=check_tar)
     extract(archive, root, strip_components=1)  # the archive holds sift/sift_*.fvecs
     if not keep_archive:
         archive.unlink()
@@ -26,24 +32,48 @@ def download_sift1m(root: Path, url: str = sift.TEXMEX_URL, md5: str | None = si
     return root
 
 
+def _check_hdf5(path: Path) -> None:
+    """The ann-benchmarks layout (train/test/neighbors), or ValueError: before it is pinned."""
+    sift.AnnBenchmarksHDF5(path).h5.close()
+
+
 def download_sift1m_hdf5(root: Path, url: str = sift.HDF5_URL, progress: bool = True) -> Path:
-    path = download(url, root / sift.HDF5_NAME, progress=progress)
-    sift.AnnBenchmarksHDF5(path)  # validates keys and shapes
-    return path
+    check_root(root)
+    return download(url, root / sift.HDF5_NAME, progress=progress, validate=_check_hdf5)
+
+
+def check_root(root: Path) -> None:
+    """--root must be (or become) a writable directory; ValueError names it otherwise."""
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--root {root} is a file, not a directory")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--root {root}: cannot create the directory ({e.strerror or e})") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise ValueError(f"--root {root} is not writable")
 
 
 def info(directory: Path) -> list[str]:
     """One line per vector file (or HDF5 dataset) under ``directory``."""
     lines = []
-    for p in sorted(directory.iterdir()):
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as e:
+        raise ValueError(f"{directory}: cannot list the directory ({e.strerror or e})") from None
+    for p in entries:
         if p.suffix in VALUE_DTYPES:
             a = read_vecs(p)
             lines.append(f"{p.name}: {a.shape[0]} x {a.shape[1]} {a.dtype}")
         elif p.suffix in (".hdf5", ".h5"):
             import h5py
-            with h5py.File(p, "r") as f:
-                for k, v in f.items():
-                    lines.append(f"{p.name}:{k}: {' x '.join(map(str, v.shape))} {v.dtype}")
+            try:
+                with h5py.File(p, "r") as f:
+                    for k, v in f.items():
+                        lines.append(f"{p.name}:{k}: {' x '.join(map(str, getattr(v, 'shape', ())))} "
+                                     f"{getattr(v, 'dtype', 'group')}")
+            except OSError as e:
+                raise ValueError(f"{p}: not a readable HDF5 file ({e})") from None
     return lines
 
 
@@ -76,9 +106,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise FileNotFoundError(f"{args.dir}: not a directory")
             for line in info(args.dir):
                 print(line)
-    except (DownloadError, ValueError, FileNotFoundError) as e:
+    except DownloadError as e:  # the network or the remote file: retrying may help
         print(f"vqbench-data: error: {e}", file=sys.stderr)
         return 1
+    except (ValueError, OSError) as e:  # a bad argument or local file: exit 2, like a usage error
+        print(f"vqbench-data: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

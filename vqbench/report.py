@@ -1,4 +1,7 @@
-"""Aggregate runs (metrics.json files, e.g. a multirun sweep) into a Markdown + CSV table.
+"""Aggregate runs (metrics.json files, e.g. a multirun sweep) into a Markdown + CSV table,
+or into the paper's figures (`--figure`): CSV + Markdown + PNG with the published numbers.
+
+    vqbench-report multirun/paper --figure fig2a fig3 --out results/paper
 
     python -m vqbench.report multirun/toy/2026-11-28_10-00-00 --out results/toy \\
         --columns dataset.kind quantizer.name optimizer.name metrics.bits metrics.mse \\
@@ -20,10 +23,14 @@ from typing import Any
 
 from .atomic import write_text_atomic
 from .results import format_value
+from .runs import RunSet, load_runs, lookup, scan_runs
+
+
+DEFAULT_COLUMNS = ["experiment.name", "quantizer.name", "optimizer.name", "metrics.bits", "seed", "timings.total"]
 
 
 def load_runs_or_report(paths: list[Path], prog: str, experiment: str | None = None) -> list[dict[str, Any]] | None:
-    """`load_runs` (only runs of `experiment` if given), or None after a one-line error on stderr."""
+    """The finished runs (only of `experiment` if given), or None after a one-line error on stderr."""
     try:
         runs = [r for r in load_runs(paths) if experiment is None or r.get("experiment", {}).get("name") == experiment]
     except (FileNotFoundError, ValueError) as err:
@@ -34,44 +41,6 @@ def load_runs_or_report(paths: list[Path], prog: str, experiment: str | None = N
         print(f"{prog}: error: no {kind}metrics.json under {', '.join(map(str, paths))}", file=sys.stderr)
         return None
     return runs
-
-
-def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
-    files: list[Path] = []
-    for p in paths:
-        if p.is_file():
-            files.append(p)
-        elif p.is_dir():
-            files.extend(sorted(p.rglob("metrics.json")))
-        else:
-            raise FileNotFoundError(f"no such run directory or metrics file: {p}")
-    runs = []
-    for f in files:
-        try:
-            record = json.loads(f.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{f}: not valid JSON ({err})") from err
-        flat = {**record.get("config", {}), **{k: record[k] for k in ("metrics", "timings", "environment") if k in record}}
-        flat["path"] = str(f.parent)
-        runs.append(flat)
-    return runs
-
-
-def lookup(record: dict[str, Any], dotted: str) -> Any:
-    """Value at a dotted path; keys may themselves contain dots (``metrics.baseline.pq.recall@10``)."""
-    node: Any = record
-    parts = dotted.split(".")
-    while parts:
-        if not isinstance(node, dict):
-            return None
-        for cut in range(len(parts), 0, -1):  # longest key first
-            key = ".".join(parts[:cut])
-            if key in node:
-                node, parts = node[key], parts[cut:]
-                break
-        else:
-            return None
-    return node
 
 
 def _sort_key(value: Any) -> tuple:
@@ -158,12 +127,38 @@ def to_csv(columns: list[str], rows: list[list[Any]]) -> str:
     return buf.getvalue()
 
 
+def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
+    from .figure_report import FigureError, write_figure, write_index
+    from .figures import panels
+
+    try:
+        chosen = panels(args.figure)
+    except ValueError as err:
+        print(f"vqbench-report: error: {err}", file=sys.stderr)
+        return 2
+    out_dir = args.out or Path("results/paper")
+    for panel in chosen:
+        try:
+            s = write_figure(panel, runset, out_dir)
+        except FigureError as err:
+            print(f"vqbench-report: error: {err}", file=sys.stderr)
+            return 2
+        print(f"{panel.figure}: {s['runs']} runs, {s['failed']} failed, {s['incomplete']} incomplete, "
+              f"{s['missing']} published points without a run -> {out_dir / panel.figure}.{{md,csv,png}}")
+    print(f"index: {write_index(out_dir)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="vqbench-report", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run/sweep directories or metrics.json files")
-    ap.add_argument("--columns", nargs="+", required=True)
+    ap.add_argument("--figure", nargs="+", help="paper figures to regenerate: fig2a fig2b fig3 fig4 fig5 fig6 "
+                    "(presets) or single panels (fig3_128, fig4c, ...) or all; --out is then a directory "
+                    "(default results/paper)")
+    ap.add_argument("--columns", nargs="+", default=DEFAULT_COLUMNS,
+                    help=f"dotted paths into each run (default: {' '.join(DEFAULT_COLUMNS)})")
     ap.add_argument("--headers", nargs="+", help="column titles (default: the column paths)")
-    ap.add_argument("--sort", nargs="*", default=[])
+    ap.add_argument("--sort", nargs="*", default=None, help="columns to sort by (default: all, left to right)")
     ap.add_argument("--out", type=Path, help="write OUT.md and OUT.csv (default: print Markdown)")
     ap.add_argument("--title", default="vqbench results")
     ap.add_argument("--note", action="append", default=[], help="paragraph(s) above the table")
@@ -176,12 +171,25 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.headers and len(args.headers) != len(args.columns):
         ap.error(f"--headers has {len(args.headers)} entries but --columns has {len(args.columns)}")
-    runs = load_runs_or_report(args.runs, "vqbench-report")
-    if runs is None:
+    try:
+        runset = scan_runs(args.runs)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"vqbench-report: error: {err}", file=sys.stderr)
         return 2
-    rows = build_table(runs, args.columns, args.sort)
+    if args.figure:
+        return figure_main(args, runset)
+    runs = runset.finished
+    if not runs and not runset.failed and not runset.incomplete:
+        print(f"vqbench-report: error: no metrics.json under {', '.join(map(str, args.runs))}", file=sys.stderr)
+        return 2
+    unknown = [c for c in args.columns if runs and all(lookup(r, c) is None for r in runs)]
+    if unknown:
+        print(f"vqbench-report: error: no run has column(s) {', '.join(unknown)} "
+              f"(columns are dotted paths such as quantizer.name, metrics.mse, timings.total)", file=sys.stderr)
+        return 2
+    rows = build_table(runs, args.columns, args.columns if args.sort is None else args.sort)
     notes = list(args.note)
-    if args.settings:
+    if args.settings and runs:
         notes.append(settings_note(runs, args.settings, args.settings_by))
     pivots = ""
     if args.pivot_rows and args.pivot_column:
@@ -189,12 +197,27 @@ def main(argv: list[str] | None = None) -> int:
             header, prow = pivot(runs, args.pivot_rows, args.pivot_column, value)
             pivots += f"## {value.split('.')[-1]} by {args.pivot_column.split('.')[-1]}\n\n" + to_markdown(header, prow) + "\n\n"
         pivots += "## All runs\n\n"
+    unfinished = not_finished_markdown(runset)
     if args.out is None:
-        print(f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in notes) + pivots + to_markdown(args.columns, rows, args.headers))
+        print(f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in notes) + pivots
+              + to_markdown(args.columns, rows, args.headers) + "\n" + unfinished)
     else:
-        write_table(args.out, args.title, notes, args.columns, rows, args.headers, before_table=pivots)
+        write_table(args.out, args.title, notes, args.columns, rows, args.headers, before_table=pivots,
+                    after_table=unfinished)
         print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')} ({len(rows)} runs)")
     return 0
+
+
+def not_finished_markdown(runset: RunSet) -> str:
+    """A section listing failed and incomplete runs (empty when every run finished)."""
+    if not runset.failed and not runset.incomplete:
+        return ""
+    lines = ["", f"## Runs that did not finish ({len(runset.failed)} failed, {len(runset.incomplete)} incomplete)", ""]
+    for f in runset.failed:
+        lines.append(f"- failed: `{f['path']}` ({' '.join(f['overrides'])}): {f['error']}")
+    for j in runset.incomplete:
+        lines.append(f"- incomplete (no metrics.json, no failed.json): `{j}`")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

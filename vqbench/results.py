@@ -12,14 +12,44 @@ from typing import Any
 import torch
 
 from . import atomic
+from .errors import write_failed
 
 METRICS_FILE = "metrics.json"  # a finished run's record
 FAILED_FILE = "failed.json"  # a sweep job that failed: its overrides, config and error
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to `path` atomically (tensors and numpy scalars become plain numbers)."""
-    atomic.write_json_atomic(path, obj, default=_jsonable)
+    """Write strict JSON to `path` atomically: tensors and numpy scalars become plain
+    numbers, and a non-finite float becomes null (``NaN``/``Infinity`` are not JSON)."""
+    try:
+        atomic.write_json_atomic(path, strict_json(obj), default=_jsonable)
+    except OSError as err:  # disk full, read-only directory: name the file
+        raise write_failed(Path(path), err) from None
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float (also inside tensors/numpy values) replaced by None."""
+    if isinstance(obj, Mapping):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, torch.Tensor) or (hasattr(obj, "item") and hasattr(obj, "dtype")):
+        return strict_json(obj.tolist() if getattr(obj, "ndim", 0) else obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def non_finite(metrics: Mapping[str, Any]) -> list[str]:
+    """Names of the metrics that are NaN or infinite."""
+    bad = []
+    for key, value in metrics.items():
+        try:
+            if not math.isfinite(float(value)):
+                bad.append(key)
+        except (TypeError, ValueError):
+            continue
+    return bad
 
 
 def _jsonable(value: Any) -> Any:

@@ -41,6 +41,7 @@ class Init(str, Enum):
 class ToyKind(str, Enum):
     correlated = "correlated"  # N(0, S), S_ij = rho^|i-j|
     uncorrelated = "uncorrelated"  # N(0, I)
+    lowrank = "lowrank"  # x = z A, z ~ N(0, I_rank): the paper's Fig. 2a source (rank 16, 64 dims)
 
 
 # ---------------------------------------------------------------------------- optimizer
@@ -99,6 +100,8 @@ class ToyDataset:
     kind: ToyKind = ToyKind.correlated
     dim: int = 64
     rho: float = 0.9  # correlation of neighbouring dimensions (correlated only)
+    rank: int = 16  # lowrank only: dimension of the latent z
+    mixing_seed: int = 0  # lowrank only: seed of the fixed matrix A (the source), not the run's seed
     num_train: int = 32768
     num_test: int = 16384
 
@@ -195,6 +198,9 @@ class PaperConfig:
 
     figure: Optional[str] = None
     mode: Optional[str] = None
+    # Adam steps of the NSVQ methods in the SIFT figures' sweeps (conf/ann_method/*_nsvq.yaml read it:
+    # one sweep there mixes NSVQ and k-means, so the step count cannot sit under `optimizer`).
+    sift_steps: int = 2000
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import faiss
 import numpy as np
 
-DEFAULT_TS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 10, 100, 1000)
+DEFAULT_TS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 10, 100, 1000, 10000)
 
 
 def recall_ts(max_t: int | None = None, ts: Sequence[int] = DEFAULT_TS) -> list[int]:

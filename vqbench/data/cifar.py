@@ -20,6 +20,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +31,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_dir, atomic_path
+from ..atomic import atomic_path
 from ..checks import ConfigError, check_range
 from ..progress import progress as progress_bar
+from .archive import extract, locked_dir
+from .download import download
 from .home import data_home
 
 log = logging.getLogger(__name__)
-from .download import download, extract
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 DECODED_FORMAT = 1  # bump when the decoded-cache layout changes
+TMP_PREFIX = ".tmp-"  # temporary extraction trees in <cache>/extracted/
 
 
 class DatasetError(ConfigError):
@@ -143,25 +148,49 @@ def load_image_folder(root: str | os.PathLike | None, cache: Path, progress: boo
         )
     key = _listing_key(tree, listing)
     cached = cache / "decoded" / f"image_folder-{key}.pt"
-    if cached.is_file():
-        blob = torch.load(cached, weights_only=True)
-        if blob.get("format") == DECODED_FORMAT:
-            return ImageSplits(
-                blob["train"], blob["train_labels"], blob["test"], blob["test_labels"],
-                tuple(blob["classes"]), f"image folder {path}",
-            )
+    blob = read_decoded_cache(cached)
+    if blob is not None:
+        return ImageSplits(
+            blob["train"], blob["train_labels"], blob["test"], blob["test_labels"],
+            tuple(blob["classes"]), f"image folder {path}",
+        )
     parts = []
     for split in ("train", "test"):
         _, files, labels = listing[split]
         parts += [decode_images(files, progress, desc=f"decode {split} images (once)"),
                   torch.tensor(labels, dtype=torch.long)]
     splits = ImageSplits(*parts, classes=tuple(classes), source=f"image folder {path}")
-    _atomic_torch_save(
-        {"format": DECODED_FORMAT, "train": splits.train, "train_labels": splits.train_labels,
-         "test": splits.test, "test_labels": splits.test_labels, "classes": list(classes)},
-        cached,
-    )
+    try:
+        _atomic_torch_save(
+            {"format": DECODED_FORMAT, "train": splits.train, "train_labels": splits.train_labels,
+             "test": splits.test, "test_labels": splits.test_labels, "classes": list(classes)},
+            cached,
+        )
+    except (OSError, RuntimeError) as e:  # a cache only saves time: go on without it
+        warnings.warn(f"cannot write the decoded-image cache {cached} ({e}); the next run decodes again",
+                      stacklevel=2)
     return splits
+
+
+def read_decoded_cache(cached: Path) -> dict[str, Any] | None:
+    """The decoded-image cache at ``cached``, or None when it is absent, from another
+    format, or unreadable (truncated, corrupt: it is removed with a warning and rebuilt)."""
+    if not cached.is_file():
+        return None
+    keys = ("train", "train_labels", "test", "test_labels", "classes")
+    try:
+        blob = torch.load(cached, weights_only=True)
+        if not isinstance(blob, dict) or blob.get("format") != DECODED_FORMAT:
+            return None
+        if not all(k in blob for k in keys):
+            raise ValueError(f"missing {[k for k in keys if k not in blob]}")
+        return blob
+    except Exception as e:  # torch raises RuntimeError, pickle/zip errors, EOFError...
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[-1]
+        warnings.warn(f"decoded-image cache {cached} is unreadable ({reason}); removed it, decoding the images again",
+                      stacklevel=2)
+        cached.unlink(missing_ok=True)
+        return None
 
 
 def find_split_root(path: Path, what: str) -> Path:
@@ -190,11 +219,19 @@ def extract_cached(archive: Path, cache: Path) -> Path:
     if target.is_dir():
         return target
     log.info("extracting %s into the cache (once)", archive.name)
-    with atomic_dir(target) as tmp:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with locked_dir(target.parent, TMP_PREFIX):  # also removes what a killed extraction left
+        if target.is_dir():  # a concurrent run extracted it while we waited
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}.", dir=target.parent))
         try:
-            extract(archive, tmp)
-        except ValueError as e:
-            raise DatasetError(f"dataset.root={archive}: {e}") from None
+            try:
+                extract(archive, tmp)
+            except ValueError as e:
+                raise DatasetError(f"dataset.root={archive}: {e}") from None
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from vqbench.checks import check_range
 from vqbench.data.home import data_home
-from vqbench.data.vecs import read_vecs, to_float32
+from vqbench.data.vecs import first_non_finite, read_vecs, to_float32
 from vqbench.search import knn
 
 log = logging.getLogger(__name__)
@@ -122,14 +122,38 @@ class ANNDataset:
         return gt
 
     def _check_groundtruth(self, gt: np.ndarray) -> None:
+        where = self.source("groundtruth")
         if gt.shape[0] < self.nq:
-            raise ValueError(f"{self}: ground truth has {gt.shape[0]} rows for {self.nq} queries")
+            raise ValueError(f"{where}: ground truth has {gt.shape[0]} rows for {self.nq} queries")
         bad = np.flatnonzero((gt[:, 0] < 0) | (gt[:, 0] >= self.nb_total))
         if bad.size:
             i = int(bad[0])
             raise ValueError(
-                f"{self}: ground truth row {i} names base id {int(gt[i, 0])}, outside 0..{self.nb_total - 1}"
+                f"{where}: row {i} names base id {int(gt[i, 0])} as the nearest neighbour, "
+                f"outside the base's ids 0..{self.nb_total - 1}"
             )
+
+    def source(self, split: str) -> str:
+        """Where ``split`` (base, learn, query, groundtruth) is stored, for messages."""
+        return f"{self}:{split}"
+
+    def training_rows(self) -> tuple[Any, int]:
+        """The array codebooks train on and how many of its leading rows are read."""
+        return self.xb, self.nb
+
+    def check_values(self) -> None:
+        """Before any work: every vector used is finite (first bad row named) and the ground
+        truth names existing base vectors. One streamed pass over each split used."""
+        xt, nt = self.training_rows()
+        for split, x, n in (("base", self.xb, self.nb), ("learn", xt, nt), ("query", self.xq, self.nq)):
+            if split == "learn" and x is self.xb:
+                continue  # trains on base rows: checked above
+            row = first_non_finite(x, stop=n)
+            if row is not None:
+                raise ValueError(f"{self.source(split)}: row {row} holds NaN or Inf; "
+                                 f"every {split} vector must be finite")
+        if not self.base_is_cut:  # a cut base gets exact ground truth recomputed instead
+            self._check_groundtruth(np.asarray(self.gt[:self.nq], dtype=np.int64))
 
     def _recompute_groundtruth(self, k: int = 100) -> np.ndarray:
         k = min(k, self.nb)
@@ -157,9 +181,22 @@ def _find_split(root: Path, prefix: str, split: str) -> Path:
     return found[0]
 
 
+def _unreadable_dir(root: Path) -> str | None:
+    """Why ``root`` cannot be listed (permission denied, ...), or None."""
+    try:
+        os.listdir(root)
+    except OSError as e:
+        return f"dataset directory {root} cannot be read ({e.strerror or e})"
+    return None
+
+
 def _missing_message(root: Path, prefix: str, what: str) -> str:
     if not root.is_dir():
+        if root.exists():
+            return f"dataset.root={root} is not a directory"
         where = f"dataset directory {root} does not exist"
+    elif _unreadable_dir(root):
+        return f"{_unreadable_dir(root)}: check its permissions or set dataset.root=DIR"
     else:
         where = f"missing {what} in {root}"
     how = (f"run `vqbench-data download sift1m --root {root}`" if prefix == "sift"
@@ -175,6 +212,8 @@ class TexmexDataset(ANNDataset):
         super().__init__(max_base, max_queries, max_train)
         self.root = Path(root).expanduser() if root is not None else default_root("sift1m")
         self.prefix = prefix
+        if self.root.is_dir() and _unreadable_dir(self.root):
+            raise DatasetNotFound(_missing_message(self.root, prefix, ""))
         self.paths = {s: _find_split(self.root, prefix, s) for s in ("base", "learn", "query")}
         gt = self.root / f"{prefix}_groundtruth.ivecs"
         if not gt.is_file():
@@ -193,6 +232,12 @@ class TexmexDataset(ANNDataset):
 
     def __repr__(self) -> str:
         return f"TexmexDataset({self.root}, prefix={self.prefix!r})"
+
+    def source(self, split: str) -> str:
+        return str(self.paths[split])
+
+    def training_rows(self) -> tuple[Any, int]:
+        return self.xt, min(self.max_train or self.xt.shape[0], self.xt.shape[0])
 
     def get_train(self, max_train: int | None = None) -> np.ndarray:
         n = _check_limit("max_train", max_train) or self.max_train or self.xt.shape[0]
@@ -213,6 +258,8 @@ class AnnBenchmarksHDF5(ANNDataset):
 
         self.path = Path(path).expanduser() if path is not None else default_root("sift1m_hdf5") / HDF5_NAME
         if not self.path.is_file():
+            if self.path.parent.is_dir() and _unreadable_dir(self.path.parent):
+                raise DatasetNotFound(f"{_unreadable_dir(self.path.parent)}: check its permissions")
             raise DatasetNotFound(
                 f"missing {self.path}: run `vqbench-data download sift1m_hdf5 --root {self.path.parent}`"
                 f", or set dataset.root=DIR to a directory holding {self.path.name}"
@@ -238,6 +285,10 @@ class AnnBenchmarksHDF5(ANNDataset):
 
     def __repr__(self) -> str:
         return f"AnnBenchmarksHDF5({self.path})"
+
+    def source(self, split: str) -> str:
+        key = {"base": "train", "learn": "train", "query": "test", "groundtruth": "neighbors"}[split]
+        return f"{self.path} dataset {key!r}"
 
     def get_train(self, max_train: int | None = None) -> np.ndarray:
         n = _check_limit("max_train", max_train) or self.max_train or self.train_size

@@ -1,6 +1,13 @@
-"""Gaussian toy sources: uncorrelated N(0, I) or correlated N(0, S), S_ij = rho^|i-j|.
+"""Gaussian toy sources x = z A, z ~ N(0, I):
 
-Train and test sets are drawn from independent streams of the same seed.
+* ``uncorrelated``: N(0, I) (A = I).
+* ``correlated``: N(0, S) with S_ij = rho^|i-j| (A = the Cholesky factor of S).
+* ``lowrank``: a rank-r source, A a fixed r x dim Gaussian matrix drawn from ``mixing_seed`` and
+  scaled to unit variance per dim on average — the model that reproduces the paper's Fig. 2a
+  (rank 16 in 64 dims; vqbench.paper.toy_model, results/paper/toy_model_fit.md).
+
+Train and test sets are drawn from independent streams of the run's seed; the source itself
+(A) does not depend on it.
 """
 
 from __future__ import annotations
@@ -10,20 +17,33 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-KINDS = ("correlated", "uncorrelated")
+from ..paper.toy_model import mixing_matrix
+
+KINDS = ("correlated", "uncorrelated", "lowrank")
 
 
-def toy_covariance(kind: str, dim: int, rho: float) -> np.ndarray:
+def toy_mixing(kind: str, dim: int, rho: float = 0.9, rank: int | None = None, mixing_seed: int = 0) -> np.ndarray:
+    """The matrix A [r, dim] (float64) of x = z A for the source `kind`."""
     if kind not in KINDS:
         raise ValueError(f"dataset.kind must be one of {KINDS}, got {kind!r}")
     if dim < 1:
         raise ValueError(f"dataset.dim must be >= 1, got {dim}")
     if kind == "uncorrelated":
         return np.eye(dim)
+    if kind == "lowrank":
+        if rank is None or not 1 <= rank <= dim:
+            raise ValueError(f"dataset.rank must be in 1..dataset.dim={dim} for kind=lowrank, got {rank}")
+        return mixing_matrix(dim, rank, mixing_seed)
     if not -1.0 < rho < 1.0:
         raise ValueError(f"dataset.rho must lie in (-1, 1) for a valid covariance, got {rho}")
     idx = np.arange(dim)
-    return rho ** np.abs(idx[:, None] - idx[None, :]).astype(np.float64)
+    cov = rho ** np.abs(idx[:, None] - idx[None, :]).astype(np.float64)
+    return np.linalg.cholesky(cov).T
+
+
+def toy_covariance(kind: str, dim: int, rho: float = 0.9, rank: int | None = None, mixing_seed: int = 0) -> np.ndarray:
+    a = toy_mixing(kind, dim, rho, rank, mixing_seed)
+    return a.T @ a
 
 
 @dataclass
@@ -34,15 +54,17 @@ class ToyData:
 
     @property
     def eigenvalues(self) -> np.ndarray:
-        return np.linalg.eigvalsh(self.covariance)
+        """The covariance's non-zero eigenvalues (a rank-r source has r)."""
+        lam = np.linalg.eigvalsh(self.covariance)
+        return lam[lam > 1e-9 * lam.max()]
 
 
-def make_toy_data(kind: str, dim: int, rho: float, num_train: int, num_test: int, seed: int) -> ToyData:
-    cov = toy_covariance(kind, dim, rho)
-    chol = np.linalg.cholesky(cov)
+def make_toy_data(kind: str, dim: int, rho: float, num_train: int, num_test: int, seed: int,
+                  rank: int | None = None, mixing_seed: int = 0) -> ToyData:
+    a = toy_mixing(kind, dim, rho, rank, mixing_seed)
     train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
 
     def draw(rng: np.random.Generator, n: int) -> torch.Tensor:
-        return torch.from_numpy((rng.standard_normal((n, dim)) @ chol.T).astype(np.float32))
+        return torch.from_numpy((rng.standard_normal((n, a.shape[0])) @ a).astype(np.float32))
 
-    return ToyData(train=draw(train_rng, num_train), test=draw(test_rng, num_test), covariance=cov)
+    return ToyData(train=draw(train_rng, num_train), test=draw(test_rng, num_test), covariance=a.T @ a)

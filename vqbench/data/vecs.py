@@ -47,7 +47,12 @@ def read_vecs(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
     dtype = value_dtype(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+        with open(path, "rb"):
+            pass  # np.memmap's own error for an unreadable file names no path
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
     if size == 0:
         raise ValueError(f"{path}: empty file (0 bytes), expected at least one record")
     if size < 4:
@@ -109,6 +114,23 @@ def iter_float32(x: np.ndarray, chunk_size: int = 65536, start: int = 0,
     stop = x.shape[0] if stop is None else min(stop, x.shape[0])
     for i0 in range(start, stop, chunk_size):
         yield i0, np.ascontiguousarray(x[i0:min(i0 + chunk_size, stop)], dtype=np.float32)
+
+
+def first_non_finite(x, chunk_size: int = 65536, stop: int | None = None) -> int | None:
+    """Index of the first of rows ``:stop`` of ``x`` that holds a NaN or an infinity, else None.
+
+    Streamed in chunks (one pass, one chunk in memory), so it suits a memory-mapped 1M x 128
+    base or an HDF5 dataset; integer arrays (.bvecs, .ivecs) are finite by construction.
+    """
+    if np.dtype(x.dtype).kind not in "fc":
+        return None
+    stop = x.shape[0] if stop is None else min(stop, x.shape[0])
+    for i0 in range(0, stop, chunk_size):
+        c = np.asarray(x[i0:min(i0 + chunk_size, stop)])
+        bad = ~np.isfinite(c).all(axis=1)
+        if bad.any():
+            return i0 + int(np.argmax(bad))
+    return None
 
 
 def to_float32(x: np.ndarray, chunk_size: int = 65536) -> np.ndarray:

@@ -23,6 +23,8 @@ from ..atomic import atomic_path
 from ..baselines import BASELINES, build_baseline
 from ..config import ConfigError, check_positive, check_quantizer_fits
 from ..data.sift import ANNDataset, load_dataset
+from ..errors import write_failed
+from ..complexity import complexity_metrics
 from ..metrics import code_statistics
 from ..progress import progress as progress_bar
 from ..quantizers import build_quantizer
@@ -81,13 +83,17 @@ def validate(cfg: Mapping[str, Any]) -> None:
         if ds.dim % M:
             raise ConfigError(f"experiment.baselines pq/opq: dimension {ds.dim} is not divisible by "
                               f"quantizer.num_codebooks={M}")
+    try:  # finite vectors, ground-truth ids in range: before any training
+        ds.check_values()
+    except ValueError as err:
+        raise ConfigError(f"dataset={d['name']}: {err}") from None
 
 
 def open_dataset(cfg: Mapping[str, Any]) -> ANNDataset:
     """The configured dataset; a missing or malformed file becomes a one-line ConfigError."""
     try:
         return load_dataset(cfg["dataset"], seed=int(cfg["seed"]))
-    except (FileNotFoundError, ValueError) as err:
+    except (OSError, ValueError) as err:
         raise ConfigError(f"dataset={cfg['dataset'].get('name')}: {err}") from None
 
 
@@ -163,8 +169,12 @@ def _torch_codec(quantizer, device: torch.device) -> tuple[Encoder, Decoder]:
 
 
 def _save_codebooks(quantizer, run_dir: Path) -> None:
-    with atomic_path(run_dir / "codebooks.pt") as tmp:
-        torch.save({"codebooks": quantizer.codebooks.detach().cpu()}, tmp)
+    path = run_dir / "codebooks.pt"
+    try:
+        with atomic_path(path) as tmp:
+            torch.save({"codebooks": quantizer.codebooks.detach().cpu()}, tmp)
+    except (OSError, RuntimeError) as err:  # disk full: torch says RuntimeError, naming no file
+        raise write_failed(path, err) from None
 
 
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
@@ -222,6 +232,7 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
                           search_k=search_k, chunk_size=chunk, progress=progress)
     timings.update(t)
     metrics["beam_width"] = float(getattr(quantizer, "beam_width", 1))
+    metrics.update(complexity_metrics(quantizer))
     metrics.update({f"train.{k}": float(v) for k, v in train_stats.items()})
     metrics["peak_rss_mb"] = peak_rss_mb()
     return metrics, timings

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..complexity import encode_wmops
+from ..complexity import complexity_metrics
 from ..config import ConfigError, check_positive, check_quantizer_fits, check_range
 from ..data.toy import make_toy_data
 from ..metrics import code_statistics, reconstruction_error, snr_db
@@ -25,6 +25,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
     check_positive(d, "dataset", "dim", "num_train", "num_test")
     if d["kind"] == "correlated":
         check_range("dataset.rho", d["rho"], -1, 1, lo_open=True, hi_open=True)
+    if d["kind"] == "lowrank":
+        check_range("dataset.rank", d["rank"], 1, int(d["dim"]))
     check_quantizer_fits(cfg, int(d["dim"]), "dataset.dim")
 
 
@@ -33,7 +35,8 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    data = make_toy_data(d["kind"], int(d["dim"]), float(d["rho"]), int(d["num_train"]), int(d["num_test"]), seed)
+    data = make_toy_data(d["kind"], int(d["dim"]), float(d["rho"]), int(d["num_train"]), int(d["num_test"]), seed,
+                         rank=d.get("rank"), mixing_seed=int(d.get("mixing_seed") or 0))
     timings["data"] = time.perf_counter() - t0
 
     torch.manual_seed(seed)
@@ -52,10 +55,11 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     metrics: dict[str, float] = {"bits": float(quantizer.bits)}
     metrics.update(reconstruction_error(test, x_hat))
     metrics["snr_db"] = snr_db(test, x_hat)
+    metrics["data_variance"] = float(data.eigenvalues.sum())  # trace of the covariance
     metrics["rd_bound_mse"] = bound
     metrics["rd_gap_db"] = gap_db(metrics["mse"], bound)
     metrics.update(code_statistics(codes, quantizer.codebook_size))
-    metrics["encode_wmops"] = encode_wmops(quantizer)
+    metrics.update(complexity_metrics(quantizer))
     metrics["encode_vectors_per_s"] = test.shape[0] / max(timings["encode"], 1e-9)
     metrics.update({f"train.{k}": v for k, v in train_stats.items()})
     return {"metrics": metrics, "timings": timings}

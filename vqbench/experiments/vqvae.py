@@ -12,6 +12,8 @@ and report reconstruction quality on the test images.
   and an atomic checkpoint (model, optimizer, schedule, EMA and replacement state, RNG
   states, epoch, history). ``resume=true`` continues from ``<run dir>/checkpoint.pt`` and
   ends with exactly the parameters of an uninterrupted run (same seed, same device).
+  ``resume=true experiment.epochs=N`` extends a run (a finished one too) to N epochs; the
+  learning-rate schedule is then recomputed for the new total (cosine rises again).
 * Metrics: test PSNR (dB, per-image mean, images in [0, 1]), SSIM, MSE, per-codebook
   perplexity and usage, bits per latent vector and per image, encoding complexity per
   latent vector; ``reconstructions.png`` shows test originals above their reconstructions.
@@ -24,17 +26,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 import logging
 
+import torch
+
 from ..checks import ConfigError, check_positive, check_range
-from ..complexity import encode_ops, encode_wmops
+from ..complexity import complexity_metrics, encode_ops
 from ..config import check_quantizer_fits
 from ..data.cifar import ImageSplits, load_images
 from ..data.download import DownloadError
 from ..results import write_json_atomic
 from .vqvae_eval import evaluate, grid_indices, save_grid, to_unit  # noqa: F401 (to_unit: API)
-from .vqvae_state import Training, load_checkpoint, save_checkpoint
+from .vqvae_state import Training, check_resumable, load_checkpoint, read_checkpoint, save_checkpoint  # noqa: F401
 
 log = logging.getLogger(__name__)
 DATASETS = ("cifar10", "image_folder")
@@ -62,6 +65,12 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     progress = bool(cfg.get("progress", True))
     timings: dict[str, float] = {}
 
+    ckpt = run_dir / CHECKPOINT
+    state = None
+    if cfg.get("resume") and ckpt.is_file():  # refuse a mismatch before decoding any data
+        state = read_checkpoint(ckpt)
+        check_resumable(state, cfg, ckpt)
+
     t0 = time.perf_counter()
     try:
         data = load_images(cfg["dataset"], int(cfg["seed"]), progress)
@@ -71,9 +80,8 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
 
     t0 = time.perf_counter()
     training = Training(cfg, data, device)
-    ckpt = run_dir / CHECKPOINT
-    if cfg.get("resume") and ckpt.is_file():
-        load_checkpoint(training, ckpt)
+    if state is not None:
+        training.load_state_dict(state, ckpt)
         log.info("vqbench: resumed %s after epoch %d/%d", ckpt, training.epoch, training.epochs)
     elif cfg.get("resume"):
         log.info("vqbench: resume=true but %s does not exist; starting from scratch", ckpt)
@@ -125,7 +133,7 @@ def final_metrics(training: Training, data: ImageSplits) -> dict[str, float]:
         "latent_positions": float(positions),
         "bits_per_image": float(positions * q.bits),
         "encode_ops": float(encode_ops(q)),
-        "encode_wmops": encode_wmops(q),
+        **complexity_metrics(q),
         "train_loss": last["train_loss"],
         "train_psnr": last["train_psnr"],
         "epochs": float(training.epoch),

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..atomic import atomic_path
+from ..errors import write_failed
 from ..image_metrics import psnr, ssim
 from ..metrics import code_statistics
 from ..models.vqvae import VQVAE
@@ -58,8 +59,11 @@ def save_grid(model: VQVAE, images: torch.Tensor, path: Path, device: torch.devi
             pad = per_row - rows[-1].shape[0]
             rows[-2] = torch.cat([rows[-2], rows[-2].new_ones(pad, *x.shape[1:])])
             rows[-1] = torch.cat([rows[-1], rows[-1].new_ones(pad, *x.shape[1:])])
-    with atomic_path(path) as tmp:
-        save_image(torch.cat(rows).cpu(), tmp, nrow=per_row, padding=2, pad_value=1.0, format="PNG")
+    try:
+        with atomic_path(path) as tmp:
+            save_image(torch.cat(rows).cpu(), tmp, nrow=per_row, padding=2, pad_value=1.0, format="PNG")
+    except OSError as err:
+        raise write_failed(path, err) from None
 
 
 def grid_indices(n: int, count: int) -> torch.Tensor:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from ..atomic import atomic_path
 from ..checks import ConfigError
 from ..data.cifar import ImageSplits
+from ..errors import write_failed
 from ..image_metrics import psnr
 from ..models.vqvae import build_vqvae
 from ..progress import progress as progress_bar
@@ -26,8 +27,9 @@ from .vqvae_eval import to_unit
 
 BOTTLENECK = {"nsvq": "nsvq", "ste": "ste", "kmeans": "ema"}
 CHECKPOINT_FORMAT = 1
-# Settings that may change between a run and its resumption without changing its result.
-RESUME_FREE = ("resume", "progress", "device", "hydra", "tags")
+# Settings that may change between a run and its resumption: they do not change what was
+# trained so far (the data cache's location; the epoch count, so a run can be extended; tags).
+RESUME_FREE = ("resume", "progress", "device", "hydra", "tags", "dataset.cache_dir", "experiment.epochs")
 INIT_IMAGES = 1024  # training images whose latents set the codebooks' start (optimizer.init)
 
 
@@ -45,9 +47,10 @@ def pixel_variance(images: torch.Tensor) -> float:
     return ((counts * (values - mean) ** 2).sum() / (n - 1)).item()
 
 
-def comparable(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def comparable(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """The settings a checkpoint must share with a run that resumes it."""
-    return {k: v for k, v in cfg.items() if k not in RESUME_FREE}
+    return {k: comparable(v, f"{prefix}{k}.") if isinstance(v, Mapping) else v
+            for k, v in cfg.items() if f"{prefix}{k}" not in RESUME_FREE}
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
@@ -168,11 +171,7 @@ class Training:
         }
 
     def load_state_dict(self, state: Mapping[str, Any], path: Path) -> None:
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ConfigError(f"resume=true: {path} has checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
-        diff = _first_difference(state["config"], comparable(self.cfg))
-        if diff:
-            raise ConfigError(f"resume=true: {path} belongs to a different run ({diff})")
+        check_resumable(state, self.cfg, path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -193,16 +192,36 @@ class Training:
         self.train_seconds = float(state["train_seconds"])
 
 
+def check_resumable(state: Mapping[str, Any], cfg: Mapping[str, Any], path: Path) -> None:
+    """Refuse (ConfigError) a checkpoint of other settings, or more epochs than configured."""
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"resume=true: {path} has checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+    diff = _first_difference(comparable(state["config"]), comparable(cfg))
+    if diff:
+        raise ConfigError(f"resume=true: {path} belongs to a different run ({diff})")
+    done, want = int(state["epoch"]), int(cfg["experiment"]["epochs"])
+    if done > want:
+        raise ConfigError(f"resume=true: {path} has trained {done} epochs, more than experiment.epochs={want} "
+                          f"(set experiment.epochs >= {done} to extend it)")
+
+
 def save_checkpoint(training: Training, path: Path) -> None:
-    """Write the checkpoint atomically (temporary file beside ``path``, then rename)."""
-    with atomic_path(path) as tmp:
-        torch.save(training.state_dict(), tmp)
+    """Write the checkpoint atomically (temporary file beside ``path``, then rename); a
+    failed write (disk full, ...) leaves the previous checkpoint and raises RunFailed."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(training.state_dict(), tmp)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
+        raise write_failed(path, err) from None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        # On the CPU first: generator states must stay CPU tensors; load_state_dict moves the rest.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unreadable / truncated file: say which one
+        raise ConfigError(f"resume=true: cannot read checkpoint {path} ({err})") from None
 
 
 def load_checkpoint(training: Training, path: Path) -> None:
-    try:
-        # On the CPU first: generator states must stay CPU tensors; load_state_dict moves the rest.
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unreadable / truncated file: say which one
-        raise ConfigError(f"resume=true: cannot read checkpoint {path} ({err})") from None
-    training.load_state_dict(state, path)
+    training.load_state_dict(read_checkpoint(path), path)

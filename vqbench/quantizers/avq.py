@@ -16,6 +16,11 @@ for the codewords j of its still unused codebooks. Choosing j* gives a child who
 one row of the codeword cross-product table (computed once per codebook update), minus
 the block of the codebook just used. So a beam step is a top-k, a gather and an add.
 Orderings of the same set of codewords are merged with a hash of the set.
+
+Two engines run this search on the same tables with the same float arithmetic:
+``engine="torch"`` (below; the reference, and the CUDA path) and ``engine="numba"``
+(avq_numba.py: compiled, parallel over vectors, a bounded per-vector selection instead of
+the top-k). ``engine="auto"`` takes numba for CPU codebooks, torch otherwise.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from .base import (ENCODE_BUDGET_ELEMENTS, Quantizer, QuantizerConfig, additive_
 
 # Largest M*K whose (M*K)^2 float32 cross-product table we build (256 MB).
 MAX_TABLE_CODEWORDS = 8192
+ENGINES = ("auto", "torch", "numba")
 
 
 @dataclass
@@ -46,42 +52,80 @@ class AVQ(Quantizer):
     name = "avq"
     Config = AVQConfig
 
-    def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, beam_width: int = 16):
+    def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, beam_width: int = 16,
+                 engine: str = "auto"):
         self.check_config({"num_codebooks": num_codebooks, "bits_per_codebook": bits_per_codebook,
                            "beam_width": beam_width}, dim)
+        if engine not in ENGINES:
+            raise ValueError(f"avq: engine must be one of {ENGINES}, got {engine!r}")
         super().__init__(dim, num_codebooks, bits_per_codebook, codeword_dim=dim)
         total = self.num_codebooks * self.codebook_size
         self.beam_width = beam_width
+        self.engine = engine
         # A random 64-bit key per codeword; a beam's hash is the sum over its chosen set.
         keys = torch.randint(0, (1 << 62) // num_codebooks, (total,), generator=torch.Generator().manual_seed(0))
         self.register_buffer("_set_keys", keys, persistent=False)
         self._tables: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._tables_of: torch.Tensor | None = None  # the codebooks the tables were built from
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", beam_width={self.beam_width}"
+        return super().extra_repr() + f", beam_width={self.beam_width}, engine={self.engine}"
+
+    def uses_compiled_engine(self) -> bool:
+        """Whether encode() runs the numba beam search (CPU codebooks, engine auto/numba)."""
+        if self.engine == "torch":
+            return False
+        if self.codebooks.device.type != "cpu":
+            if self.engine == "numba":
+                raise ValueError(f"avq: engine='numba' runs on CPU only, codebooks are on {self.codebooks.device}")
+            return False
+        return True
 
     def encode_chunk_size(self) -> int:
+        if self.uses_compiled_engine():
+            # Only the root tables q0 [n, M*K] are per chunk; beam tables are per thread.
+            return max(1, (ENCODE_BUDGET_ELEMENTS >> 2) // (self.num_codebooks * self.codebook_size))
         # A step's tables hold W*M*K floats per vector; keep them cache-friendly (~8 MB).
         per_vector = self.beam_width * self.num_codebooks * self.codebook_size
         return max(1, (ENCODE_BUDGET_ELEMENTS >> 4) // per_vector)
 
     def _prepare_encode(self) -> None:
-        flat = self.codebooks.detach().reshape(-1, self.dim)  # [MK, D]
+        """Build the codeword tables, or keep them when the codebooks hold the same values as
+        when they were built (repeated encodes; every optimizer step changes them)."""
+        codebooks = self.codebooks.detach()
+        built = self._tables_of
+        if (built is not None and self._tables is not None and built.shape == codebooks.shape
+                and built.dtype == codebooks.dtype and built.device == codebooks.device
+                and torch.equal(built, codebooks)):
+            return
+        flat = codebooks.reshape(-1, self.dim)  # [MK, D]
         M, K = self.num_codebooks, self.codebook_size
-        # cross2[j*M + m] = 2<c_j, codebook m>: row blocks of the cross-product table.
-        cross2 = (2.0 * (flat @ flat.t())).reshape(M * K * M, K)
-        self._tables = (flat, flat.pow(2).sum(1), cross2)
+        # cross[j, j'] = 2<c_j, c_j'> between codewords of different codebooks; the diagonal
+        # blocks (same codebook) are never read, so only the blocks above it are multiplied.
+        cross = torch.zeros(M * K, M * K, dtype=flat.dtype, device=flat.device)
+        for m in range(M - 1):
+            block = 2.0 * (flat[m * K:(m + 1) * K] @ flat[(m + 1) * K:].t())  # [K, (M-m-1)K]
+            cross[m * K:(m + 1) * K, (m + 1) * K:] = block
+            cross[(m + 1) * K:, m * K:(m + 1) * K] = block.t()
+        self._tables = (flat, flat.pow(2).sum(1), cross)
+        self._tables_of = codebooks.clone()
 
     def _encode_chunk(self, x: torch.Tensor) -> torch.Tensor:
         assert self._tables is not None, "_prepare_encode must run before _encode_chunk"
-        flat, sq_norms, cross2 = self._tables
+        flat, sq_norms, cross = self._tables
         n, M, K, W = x.shape[0], self.num_codebooks, self.codebook_size, self.beam_width
         dev = x.device
 
         # Each beam keeps tables only for its U unused codebooks: q [n, beams, U, K] with
         # q[.., u, k] = ||x - s - C_{cb[u]}[k]||^2 and cb [n, beams, U] naming the codebooks.
         x_sq = x.pow(2).sum(1, keepdim=True)
-        q = torch.addmm(x_sq + sq_norms, x, flat.t(), alpha=-2.0).view(n, 1, M, K)
+        q = torch.addmm(x_sq + sq_norms, x, flat.t(), alpha=-2.0)
+        if self.uses_compiled_engine():
+            from . import avq_numba  # imported on first use: numba loads only for AVQ on CPU
+
+            return avq_numba.beam_search(q, x_sq.view(n), cross, self._set_keys, M, W).to(dev)
+        q = q.view(n, 1, M, K)
+        cross2 = cross.view(M * K * M, K)  # cross2[j*M + m] = 2<c_j, codebook m>
         cb = torch.arange(M, device=dev).expand(n, 1, M)
         err = x_sq  # [n, beams]: ||x - s||^2 of each beam
         codes = torch.zeros(n, 1, M, dtype=torch.long, device=dev)

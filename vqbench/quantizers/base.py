@@ -34,6 +34,7 @@ from torch import nn
 
 from ..checks import ConfigError, check_positive, check_range
 from ..progress import progress as progress_bar
+from .argmin import argmin_rows
 
 # Elements of scratch memory an encode chunk may use (float32: 4 bytes each, ~128 MB).
 ENCODE_BUDGET_ELEMENTS = 1 << 25
@@ -136,9 +137,14 @@ class Quantizer(nn.Module):
         return self.decode(codes), codes
 
     def selected_codewords(self, codes: torch.Tensor) -> torch.Tensor:
-        """The chosen codeword of every codebook, [N, M, d] (differentiable)."""
-        m = torch.arange(self.num_codebooks, device=codes.device)
-        return self.codebooks[m, codes]
+        """The chosen codeword of every codebook, [N, M, d] (differentiable).
+
+        One row gather from the flattened [M*K, d] codebooks; its backward is one index_add,
+        several times faster on CPU than advanced indexing (index_put) or an embedding.
+        """
+        M, K, d = self.codebooks.shape
+        flat = (codes + torch.arange(0, M * K, K, device=codes.device)).flatten()
+        return self.codebooks.view(M * K, d).index_select(0, flat).view(codes.shape[0], M, d)
 
     # ------------------------------------------------------------------ per-quantizer knowledge
     def encode_ops(self) -> int:
@@ -174,7 +180,7 @@ def nearest_codeword(x: torch.Tensor, codebook: torch.Tensor, codebook_sq_norms:
     Uses ||c||^2 - 2<x, c> (the ||x||^2 term does not change the argmin).
     """
     scores = torch.addmm(codebook_sq_norms.unsqueeze(0), x, codebook.t(), alpha=-2.0)
-    return scores.argmin(dim=1)
+    return argmin_rows(scores)
 
 
 def log2_int(k: int) -> int:

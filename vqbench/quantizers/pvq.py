@@ -20,6 +20,8 @@ from .base import Quantizer, QuantizerConfig, fit_subspaces_kmeans, init_subspac
 @dataclass
 class PVQConfig(QuantizerConfig):
     name: str = "pvq"
+from .argmin import argmin_rows
+from .base import Quantizer
 
 
 class PVQ(Quantizer):
@@ -43,11 +45,15 @@ class PVQ(Quantizer):
         """[N, D] -> [N, M, D/M]."""
         return x.reshape(x.shape[0], self.num_codebooks, self.codeword_dim)
 
+    def _prepare_encode(self) -> None:
+        self._sq_norms = self.codebooks.detach().pow(2).sum(-1)  # [M, K], once per encode call
+
     def _encode_chunk(self, x: torch.Tensor) -> torch.Tensor:
-        sub = self.split(x).transpose(0, 1)  # [M, N, d]
-        sq_norms = self.codebooks.pow(2).sum(-1)  # [M, K]
-        scores = torch.baddbmm(sq_norms.unsqueeze(1), sub, self.codebooks.transpose(1, 2), alpha=-2.0)
-        return scores.argmin(dim=2).t()  # [N, M]
+        sub = self.split(x).transpose(0, 1).contiguous()  # [M, N, d]
+        codebooks = self.codebooks.detach()
+        scores = torch.baddbmm(self._sq_norms.unsqueeze(1), sub, codebooks.transpose(1, 2), alpha=-2.0)
+        M, N, K = scores.shape
+        return argmin_rows(scores.view(M * N, K)).view(M, N).t()  # [N, M]
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.selected_codewords(codes).reshape(codes.shape[0], self.dim)

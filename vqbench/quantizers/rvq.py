@@ -31,14 +31,17 @@ class RVQ(Quantizer):
         # Stages run one after another, so only one N x K score matrix is alive at a time.
         return max(1, ENCODE_BUDGET_ELEMENTS // self.codebook_size)
 
+    def _prepare_encode(self) -> None:
+        self._sq_norms = self.codebooks.detach().pow(2).sum(-1)  # [M, K], once per encode call
+
     def _encode_chunk(self, x: torch.Tensor) -> torch.Tensor:
         residual = x.clone()
-        sq_norms = self.codebooks.pow(2).sum(-1)  # [M, K]
+        codebooks = self.codebooks.detach()
         codes = torch.empty(x.shape[0], self.num_codebooks, dtype=torch.long, device=x.device)
         for m in range(self.num_codebooks):
-            idx = nearest_codeword(residual, self.codebooks[m], sq_norms[m])
+            idx = nearest_codeword(residual, codebooks[m], self._sq_norms[m])
             codes[:, m] = idx
-            residual -= self.codebooks[m][idx]
+            residual -= codebooks[m].index_select(0, idx)
         return codes
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

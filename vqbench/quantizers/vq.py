@@ -38,9 +38,11 @@ class VQ(PVQ):
             raise ConfigError(f"quantizer=vq uses one codebook: quantizer.num_codebooks must be 1, "
                               f"got {qcfg['num_codebooks']}")
 
+    def _prepare_encode(self) -> None:
+        self._sq_norms = self.codebooks.detach()[0].pow(2).sum(1)  # [K], once per encode call
+
     def _encode_chunk(self, x: torch.Tensor) -> torch.Tensor:
-        codebook = self.codebooks[0]
-        return nearest_codeword(x, codebook, codebook.pow(2).sum(1)).unsqueeze(1)
+        return nearest_codeword(x, self.codebooks.detach()[0], self._sq_norms).unsqueeze(1)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.codebooks[0][codes[:, 0]]
+        return self.codebooks[0].index_select(0, codes[:, 0])

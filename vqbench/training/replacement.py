@@ -45,9 +45,9 @@ class CodewordReplacer:
     def record(self, codes: torch.Tensor) -> None:
         """Mark the codewords used in this batch (codes [N, M])."""
         M, K = self.batches_used.shape
-        flat = (codes + torch.arange(M, device=codes.device) * K).flatten()
-        used = torch.zeros(M * K, device=codes.device)
-        used[flat] = 1.0
+        flat = (codes + torch.arange(0, M * K, K, device=codes.device)).flatten()
+        # One vectorised fill (bincount would sync with the host on CUDA to size its output).
+        used = torch.zeros(M * K, device=codes.device).index_fill_(0, flat, 1.0)
         self.batches_used += used.view(M, K)
 
     @torch.no_grad()

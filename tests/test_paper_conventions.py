@@ -1,0 +1,59 @@
+"""vqbench.paper.conventions: the paper's toy-MSE units and the scale-free forms."""
+
+import math
+
+import numpy as np
+import pytest
+
+from vqbench.paper import figure
+from vqbench.paper.conventions import (
+    UNCORRELATED_SCALE,
+    from_paper_units,
+    paper_scale,
+    published_rd_gap_db,
+    ratio_db,
+    rd_gap_db,
+    relative_mse,
+    to_paper_units,
+)
+
+
+def test_units_round_trip_and_known_values():
+    assert relative_mse(64.0, 128.0) == 0.5
+    assert to_paper_units(32.0, 64.0, "fig3_64") == pytest.approx(UNCORRELATED_SCALE * 0.5)
+    assert to_paper_units(0.25, 0.5, "fig3_64") == to_paper_units(16.0, 32.0, "fig3_64")  # per dim == per vector
+    assert from_paper_units(UNCORRELATED_SCALE, "fig3_128") == 1.0
+    assert from_paper_units(to_paper_units(3.0, 12.0, "fig2a"), "fig2a") == pytest.approx(0.25)
+    assert paper_scale("fig2b") == paper_scale("fig3_256") == UNCORRELATED_SCALE
+
+
+def test_rd_gap_known_answer():
+    # N(0, I_4) at 8 bits: bound 4 * 2^(-2*8/4) = 0.25 per vector; an MSE of 0.5 lies 3.0103 dB above it
+    assert rd_gap_db(0.5, np.ones(4), 8) == pytest.approx(10 * math.log10(2), abs=1e-9)
+    assert rd_gap_db(0.25, [1.0, 1.0, 1.0, 1.0], 8) == pytest.approx(0.0, abs=1e-9)
+    # a value exactly on the bound in paper units has gap 0, whatever the eigenvalues' scale
+    value = UNCORRELATED_SCALE * 2 ** (-2 * 12 / 64)
+    assert published_rd_gap_db(value, "fig3_64", np.full(64, 3.0), 12) == pytest.approx(0.0, abs=1e-9)
+    assert ratio_db(2.0, 1.0) == pytest.approx(3.0103, abs=1e-4)
+
+
+def test_every_uncorrelated_published_point_lies_between_the_bound_and_the_variance():
+    # the convention's invariant: relative MSE in [R-D bound per dim, 1] at every dim, method, bitrate
+    for dim in (64, 128, 256):
+        fig = figure(f"fig3_{dim}")
+        for series in fig.series.values():
+            for bits, value in zip(fig.x, series.mean):
+                rel = from_paper_units(value, fig.name)
+                assert 2 ** (-2 * bits / dim) < rel < 1.0, (dim, series.method, bits, rel)
+                assert 0.0 < published_rd_gap_db(value, fig.name, np.ones(dim), bits) < 1.0
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="not a toy-MSE figure"):
+        paper_scale("fig4b")
+    with pytest.raises(ValueError, match="unknown paper figure"):
+        paper_scale("fig9")
+    with pytest.raises(ValueError, match="total_variance > 0"):
+        relative_mse(1.0, 0.0)
+    with pytest.raises(ValueError, match="positive"):
+        ratio_db(0.0, 1.0)

@@ -1,0 +1,113 @@
+"""Tar archives: a completeness check, and extraction that is safe and leaves no debris.
+
+``extract`` unpacks into a temporary directory inside the destination and moves each
+top-level entry into place with os.replace, refusing members that would escape it (absolute
+paths, ``..``, links, devices). Extractions into one directory take turns under a lock on
+that directory, and each removes the temporary tree a killed one (kill -9) left behind.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+
+CHUNK = 1 << 20
+
+
+def _member_target(archive: Path, member: tarfile.TarInfo, strip: int, dest: Path) -> tarfile.TarInfo | None:
+    """`member` as tarfile's ``data`` filter passes it (sane permissions, nothing outside
+    `dest`), stricter still: absolute paths, ``..`` and links are refused, not rewritten;
+    `strip` leading parts dropped."""
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or ".." in name.parts or "\\" in member.name:
+        raise ValueError(f"{archive}: member {member.name!r} has an unsafe path; refusing to extract")
+    if not (member.isfile() or member.isdir()):
+        raise ValueError(
+            f"{archive}: member {member.name!r} is a link or special file; refusing to extract"
+        )
+    try:
+        member = tarfile.data_filter(member, str(dest))
+    except tarfile.FilterError as e:
+        raise ValueError(f"{archive}: member {member.name!r} is unsafe ({e}); refusing to extract") from None
+    parts = [p for p in PurePosixPath(member.name).parts if p not in ("", ".")][strip:]
+    return member.replace(name=str(PurePosixPath(*parts)), deep=False) if parts else None
+
+
+def check_tar(path: Path) -> None:
+    """Raise ValueError unless ``path`` is a complete, readable tar archive (reads it once)."""
+    try:
+        with tarfile.open(path) as tf:
+            for member in tf:  # walking every header reads the whole (compressed) stream
+                pass
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"{path}: not a complete tar archive ({e or type(e).__name__})") from None
+
+
+EXTRACT_PREFIX = ".extract-"
+
+
+@contextmanager
+def locked_dir(directory: Path, stale_prefix: str) -> Iterator[None]:
+    """Hold an exclusive flock on ``directory`` itself (no lock file is left behind) and
+    remove the temporary trees named ``stale_prefix*`` that a killed extraction (kill -9,
+    power loss) left there: while the lock is held, no live extraction owns them."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        for p in directory.glob(f"{stale_prefix}*"):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike,
+            strip_components: int = 0) -> list[Path]:
+    """Extract a tar archive (.tar, .tar.gz, ...) into ``dest_dir``; return the top-level paths.
+
+    Everything is unpacked into a temporary directory inside ``dest_dir`` first; only
+    when the whole archive has been read are its top-level entries moved into place
+    (os.replace). Extractions into one ``dest_dir`` hold a lock on it in turn;
+    the next one removes the temporary tree a killed extraction left behind. A truncated
+    or corrupt archive raises ValueError naming it. Absolute paths, ``..`` components, links and device files are refused
+    before anything is written. ``strip_components`` drops leading path parts like tar's
+    option of the same name.
+    """
+    archive = Path(archive)
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with locked_dir(dest_dir, EXTRACT_PREFIX):  # one extraction into dest_dir at a time
+            return _extract_locked(archive, dest_dir, strip_components)
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise ValueError(f"{archive}: truncated or corrupt archive ({e or type(e).__name__})") from None
+
+
+def _extract_locked(archive: Path, dest_dir: Path, strip_components: int) -> list[Path]:
+    try:
+        tf = tarfile.open(archive)
+    except (tarfile.TarError, OSError) as e:
+        raise ValueError(f"{archive}: not a readable tar archive ({e})") from None
+    with tf:
+        tmp = Path(tempfile.mkdtemp(prefix=EXTRACT_PREFIX, dir=dest_dir))
+        try:
+            # Every member is checked before anything is written.
+            plan = [t for t in (_member_target(archive, m, strip_components, tmp) for m in tf.getmembers()) if t]
+            tf.extractall(tmp, members=plan, filter="data")
+            moved = []
+            for p in sorted(tmp.iterdir()):
+                target = dest_dir / p.name
+                if target.is_dir() and p.is_dir():
+                    shutil.rmtree(target)
+                os.replace(p, target)
+                moved.append(target)
+            return moved
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

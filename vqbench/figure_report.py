@@ -1,0 +1,426 @@
+"""One published figure regenerated: our runs aggregated over seeds beside the published numbers.
+
+    write_figure(panel, runset, out_dir)  ->  out_dir/<figure>.csv, .md, .png
+
+Each point (method, x) is the mean over seeds with a quantile band (`BAND`, 5 %..95 % by
+default); the paper's mean and band stand beside it with the difference. Every published
+point appears, with n = 0 where we have no run (listed as missing); failed and incomplete
+runs that belong to the figure are listed too. The Markdown's sentences come from the
+runs' own configs (settings, seeds, command, wall time), never from text typed here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from .atomic import atomic_path, write_text_atomic
+from .figures import Panel, complexity_points
+from .paper.reference import figure as reference_figure
+from .rate_distortion import gap_db
+from .report import to_csv, to_markdown
+from .results import format_value
+from .runs import RunSet, lookup
+
+BAND = (0.05, 0.95)
+
+
+class FigureError(ValueError):
+    """The runs given cannot make this figure (e.g. quick and full runs mixed)."""
+
+
+@dataclass
+class Row:
+    method: str
+    x: float
+    values: list[float] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    extras: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    flags: set[str] = field(default_factory=set)
+    paper: tuple[float, float | None, float | None] | None = None  # mean, low, high
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    def stat(self, band: tuple[float, float] = BAND) -> tuple[float, float, float]:
+        if not self.values:
+            return math.nan, math.nan, math.nan
+        v = np.asarray(self.values, dtype=np.float64)
+        lo, hi = np.quantile(v, band)
+        return float(v.mean()), float(lo), float(hi)
+
+    def extra(self, key: str) -> float:
+        vals = self.extras.get(key)
+        return float(np.mean(vals)) if vals else math.nan
+
+
+@dataclass
+class FigureData:
+    panel: Panel
+    rows: list[Row]
+    runs: list[dict[str, Any]]
+    failed: list[dict[str, Any]]
+    incomplete: list[Path]
+    duplicates: int = 0
+
+
+def _incomplete_selected(panel: Panel, job: Path) -> bool:
+    try:
+        cfg = yaml.safe_load((job / ".hydra" / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    return panel.selects(cfg)
+
+
+def collect(panel: Panel, runset: RunSet) -> FigureData:
+    """The figure's rows: our points grouped by (method, x) beside every published point."""
+    ref = reference_figure(panel.figure)
+    runs = [r for r in runset.finished if panel.selects(r)]
+    modes = sorted({str(lookup(r, "paper.mode")) for r in runs})
+    if len(modes) > 1:
+        raise FigureError(f"{panel.figure}: runs of several modes mixed ({', '.join(modes)}); report one mode at a time")
+    rows: dict[tuple[str, float], Row] = {}
+    seen: dict[tuple[str, float, int], int] = {}
+    duplicates = 0
+    for run in sorted(runs, key=lambda r: r["path"]):  # later sweeps (newer timestamps) win
+        seed = int(lookup(run, "seed") or 0)
+        for method, x, value, extras, flags in panel.points(run):
+            key = (method, float(x))
+            row = rows.setdefault(key, Row(method, float(x)))
+            if (method, float(x), seed) in seen:  # the same point and seed twice: keep the newer run
+                duplicates += 1
+                i = row.seeds.index(seed)
+                del row.values[i], row.seeds[i]
+                for v in row.extras.values():
+                    if len(v) > i:
+                        del v[i]
+            seen[(method, float(x), seed)] = 1
+            row.values.append(float(value))
+            row.seeds.append(seed)
+            for k, v in extras.items():
+                row.extras[k].append(float(v))
+            row.flags.update(flags)
+    for series_name, series in ref.series.items():
+        ours = panel.compare.get(series_name, series_name)
+        for i, x in enumerate(ref.x):
+            row = rows.setdefault((ours, float(x)), Row(ours, float(x)))
+            low = series.low[i] if series.low else None
+            high = series.high[i] if series.high else None
+            row.paper = (series.mean[i], low, high)
+    failed = [f for f in runset.failed if panel.selects(f)]
+    incomplete = [j for j in runset.incomplete if _incomplete_selected(panel, j)]
+    ordered = sorted(rows.values(), key=lambda r: (r.paper is None, r.method, r.x))
+    return FigureData(panel, ordered, runs, failed, incomplete, duplicates)
+
+
+# --------------------------------------------------------------------------- tables
+def _toy_columns(row: Row, figure: str) -> dict[str, float]:
+    """Scale-free forms: MSE relative to the data variance, and the gap to the R-D bound
+    (the paper's gap measured against the bound of our data model at the same bits)."""
+    from .paper.conventions import from_paper_units
+
+    out = {"ours_mse_rel": row.extra("mse_rel"), "ours_rd_gap_db": row.extra("rd_gap_db"),
+           "paper_mse_rel": math.nan, "paper_rd_gap_db": math.nan}
+    if row.paper is not None:
+        out["paper_mse_rel"] = from_paper_units(row.paper[0], figure)
+        bound, variance = row.extra("rd_bound_mse"), row.extra("data_variance")
+        if not math.isnan(bound):
+            out["paper_rd_gap_db"] = gap_db(out["paper_mse_rel"] * variance, bound)
+    return out
+
+
+def table(data: FigureData) -> tuple[list[str], list[list[Any]]]:
+    ref = reference_figure(data.panel.figure)
+    columns = ["method", ref.x_name, "n", "seeds", "ours_mean", "ours_low", "ours_high",
+               "paper_mean", "paper_low", "paper_high", "ours_minus_paper"]
+    toy = getattr(data.panel.points, "toy", False)
+    if toy:
+        columns += ["ours_mse_rel", "paper_mse_rel", "ours_rd_gap_db", "paper_rd_gap_db"]
+    columns.append("flags")
+    out = []
+    for row in data.rows:
+        mean, lo, hi = row.stat()
+        p_mean, p_lo, p_hi = row.paper if row.paper else (None, None, None)
+        diff = mean - p_mean if (row.paper and row.n) else None
+        cells = [row.method, int(row.x), row.n, " ".join(map(str, sorted(row.seeds))),
+                 mean if row.n else None, lo if row.n else None, hi if row.n else None,
+                 p_mean, p_lo, p_hi, diff]
+        if toy:
+            extra = _toy_columns(row, data.panel.figure)
+            cells += [None if math.isnan(extra[c]) else extra[c] for c in columns[11:15]]
+        flags = sorted(row.flags)
+        if row.paper and not row.n:
+            flags.append("missing: no finished run")
+        cells.append("; ".join(flags))
+        out.append(cells)
+    return columns, out
+
+
+def complexity_table(panel: Panel) -> tuple[list[str], list[list[Any]]]:
+    ref = reference_figure(panel.figure)
+    published = {(k, float(x)): s.mean[i] for k, s in ref.series.items() for i, x in enumerate(ref.x)}
+    columns = ["method", "bits", "num_codebooks", "bits_per_codebook", "dim", "beam_width", "ours_log10_wmops",
+               "paper_convention_log10_wmops", "published_log10_wmops", "paper_convention_minus_published"]
+    rows = []
+    for name, bits, ours, conv, s in complexity_points(panel.figure):
+        pub = published.get((name, bits))
+        rows.append([name, int(bits), s["num_codebooks"], s["bits_per_codebook"], s["dim"], s["beam_width"],
+                     ours, conv, pub, None if pub is None else conv - pub])
+    return columns, rows
+
+
+# --------------------------------------------------------------------------- text
+def _sweep_commands(runs: list[dict[str, Any]]) -> list[str]:
+    """`vqbench -m ...` as typed, from each sweep's multirun.yaml (Hydra records it)."""
+    cmds = []
+    for sweep in sorted({Path(r["path"]).parent for r in runs}):
+        f = sweep / "multirun.yaml"
+        if f.is_file():
+            task = (yaml.safe_load(f.read_text()) or {}).get("hydra", {}).get("overrides", {}).get("task", [])
+            cmds.append("vqbench -m " + " ".join(task))
+    return sorted(set(cmds))
+
+
+def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_leaves(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: json.dumps(node) if isinstance(node, (list, dict)) else node}
+
+
+def settings_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Every config value of the runs: fixed ones once, varying ones with their values."""
+    sections = ("experiment", "dataset", "quantizer", "optimizer", "paper", "seed", "device")
+    values: dict[str, set] = defaultdict(set)
+    for run in runs:
+        for key, value in _leaves({k: run[k] for k in sections if k in run}).items():
+            values[key].add(value)
+    fixed = [f"`{k}={format_value(next(iter(v)))}`" for k, v in sorted(values.items()) if len(v) == 1]
+    varied = [f"`{k}` ∈ {{{', '.join(format_value(x) for x in sorted(v, key=str))}}}"
+              for k, v in sorted(values.items()) if len(v) > 1]
+    return [f"- varied: {'; '.join(varied) or 'nothing'}", f"- fixed: {', '.join(fixed)}"]
+
+
+def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_name: str | None) -> str:
+    panel, ref = data.panel, reference_figure(data.panel.figure)
+    runs = data.runs
+    lines = [f"# {ref.title}: ours beside the published numbers", ""]
+    lines.append(f"Published: Vali & Bäckström, ICASSP 2023, {ref.title} — data: {ref.data}.")
+    if panel.complexity:
+        lines.append("Counted, not measured: weighted operations (ITU-T G.191 weights) to encode one vector, "
+                     "in millions (WMOPS), at the settings in the table's columns; `ours` counts the code path "
+                     "vqbench runs (its lookup-table beam search, vqbench/complexity.py), `paper_convention` the "
+                     "authors' count of a direct distance search (vqbench/paper/complexity.py).")
+    else:
+        mode = sorted({str(lookup(r, "paper.mode")) for r in runs}) or ["none"]
+        wall = sum(float(lookup(r, "timings.total") or 0.0) for r in runs)
+        seeds = sorted({int(lookup(r, "seed") or 0) for r in runs})
+        datasets = sorted({_dataset_label(r) for r in runs})
+        lines.append(f"Ours: {len(runs)} finished runs, mode {', '.join(mode)}, seeds {seeds}, "
+                     f"data: {'; '.join(datasets) or 'none'}; wall time {wall:,.0f} s summed over runs.")
+        lines.append(f"Bands: the {BAND[0]:.0%}–{BAND[1]:.0%} quantiles over seeds (ours); the paper's "
+                     "published quantile band (paper_low/high).")
+        if data.duplicates:
+            lines.append(f"{data.duplicates} points were run twice with the same seed; the newer run is used.")
+        for cmd in _sweep_commands(runs):
+            lines.append(f"Command: `{cmd}`")
+    if not panel.complexity:
+        pairs = [f"{k} ↔ {v}" for k, v in panel.compare.items() if k in ref.series and k != v]
+        if pairs:
+            lines.append(f"Published series beside our methods: {', '.join(pairs)}.")
+    if panel.note:
+        lines.append(panel.note)
+    lines.append("")
+    if png_name:
+        lines += [f"![{ref.title}]({png_name})", ""]
+    lines += [to_markdown(columns, rows), ""]
+    if not panel.complexity and runs:
+        lines += orderings(data) + [""]
+    missing = [r for r in rows if "missing" in str(r[-1])]
+    if not panel.complexity:
+        lines.append(f"## Runs that did not finish ({len(data.failed)} failed, {len(data.incomplete)} incomplete, "
+                     f"{len(missing)} published points without a run)")
+        lines.append("")
+        for f in data.failed:
+            lines.append(f"- failed: `{Path(f['path']).name}` ({' '.join(f['overrides'])}): {f['error']}")
+        for j in data.incomplete:
+            lines.append(f"- incomplete (no metrics.json, no failed.json): `{j}`")
+        if runs:
+            lines += ["", "## Settings of these runs", ""] + settings_lines(runs)
+    return "\n".join(lines) + "\n"
+
+
+def orderings(data: FigureData) -> list[str]:
+    """Per x: the published order of the methods beside ours (best first), and whether they agree."""
+    better = max if data.panel.higher_is_better else min
+    by_x: dict[float, list[Row]] = defaultdict(list)
+    for row in data.rows:
+        if row.paper is not None and row.n:
+            by_x[row.x].append(row)
+    out, disagree = [], 0
+    for x in sorted(by_x):
+        rows = by_x[x]
+        if len(rows) < 2:
+            continue
+        key = (lambda r: -r.paper[0]) if better is max else (lambda r: r.paper[0])
+        ours_key = (lambda r: -r.stat()[0]) if better is max else (lambda r: r.stat()[0])
+        paper_order = [r.method for r in sorted(rows, key=key)]
+        ours_order = [r.method for r in sorted(rows, key=ours_key)]
+        same = paper_order == ours_order
+        disagree += not same
+        out.append(f"| {int(x)} | {' > '.join(paper_order)} | {' > '.join(ours_order)} | {'yes' if same else '**no**'} |")
+    if not out:
+        return []
+    head = [f"## Orderings (best first): {len(out) - disagree} of {len(out)} agree with the paper", "",
+            "| x | paper | ours | same |", "|---|---|---|---|"]
+    return head + out
+
+
+def _dataset_label(run: dict[str, Any]) -> str:
+    d = run.get("dataset", {})
+    name = d.get("name")
+    if name == "toy":
+        extra = {"correlated": f", rho {d.get('rho')}", "lowrank": f", rank {d.get('rank')}"}.get(d.get("kind"), "")
+        return f"toy {d.get('kind')} Gaussian, {d.get('dim')} dims{extra}"
+    root = d.get("root")
+    label = f"{name}"
+    if root:
+        label += f" from {Path(str(root)).name}"
+    if d.get("prefix"):
+        label += f" (prefix {d['prefix']})"
+    for key in ("max_base", "max_train", "max_test"):
+        if d.get(key):
+            label += f", {key} {d[key]}"
+    return label
+
+
+# --------------------------------------------------------------------------- plot
+COLORS = {"avq": "tab:blue", "rvq": "tab:orange", "pvq": "tab:green"}
+
+
+def plot(data: FigureData | None, panel: Panel, path: Path, rows: list[list[Any]] | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ref = reference_figure(panel.figure)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
+    if panel.complexity:
+        by: dict[str, list] = defaultdict(list)
+        for name, bits, _m, _k, _d, _w, ours, conv, pub, _ in rows or []:
+            by[name].append((bits, ours, conv, pub))
+        for name, pts in sorted(by.items()):
+            c = COLORS.get(name, None)
+            xs = [p[0] for p in pts]
+            top.plot(xs, [p[1] for p in pts], "-o", color=c, label=f"{name} ours")
+            top.plot(xs, [p[2] for p in pts], ":s", color=c, label=f"{name} paper convention")
+            pub = [(p[0], p[3]) for p in pts if p[3] is not None]
+            top.plot([p[0] for p in pub], [p[1] for p in pub], "--x", color=c, label=f"{name} published")
+            bottom.plot(xs, [p[2] - p[3] if p[3] is not None else np.nan for p in pts], ":s", color=c)
+        bottom.set_ylabel("conv. − published")
+    else:
+        toy = getattr(panel.points, "toy", False)
+        by_method: dict[str, list[Row]] = defaultdict(list)
+        for row in data.rows:
+            by_method[row.method].append(row)
+        palette = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"][3:])
+        for method, mrows in sorted(by_method.items()):
+            mrows.sort(key=lambda r: r.x)
+            c = COLORS.get(method.split("_")[0] if method in COLORS else method, None) or next(palette, None)
+            ours = [(r.x, *r.stat()) for r in mrows if r.n]
+            if ours:
+                xs, mean, lo, hi = map(np.asarray, zip(*ours))
+                top.plot(xs, mean, "-o", ms=3, color=c, label=f"{method} (ours)")
+                top.fill_between(xs, lo, hi, color=c, alpha=0.2, lw=0)
+            pub = [(r.x, *r.paper) for r in mrows if r.paper]
+            if pub:
+                xs_p = np.asarray([p[0] for p in pub])
+                top.plot(xs_p, [p[1] for p in pub], "--", color=c, label=f"{method} (paper)")
+                if all(p[2] is not None for p in pub):
+                    top.fill_between(xs_p, [p[2] for p in pub], [p[3] for p in pub], color=c, alpha=0.1, lw=0,
+                                     hatch="//")
+                diffs = [(r.x, _difference(r.stat()[0], r.paper[0], toy)) for r in mrows if r.paper and r.n]
+                if diffs:
+                    bottom.plot(*zip(*diffs), "-o", ms=3, color=c)
+        bottom.axhline(0.0, color="grey", lw=0.8)
+        bottom.set_ylabel("ours / paper (dB)" if toy else "ours − paper")
+    if ref.x_name == "T":
+        top.set_xscale("log", base=2)
+    top.set_ylabel(panel.unit)
+    if panel.log_y:
+        top.set_yscale("log")
+    top.set_title(ref.title, fontsize=10)
+    top.legend(fontsize=7, ncol=2)
+    top.grid(alpha=0.3)
+    bottom.grid(alpha=0.3)
+    bottom.set_xlabel("bits per vector" if ref.x_name == "bits" else "T")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def _difference(ours: float, paper: float, ratio_db: bool) -> float:
+    """MSEs span decades: compare them as a ratio in dB; other metrics as a difference."""
+    return 10.0 * math.log10(ours / paper) if ratio_db else ours - paper
+
+
+def write_figure(panel: Panel, runset: RunSet, out_dir: Path) -> dict[str, Any]:
+    """Write <figure>.csv, .md and .png into out_dir; returns a summary for the caller."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / panel.figure
+    png = stem.with_suffix(".png")
+    if panel.complexity:
+        columns, rows = complexity_table(panel)
+        data = FigureData(panel, [], [], [], [])
+        plot(None, panel, png, rows)
+    else:
+        data = collect(panel, runset)
+        columns, rows = table(data)
+        plot(data, panel, png)
+    write_text_atomic(stem.with_suffix(".csv"), to_csv(columns, rows))
+    write_text_atomic(stem.with_suffix(".md"), markdown(data, columns, rows, png.name))
+    missing = sum(1 for r in rows if "missing" in str(r[-1]))
+    return {"figure": panel.figure, "runs": len(data.runs), "failed": len(data.failed),
+            "incomplete": len(data.incomplete), "missing": missing}
+
+
+def write_index(out_dir: Path) -> Path:
+    """out_dir/README.md: every panel present in out_dir, how many published points have runs."""
+    import csv
+
+    from .figures import PANELS
+
+    lines = ["# The paper's figures regenerated", "",
+             "Generated by `vqbench-report ... --figure` from the runs named in each panel's page; "
+             "published numbers: Vali & Bäckström, ICASSP 2023.", "",
+             "| panel | title | published points with ≥ 1 run | points with ≥ 3 seeds | page | plot |",
+             "|---|---|---|---|---|---|"]
+    for name, panel in PANELS.items():
+        f = out_dir / f"{name}.csv"
+        if not f.is_file():
+            continue
+        rows = list(csv.DictReader(f.read_text().splitlines()))
+        title = reference_figure(name).title
+        if panel.complexity:
+            have = three = f"{len(rows)} of {len(rows)} (counted)"
+        else:
+            published = [r for r in rows if r["paper_mean"]]
+            n = [int(r["n"]) for r in published]
+            have = f"{sum(v >= 1 for v in n)} of {len(n)}"
+            three = f"{sum(v >= 3 for v in n)} of {len(n)}"
+        lines.append(f"| {name} | {title} | {have} | {three} | [{name}.md]({name}.md) | [{name}.png]({name}.png) |")
+    path = out_dir / "README.md"
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    return path

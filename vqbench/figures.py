@@ -1,0 +1,180 @@
+"""The paper's figures as data: which of our runs make each figure, and how a run becomes points.
+
+A `Panel` names one published figure (`vqbench.paper.reference.FIGURES`), the preset(s)
+whose runs feed it (`paper.figure` in the run's config) with extra config filters, and a
+function that turns one finished run into points `(method, x, value, flags)`. Methods are
+named like the reference series: `avq`, `rvq`, `pvq` for NSVQ-trained quantizers (the paper's
+"proposed"), `<quantizer>_<optimizer>` for other optimizers, `faiss_<name>` for the faiss
+anchors an ANN run carries. `COMPARE` says which of our methods stands beside which
+published series (e.g. our AQ-style `avq_kmeans` beside the paper's "AVQ baseline").
+
+Complexity panels (Fig. 4c, 6b) are counts, not measurements: they are evaluated at the
+quantizer settings behind the published figure (`complexity_points`), in vqbench's own count
+of the code it runs and in the paper's convention.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .quantizers import build_quantizer
+from .runs import lookup
+
+Point = tuple[str, float, float, dict[str, float], tuple[str, ...]]  # method, x, value, extras, flags
+
+# Published series name -> our method that stands beside it (a panel may say otherwise).
+COMPARE = {"avq": "avq", "rvq": "rvq", "pvq": "pvq"}
+# Fig. 5's classical baselines: Additive Quantization (Babenko & Lempitsky) is our AVQ trained by
+# alternating beam-search encoding and least squares; product quantization is PVQ by k-means.
+SIFT_BASELINES = {**COMPARE, "avq_baseline": "avq_kmeans", "pvq_baseline": "pvq_kmeans"}
+# Fig. 6a's RVQ baseline: faiss's residual quantizer (greedy), run in the same job as ours.
+RQ_BASELINE = {**COMPARE, "rvq_baseline": "faiss_rq"}
+
+
+# A codebook counts as under-used when fewer than this fraction of its codewords coded any
+# test vector; such points are flagged in the report (training far from convergence, or
+# more codewords than test vectors can show).
+USAGE_FLAG = 0.9
+
+
+def method_name(run: Mapping[str, Any]) -> str:
+    q, opt = lookup(run, "quantizer.name"), lookup(run, "optimizer.name")
+    return q if opt == "nsvq" else f"{q}_{opt}"
+
+
+def _usage_flags(run: Mapping[str, Any]) -> tuple[str, ...]:
+    usage = lookup(run, "metrics.usage_mean")
+    if usage is not None and usage < USAGE_FLAG:
+        return (f"codewords used {usage:.0%}",)
+    return ()
+
+
+def toy_points(figure: str) -> Callable[[Mapping[str, Any]], Iterator[Point]]:
+    """One point per toy run: MSE in `figure`'s published units (see `vqbench.paper.conventions`)."""
+    from .paper.conventions import relative_mse, to_paper_units
+
+    def points(run: Mapping[str, Any]) -> Iterator[Point]:
+        m = run["metrics"]
+        variance = m.get("data_variance", float(run["dataset"]["dim"]))  # unit variance per dim
+        extras = {"mse": m["mse"], "mse_rel": relative_mse(m["mse"], variance), "rd_gap_db": m["rd_gap_db"],
+                  "rd_bound_mse": m["rd_bound_mse"], "data_variance": variance}
+        yield method_name(run), m["bits"], to_paper_units(m["mse"], variance, figure), extras, _usage_flags(run)
+
+    points.toy = True
+    return points
+
+
+def metric_points(key: str) -> Callable[[Mapping[str, Any]], Iterator[Point]]:
+    """One point per run: `metrics.<key>` at `metrics.bits`."""
+
+    def points(run: Mapping[str, Any]) -> Iterator[Point]:
+        yield method_name(run), run["metrics"]["bits"], run["metrics"][key], {}, _usage_flags(run)
+
+    return points
+
+
+def recall_points(ts: tuple[int, ...]) -> Callable[[Mapping[str, Any]], Iterator[Point]]:
+    """recall@T of an ANN run for each T, for our quantizer and every faiss anchor it carries."""
+
+    def points(run: Mapping[str, Any]) -> Iterator[Point]:
+        m = run["metrics"]
+        anchors = sorted({k.split(".")[1] for k in m if k.startswith("baseline.")})
+        for t in ts:
+            if f"recall@{t}" in m:
+                yield method_name(run), t, m[f"recall@{t}"], {}, _usage_flags(run)
+            for name in anchors:
+                value = m.get(f"baseline.{name}.recall@{t}")
+                if value is not None:
+                    yield f"faiss_{name}", t, value, {}, ()
+
+    return points
+
+
+@dataclass(frozen=True)
+class Panel:
+    figure: str  # name in vqbench.paper.reference.FIGURES
+    presets: tuple[str, ...] = ()  # values of `paper.figure` whose runs feed this panel
+    where: Mapping[str, Any] = field(default_factory=dict)  # further config filters (dotted path -> value)
+    points: Callable[[Mapping[str, Any]], Iterator[Point]] | None = None
+    unit: str = ""  # y-axis label
+    log_y: bool = False
+    higher_is_better: bool = False
+    complexity: bool = False  # complexity panels: counted at the paper's settings, no runs
+    compare: Mapping[str, str] = field(default_factory=lambda: dict(COMPARE))
+    note: str = ""
+
+    def selects(self, run: Mapping[str, Any]) -> bool:
+        if self.presets and lookup(run, "paper.figure") not in self.presets:
+            return False
+        return all(lookup(run, k) == v for k, v in self.where.items())
+
+
+def complexity_points(figure: str) -> Iterator[tuple[str, float, float, float, dict[str, Any]]]:
+    """(method, bits, log10 WMOPS ours, log10 WMOPS paper convention, settings) for AVQ/RVQ/PVQ
+    at the settings behind the published figure (`vqbench.paper.complexity.PUBLISHED_SETTINGS`)."""
+    from .complexity import encode_wmops
+    from .paper.complexity import paper_log10_wmops, published_setting
+    from .paper.reference import figure as reference_figure
+
+    for name in ("avq", "rvq", "pvq"):
+        for bits in reference_figure(figure).x:
+            s = published_setting(figure, name, bits)
+            cfg = {"name": name, "num_codebooks": s["num_codebooks"], "bits_per_codebook": s["bits_per_codebook"],
+                   "beam_width": s["beam_width"] or 1}
+            ours = encode_wmops(build_quantizer(cfg, s["dim"]))
+            yield name, float(bits), math.log10(ours), paper_log10_wmops(name, **s), s
+
+
+_TOY = dict(unit="MSE (the paper's units)")
+_RECALL5 = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+_RECALL6 = (1, 10, 100, 1000, 10000)
+
+PANELS: dict[str, Panel] = {
+    "fig2a": Panel("fig2a", ("fig2a",), {"experiment.name": "toy"}, toy_points("fig2a"), **_TOY),
+    "fig2b": Panel("fig2b", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64}, toy_points("fig2b"), **_TOY),
+    "fig3_64": Panel("fig3_64", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64}, toy_points("fig3_64"), **_TOY,
+                     note="The paper's Fig. 3 (64 dims) and Fig. 2b hold the same numbers; both panels read "
+                          "the uncorrelated 64-dim runs of either preset."),
+    "fig3_128": Panel("fig3_128", ("fig3",), {"dataset.kind": "uncorrelated", "dataset.dim": 128}, toy_points("fig3_128"), **_TOY),
+    "fig3_256": Panel("fig3_256", ("fig3",), {"dataset.kind": "uncorrelated", "dataset.dim": 256}, toy_points("fig3_256"), **_TOY),
+    "fig4a": Panel("fig4a", ("fig4",), {"experiment.name": "vqvae"}, metric_points("ssim"), "SSIM",
+                   higher_is_better=True),
+    "fig4b": Panel("fig4b", ("fig4",), {"experiment.name": "vqvae"}, metric_points("psnr"), "PSNR (dB)",
+                   higher_is_better=True),
+    "fig4c": Panel("fig4c", unit="log10 WMOPS", complexity=True),
+    "fig5": Panel("fig5", ("fig5",), {"experiment.name": "ann"}, recall_points(_RECALL5), "recall@T",
+                  higher_is_better=True, compare=SIFT_BASELINES),
+    "fig6a": Panel("fig6a", ("fig6",), {"experiment.name": "ann"}, recall_points(_RECALL6), "recall@T",
+                   higher_is_better=True, compare=RQ_BASELINE),
+    "fig6b": Panel("fig6b", unit="log10 WMOPS", complexity=True),
+}
+
+# The figure presets of conf/paper/ and the panels their runs feed (for `--figure fig3` etc.).
+PRESET_PANELS = {
+    "fig2a": ("fig2a",),
+    "fig2b": ("fig2b",),
+    "fig2": ("fig2a", "fig2b"),
+    "fig3": ("fig3_64", "fig3_128", "fig3_256"),
+    "fig4": ("fig4a", "fig4b", "fig4c"),
+    "fig5": ("fig5",),
+    "fig6": ("fig6a", "fig6b"),
+}
+
+
+def panels(names: list[str]) -> list[Panel]:
+    """Panels for figure or preset names (`fig3` = its three panels; `all` = every panel)."""
+    out: list[str] = []
+    for name in names:
+        if name == "all":
+            out.extend(PANELS)
+        elif name in PRESET_PANELS:
+            out.extend(PRESET_PANELS[name])
+        elif name in PANELS:
+            out.append(name)
+        else:
+            known = sorted(set(PANELS) | set(PRESET_PANELS) | {"all"})
+            raise ValueError(f"unknown figure {name!r} (known: {', '.join(known)})")
+    return [PANELS[n] for n in dict.fromkeys(out)]
