@@ -233,7 +233,7 @@ def _fetch(url: str, part: Path, meta: Path, progress: bool, timeout: float) -> 
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         if have == 0:  # a fresh start: record what we are downloading, before any byte
-            _atomic_write_text(meta, json.dumps({
+            write_text_atomic(meta, json.dumps({
                 "url": url, "etag": resp.headers.get("ETag"),
                 "last_modified": resp.headers.get("Last-Modified"), "length": total}))
         mode = "ab" if have else "wb"
