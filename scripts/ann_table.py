@@ -11,13 +11,10 @@ writes results/ann_siftlike1m.md and .csv atomically.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import sys
 from pathlib import Path
 
-from vqbench.atomic import write_text_atomic
+from vqbench.report import load_runs_or_report, write_table
 
 BASELINE_LABELS = {"pq": "faiss PQ", "opq": "faiss OPQ+PQ", "rq": "faiss RQ (beam 1)",
                    "rq_beam": "faiss RQ (beam W)", "lsq": "faiss LSQ"}
@@ -27,10 +24,11 @@ ORDER = {"pvq": 0, "rvq": 1, "avq": 2, "vq": 3}
 OPT_ORDER = {"nsvq": 0, "ste": 1, "kmeans": 2}
 
 
-def rows_of(record: dict, path: Path) -> list[dict]:
-    m, t, cfg = record["metrics"], record["timings"], record["config"]
-    q, o = cfg["quantizer"], cfg["optimizer"]
-    base = {"run": str(path.parent)}
+def rows_of(record: dict) -> list[dict]:
+    """Rows of one run as report.load_runs reads it (config sections at the top level)."""
+    m, t = record["metrics"], record["timings"]
+    q, o = record["quantizer"], record["optimizer"]
+    base = {"run": record["path"]}
     rows = []
     if "bits" in m:  # absent for experiment.baselines_only runs
         rows.append({**base, "method": q["name"].upper(), "optimizer": o["name"],
@@ -51,16 +49,6 @@ def rows_of(record: dict, path: Path) -> list[dict]:
     return rows
 
 
-def fmt(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        if v.is_integer() and abs(v) < 1e6:
-            return str(int(v))
-        return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
-    return str(v)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path, help="run directories (searched for metrics.json)")
@@ -68,29 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--title", default="ANN recall")
     ap.add_argument("--notes", type=Path, help="Markdown appended below the table (commands, remarks)")
     args = ap.parse_args(argv)
-    rows = []
-    for r in args.runs:
-        files = [r] if r.is_file() else sorted(r.rglob("metrics.json"))
-        if not files:
-            print(f"ann_table: no metrics.json under {r}", file=sys.stderr)
-            return 1
-        for f in files:
-            record = json.loads(f.read_text())
-            if record["config"]["experiment"]["name"] != "ann":
-                continue
-            rows.extend(rows_of(record, f))
-    rows.sort(key=lambda r: r["_key"])
-    cols = COLUMNS
-    md = [f"# {args.title}", "", "| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    md += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
-    if args.notes:
-        md += ["", args.notes.read_text().rstrip()]
-    write_text_atomic(args.out.with_suffix(".md"), "\n".join(md) + "\n")
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(cols)
-    w.writerows([[r.get(c, "") for c in cols] for r in rows])
-    write_text_atomic(args.out.with_suffix(".csv"), buf.getvalue())
+    runs = load_runs_or_report(args.runs, "ann_table", experiment="ann")
+    if runs is None:
+        return 1
+    rows = sorted((row for r in runs for row in rows_of(r)), key=lambda r: r["_key"])
+    write_table(args.out, args.title, [], COLUMNS, [[r.get(c) for c in COLUMNS] for r in rows],
+                after_table=args.notes.read_text() if args.notes else "")
     print(f"wrote {args.out.with_suffix('.md')} and .csv ({len(rows)} rows)")
     return 0
 

@@ -31,7 +31,8 @@ if [ -z "${REPORT_ONLY:-}" ]; then
   wait %1 && wait %2
 fi
 python -m vqbench.report "$sweep" --out results/toy --title "Toy Gaussian data: MSE vs bitrate (vqbench)" \
-  --note "Command: \`OMP_NUM_THREADS=$OMP_NUM_THREADS bash scripts/toy_table.sh\` (sweep dir \`$sweep\`). Data: 64-dim Gaussian, correlated = Toeplitz covariance rho^|i-j| with rho = 0.9, uncorrelated = N(0, I); 32,768 training and 8,192 independent test vectors, seed 0. MSE is per vector (sum over the 64 dims) on the test set; gap = 10 log10(MSE / D(R)) with D(R) the reverse water-filling bound at the same bits per vector. Gradient optimizers: 600 Adam steps of 256 vectors, lr 0.05 cosine, codeword replacement every 100 batches; k-means: 25 Lloyd iterations (faiss), AVQ 2 alternations of beam-search encoding + least squares. AVQ beam width 16. Wall time (s) is the whole run on a shared 2-core machine." \
+  --note "Command: \`OMP_NUM_THREADS=$OMP_NUM_THREADS bash scripts/toy_table.sh\` (sweep dir \`$sweep\`). Data: correlated = Gaussian with Toeplitz covariance rho^|i-j|, uncorrelated = N(0, I); train and test sets are independent draws. MSE is per vector (sum over the dims) on the test set; gap = 10 log10(MSE / D(R)) with D(R) the reverse water-filling bound at the same bits per vector. Wall time (s) is the whole run on a shared 2-core machine." \
+  --settings seed dataset quantizer optimizer --settings-by optimizer.name \
   --columns dataset.kind quantizer.name optimizer.name metrics.bits metrics.mse metrics.rd_bound_mse metrics.rd_gap_db metrics.snr_db metrics.perplexity_mean timings.total \
   --headers data quantizer optimizer bits MSE "R-D bound" "gap (dB)" "SNR (dB)" perplexity "wall (s)" \
   --sort dataset.kind quantizer.name optimizer.name metrics.bits \

@@ -2,6 +2,7 @@
 
 import json
 import re
+import stat
 import os
 import subprocess
 import sys
@@ -126,6 +127,22 @@ def test_run_writes_metrics_json_and_prints_a_row(tmp_path):
     assert record["environment"]["seed"] == 0 and record["environment"]["device"] == "cpu"
     assert record["config"]["quantizer"]["name"] == "avq"
     assert not list((tmp_path / "run").glob(".metrics.json.*"))  # no temp file left
+    # the results reach the run's log file too, and the record is readable like any new file
+    log = (tmp_path / "run" / "cli.log").read_text()
+    assert "rd_gap_db" in log and "timings (s): data" in log and "metrics: " in log
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "run" / "metrics.json").stat().st_mode) == 0o666 & ~umask
+
+
+def test_help_shows_description_groups_and_examples(tmp_path):
+    res = vqbench("--help", cwd=tmp_path)
+    assert res.returncode == 0
+    out = res.stdout
+    assert out.startswith("vqbench: train and compare vector quantizers")
+    assert "quantizer: avq, pvq, rvq, vq" in out and "optimizer: kmeans, nsvq, ste" in out
+    assert "experiment: ann, toy, vqvae, vqvae_quick" in out
+    assert "== Examples ==" in out and "+tags.note=baseline" in out
 
 
 def test_config_error_is_one_line_and_nonzero(tmp_path):

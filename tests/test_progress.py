@@ -9,6 +9,6 @@ def test_postfix_does_not_force_a_refresh_per_call():
     out = io.StringIO()
     bar = progress(range(200), desc="t", file=out)
     for i in bar:
-        bar.set_postfix(mse=f"{i}")
+        bar.set_postfix(mse=f"{i}", refresh=False)
     bar.close()
     assert out.getvalue().count("mse=") <= 1, out.getvalue()[:300]

@@ -47,3 +47,49 @@ def test_report_pivot_tables(tmp_path):
     md = (tmp_path / "t.md").read_text()
     assert "## mse by bits" in md and "| quantizer | bits=12 | bits=16 |" in md
     assert "| avq | 3 | 1.5 |" in md and "| rvq |  | 2 |" in md and "## All runs" in md
+
+
+def test_settings_note_is_read_from_the_runs_configs(tmp_path):
+    """The note states the values the runs recorded, per optimizer, and hides machine paths."""
+    from vqbench.report import load_runs, settings_note
+
+    for i, (opt, key, value) in enumerate([("nsvq", "steps", 600), ("nsvq", "steps", 300),
+                                           ("kmeans", "lloyd_iterations", 25)]):
+        d = tmp_path / str(i)
+        d.mkdir()
+        record = {"config": {"optimizer": {"name": opt, key: value}, "dataset": {"root": "/home/someone/data.tgz"}},
+                  "metrics": {}, "timings": {}, "environment": {}}
+        (d / "metrics.json").write_text(json.dumps(record))
+    note = settings_note(load_runs([tmp_path]), ["optimizer", "dataset"], "optimizer.name")
+    lines = note.splitlines()
+    assert "- optimizer.name=kmeans (1 runs): `optimizer.name`=kmeans, `optimizer.lloyd_iterations`=25, " \
+           "`dataset.root`=.../data.tgz" in lines
+    assert "- optimizer.name=nsvq (2 runs): `optimizer.name`=nsvq, `optimizer.steps`=300|600, " \
+           "`dataset.root`=.../data.tgz" in lines
+    assert "/home/someone" not in note
+
+
+def test_vqvae_table_aggregates_seeds(tmp_path):
+    """scripts/vqvae_table.py: one row per setting with mean and sd over its seeds."""
+    import importlib.util
+    from pathlib import Path
+
+    for seed, psnr in enumerate([20.0, 22.0, 24.0]):
+        d = tmp_path / "runs" / f"rvq-nsvq-24-s{seed}"
+        d.mkdir(parents=True)
+        cfg = {"experiment": {"name": "vqvae"}, "quantizer": {"name": "rvq"}, "dataset": {"name": "image_folder"},
+               "optimizer": {"name": "nsvq", "init": "data"}, "seed": seed}
+        metrics = {"bits": 24.0, "bits_per_image": 1536.0, "psnr": psnr, "ssim": 0.5, "mse": 0.01,
+                   "psnr_untrained": 10.0, "perplexity_mean": 9.0, "encode_ops": 100.0, "epochs": 3.0,
+                   "train_images": 10.0, "train_seconds": 5.0}
+        (d / "metrics.json").write_text(json.dumps({"config": cfg, "metrics": metrics, "timings": {"total": 7.0},
+                                                    "environment": {"torch": "x", "torch_threads": 1}}))
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("vqvae_table", root / "scripts" / "vqvae_table.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    assert table.main([str(tmp_path / "runs"), "--out", str(tmp_path / "t")]) == 0
+    md = (tmp_path / "t.md").read_text()
+    row = [ln for ln in md.splitlines() if ln.startswith("| RVQ")]
+    assert row == ["| RVQ | NSVQ | 24 | 1536 | 3 | 22 | 2 | 0.5 | 0 | 0.01 | 10 | 9 | 100 | 3 | 10 | 5 | 7 |  |"]
+    assert "`optimizer.init`=data" in md and "`seed`" not in md

@@ -281,3 +281,34 @@ def test_presets_compose_and_validate(preset):
     assert plain["quantizer"] == {"name": "avq", "num_codebooks": 4, "bits_per_codebook": 6, "beam_width": 16}
     assert plain["dataset"]["name"] == "cifar10" and plain["optimizer"]["name"] == "kmeans"
     assert OmegaConf.to_container(dev)["dataset"]["name"] == "image_folder"
+
+
+@pytest.mark.parametrize("opt", ["nsvq", "ste", "kmeans"])
+def test_optimizer_init_is_honoured_in_latent_units(image_tree, opt):
+    """optimizer.init=data: every codeword of a PVQ is a sub-vector of one of the untrained
+    encoder's latents; init=random: N(0, (0.01 sigma)^2) with sigma the latents' std (not an
+    absolute 0.01), whatever the optimizer."""
+    from vqbench.data.cifar import load_images
+
+    stds = {}
+    for init in ("data", "random"):
+        cfg = _cfg(image_tree, "pvq", opt, optimizer__init=init)
+        data = load_images(cfg["dataset"], 0)
+        training = exp.Training(cfg, data, torch.device("cpu"))
+        with torch.no_grad():
+            z = training.model.encode(exp.to_unit(data.train, torch.device("cpu")))
+        latents = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+        books = training.quantizer.codebooks.detach()
+        sub = training.quantizer.split(latents)  # [N, M, d]
+        if init == "data":
+            for m in range(books.shape[0]):
+                gap = (books[m][:, None, :] - sub[None, :, m, :]).abs().amax(dim=-1).min(dim=1).values
+                assert gap.max() < 1e-5 * latents.abs().max(), m
+        else:
+            sigma = latents.std().item()
+            stds[init] = books.std().item()
+            assert 0.005 * sigma < stds[init] < 0.02 * sigma, (stds[init], sigma)
+            assert abs(books.mean().item()) < 0.01 * sigma
+    # the latents of this tiny untrained encoder are far from unit scale, so a random start in
+    # absolute units (0.01) would fail the check above
+    assert not 0.5 < stds["random"] / 0.01 < 2

@@ -22,28 +22,16 @@ BASELINES = ("pq", "opq", "rq", "rq_beam", "lsq")
 
 
 def unpack(codes: np.ndarray, M: int, nbits: int) -> np.ndarray:
-    """faiss packed codes (n, code_size) uint8 -> indices (n, M), LSB-first bit order."""
-    codes = np.ascontiguousarray(codes, dtype=np.uint8)
-    if nbits == 8:
-        return codes[:, :M].copy()
-    bits = np.unpackbits(codes, axis=1, bitorder="little")[:, :M * nbits]
-    bits = bits.reshape(codes.shape[0], M, nbits).astype(np.uint32)
-    idx = (bits << np.arange(nbits, dtype=np.uint32)).sum(axis=2)
+    """faiss packed codes (n, code_size) uint8 -> indices (n, M) (faiss.unpack_bitstrings)."""
+    idx = faiss.unpack_bitstrings(np.ascontiguousarray(codes, dtype=np.uint8), M, nbits)
     return idx.astype(np.uint16 if nbits > 8 else np.uint8)
 
 
 def pack(idx: np.ndarray, nbits: int, code_size: int) -> np.ndarray:
-    """Inverse of ``unpack``: indices (n, M) -> packed (n, code_size) uint8."""
-    idx = np.asarray(idx)
-    n, M = idx.shape
-    if nbits == 8:
-        out = np.zeros((n, code_size), dtype=np.uint8)
-        out[:, :M] = idx
-        return out
-    shifts = np.arange(nbits, dtype=np.uint32)
-    bits = ((idx.astype(np.uint32)[:, :, None] >> shifts) & 1).astype(np.uint8).reshape(n, M * nbits)
-    packed = np.packbits(bits, axis=1, bitorder="little")
-    out = np.zeros((n, code_size), dtype=np.uint8)
+    """Inverse of ``unpack``: indices (n, M) -> packed (n, code_size) uint8 (faiss.pack_bitstrings,
+    zero-padded to the quantizer's code size, which may hold more than the codes)."""
+    packed = faiss.pack_bitstrings(np.ascontiguousarray(idx, dtype=np.int32), nbits)
+    out = np.zeros((packed.shape[0], code_size), dtype=np.uint8)
     out[:, :packed.shape[1]] = packed
     return out
 
@@ -97,8 +85,11 @@ class FaissCodec:
             out["train_iters"] = float(self.q.train_iters)
         return out
 
-    def train(self, xt: np.ndarray) -> None:
+    def train(self, xt: np.ndarray, verbose: bool = False) -> None:
+        """Train; `verbose`: faiss prints its own progress (RQ/LSQ iterations) to stdout."""
         xt = np.ascontiguousarray(xt, dtype=np.float32)
+        if hasattr(self.q, "verbose"):
+            self.q.verbose = verbose
         if self.rotation is not None:
             self.rotation.train(xt)
             self.q.train(self.rotation.apply(xt))

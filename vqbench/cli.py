@@ -33,6 +33,8 @@ from .schema import register, to_plain
 
 register()  # the typed schema conf/ selects from (also registered when Hydra imports vqbench.conf)
 
+log = logging.getLogger("vqbench")
+
 SUMMARY_COLUMNS = {
     "toy": ["quantizer", "optimizer", "bits", "mse", "mse_per_dim", "snr_db", "rd_gap_db", "perplexity_mean"],
     "ann": ["quantizer", "optimizer", "bits", "recall@1", "recall@10", "recall@100", "mse"],
@@ -126,8 +128,10 @@ def execute(cfg: DictConfig, run_dir: Path, *, in_sweep: bool = False, overrides
         **record["metrics"],
         "seconds": record["timings"]["total"],
     }
-    print(format_table([row], SUMMARY_COLUMNS.get(name, ["quantizer", "optimizer", "bits"]) + ["seconds"]))
-    print(f"metrics: {run_dir / METRICS_FILE}")
+    # Through logging: the terminal and the run's log file (<run dir>/cli.log) both get them.
+    log.info("timings (s): %s", ", ".join(f"{k} {v:.2f}" for k, v in record["timings"].items()))
+    log.info("results:\n%s", format_table([row], SUMMARY_COLUMNS.get(name, ["quantizer", "optimizer", "bits"]) + ["seconds"]))
+    log.info("metrics: %s", run_dir / METRICS_FILE)
     return 0
 
 

@@ -8,7 +8,6 @@ what remains is here: ranges, combinations and the device.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,46 +15,11 @@ import torch
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from .quantizers import QUANTIZERS
-from .quantizers.avq import MAX_TABLE_CODEWORDS
+from .quantizers import quantizer_class
+from .checks import ConfigError, check_positive, check_range
 from .schema import GROUP_OPTIONS, unknown_keys
 
 OPTIMIZERS = tuple(GROUP_OPTIONS["optimizer"])
-
-
-class ConfigError(ValueError):
-    """A setting that cannot run; the message names the field and the value."""
-
-
-# ---------------------------------------------------------------------------- validators
-def check_range(path: str, value: Any, lo: float | None = None, hi: float | None = None,
-                *, allow_none: bool = False, lo_open: bool = False, hi_open: bool = False) -> None:
-    """`value` (the setting at `path`) lies in [lo, hi] (open ends where asked), or is None if allowed."""
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and lo is not None:
-        ok = value > lo if lo_open else value >= lo
-    if ok and hi is not None:
-        ok = value < hi if hi_open else value <= hi
-    if ok:
-        return
-    if lo is not None and hi is not None:
-        bound = f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-        if isinstance(value, int) and isinstance(lo, int) and isinstance(hi, int) and not (lo_open or hi_open):
-            bound = f"in {lo}..{hi}"
-    elif lo is not None:
-        bound = f"> {lo}" if lo_open else f">= {lo}"
-    else:
-        bound = f"< {hi}" if hi_open else f"<= {hi}"
-    finite = "" if not isinstance(value, float) or math.isfinite(value) else "a finite number "
-    raise ConfigError(f"{path} must be {finite}{bound}{' or null' if allow_none else ''}, got {value!r}")
-
-
-def check_positive(section: Mapping[str, Any], where: str, *keys: str, allow_none: bool = False) -> None:
-    """Every `section[key]` is an integer >= 1 (or None if allowed)."""
-    for key in keys:
-        check_range(f"{where}.{key}", section.get(key), 1, allow_none=allow_none)
 
 
 def check_schema(cfg: DictConfig) -> None:
@@ -94,29 +58,12 @@ def composition_error_line(err: BaseException) -> str:
 
 # ---------------------------------------------------------------------------- sections
 def check_quantizer(cfg: Mapping[str, Any]) -> None:
-    q = cfg["quantizer"]
-    if q["name"] not in QUANTIZERS:
-        raise ConfigError(f"quantizer.name must be one of {sorted(QUANTIZERS)}, got {q['name']!r}")
-    check_range("quantizer.bits_per_codebook", q["bits_per_codebook"], 1, 16)
-    check_positive(q, "quantizer", "num_codebooks", "beam_width")
-    M, bits = q["num_codebooks"], q["bits_per_codebook"]
-    if q["name"] == "vq" and M != 1:
-        raise ConfigError(f"quantizer=vq uses one codebook: quantizer.num_codebooks must be 1, got {M}")
-    if q["name"] == "avq" and M * (1 << bits) > MAX_TABLE_CODEWORDS:
-        raise ConfigError(
-            f"quantizer=avq: num_codebooks*2^bits_per_codebook = {M * (1 << bits)} codewords exceeds "
-            f"{MAX_TABLE_CODEWORDS} (its lookup table would not fit in memory)"
-        )
+    quantizer_class(cfg["quantizer"]).check_config(cfg["quantizer"])
 
 
 def check_quantizer_fits(cfg: Mapping[str, Any], dim: int, source: str) -> None:
-    """Checks that need the data dimension (`source` names where it came from)."""
-    q = cfg["quantizer"]
-    if q["name"] == "pvq" and dim % int(q["num_codebooks"]) != 0:
-        raise ConfigError(
-            f"quantizer=pvq: data dimension {dim} ({source}) is not divisible by "
-            f"quantizer.num_codebooks={q['num_codebooks']}"
-        )
+    """The quantizer's checks that need the data dimension (`source` names where it came from)."""
+    quantizer_class(cfg["quantizer"]).check_config(cfg["quantizer"], dim, source)
 
 
 def check_optimizer(cfg: Mapping[str, Any]) -> None:

@@ -16,16 +16,31 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from .atomic import write_text_atomic
 from .results import format_value
-from .runs import RunSet, lookup, scan_runs
+from .runs import RunSet, load_runs, lookup, scan_runs
 
 
 DEFAULT_COLUMNS = ["experiment.name", "quantizer.name", "optimizer.name", "metrics.bits", "seed", "timings.total"]
+
+
+def load_runs_or_report(paths: list[Path], prog: str, experiment: str | None = None) -> list[dict[str, Any]] | None:
+    """The finished runs (only of `experiment` if given), or None after a one-line error on stderr."""
+    try:
+        runs = [r for r in load_runs(paths) if experiment is None or r.get("experiment", {}).get("name") == experiment]
+    except (FileNotFoundError, ValueError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return None
+    if not runs:
+        kind = f"{experiment} " if experiment else ""
+        print(f"{prog}: error: no {kind}metrics.json under {', '.join(map(str, paths))}", file=sys.stderr)
+        return None
+    return runs
 
 
 def _sort_key(value: Any) -> tuple:
@@ -57,6 +72,51 @@ def pivot(runs: list[dict[str, Any]], rows: list[str], column: str, value: str) 
     header = [c.split(".")[-2] if c.endswith(".name") else c.split(".")[-1] for c in rows]
     header += [f"{column.split('.')[-1]}={format_value(v)}" for v in col_values]
     return header, [list(k) + [cells[k].get(v) for v in col_values] for k in keys]
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix[:-1]: node}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        out.update(_flatten(value, f"{prefix}{key}."))
+    return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str) and Path(value).is_absolute():  # no machine paths in results
+        return f".../{Path(value).name}"
+    return "null" if value is None else json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+
+
+def settings_note(runs: list[dict[str, Any]], sections: list[str], group_by: str | None = None) -> str:
+    """The runs' settings, read from their recorded configs: for every key of `sections`
+    (e.g. ``optimizer``), the values the runs used, one line per distinct `group_by` value.
+    Result notes state what the runs did from this, never from typed text."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault(lookup(r, group_by) if group_by else None, []).append(r)
+    lines = []
+    for key in sorted(groups, key=_sort_key):
+        values: dict[str, set] = {}
+        for r in groups[key]:
+            for section in sections:
+                for path, v in _flatten(r.get(section), f"{section}.").items():
+                    values.setdefault(path, set()).add(json.dumps(v))
+        parts = [f"`{p}`={'|'.join(_show(json.loads(v)) for v in sorted(vs))}" for p, vs in values.items()]
+        head = f"- {group_by}={key} ({len(groups[key])} runs): " if group_by else f"- {len(groups[key])} runs: "
+        lines.append(head + ", ".join(parts))
+    return ("Settings of these runs, from their recorded configs (a key an optimizer does not use in "
+            "this experiment is listed too; see the README):\n\n" + "\n".join(lines))
+
+
+def write_table(out: Path, title: str, notes: list[str], columns: list[str], rows: list[list[Any]],
+                headers: list[str] | None = None, before_table: str = "", after_table: str = "") -> None:
+    """OUT.md (title, notes, table) and OUT.csv, both written atomically."""
+    md = f"# {title}\n\n" + "".join(f"{n}\n\n" for n in notes) + before_table
+    md += to_markdown(columns, rows, headers) + "\n" + (f"\n{after_table.rstrip()}\n" if after_table else "")
+    write_text_atomic(out.with_suffix(".md"), md)
+    write_text_atomic(out.with_suffix(".csv"), to_csv(columns, rows))
 
 
 def to_csv(columns: list[str], rows: list[list[Any]]) -> str:
@@ -102,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write OUT.md and OUT.csv (default: print Markdown)")
     ap.add_argument("--title", default="vqbench results")
     ap.add_argument("--note", action="append", default=[], help="paragraph(s) above the table")
+    ap.add_argument("--settings", nargs="+", default=[],
+                    help="config sections (e.g. dataset optimizer) whose values the runs used go into the note")
+    ap.add_argument("--settings-by", help="one settings line per value of this path (e.g. optimizer.name)")
     ap.add_argument("--pivot-rows", nargs="+", help="also print compact tables: one row per these columns ...")
     ap.add_argument("--pivot-column", help="... one column per value of this path ...")
     ap.add_argument("--pivot-values", nargs="+", default=[], help="... one table per value path")
@@ -125,19 +188,22 @@ def main(argv: list[str] | None = None) -> int:
               f"(columns are dotted paths such as quantizer.name, metrics.mse, timings.total)", file=sys.stderr)
         return 2
     rows = build_table(runs, args.columns, args.columns if args.sort is None else args.sort)
-    md = f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in args.note)
+    notes = list(args.note)
+    if args.settings and runs:
+        notes.append(settings_note(runs, args.settings, args.settings_by))
+    pivots = ""
     if args.pivot_rows and args.pivot_column:
         for value in args.pivot_values:
             header, prow = pivot(runs, args.pivot_rows, args.pivot_column, value)
-            md += f"## {value.split('.')[-1]} by {args.pivot_column.split('.')[-1]}\n\n" + to_markdown(header, prow) + "\n\n"
-        md += "## All runs\n\n"
-    md += to_markdown(args.columns, rows, args.headers) + "\n"
-    md += not_finished_markdown(runset)
+            pivots += f"## {value.split('.')[-1]} by {args.pivot_column.split('.')[-1]}\n\n" + to_markdown(header, prow) + "\n\n"
+        pivots += "## All runs\n\n"
+    unfinished = not_finished_markdown(runset)
     if args.out is None:
-        print(md)
+        print(f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in notes) + pivots
+              + to_markdown(args.columns, rows, args.headers) + "\n" + unfinished)
     else:
-        write_text_atomic(args.out.with_suffix(".md"), md)
-        write_text_atomic(args.out.with_suffix(".csv"), to_csv(args.columns, rows))
+        write_table(args.out, args.title, notes, args.columns, rows, args.headers, before_table=pivots,
+                    after_table=unfinished)
         print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')} ({len(rows)} runs)")
     return 0
 

@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from .quantizers import QUANTIZERS
+
 
 class Device(str, Enum):
     auto = "auto"  # CUDA if available, else CPU
@@ -40,38 +42,6 @@ class ToyKind(str, Enum):
     correlated = "correlated"  # N(0, S), S_ij = rho^|i-j|
     uncorrelated = "uncorrelated"  # N(0, I)
     lowrank = "lowrank"  # x = z A, z ~ N(0, I_rank): the paper's Fig. 2a source (rank 16, 64 dims)
-
-
-# ---------------------------------------------------------------------------- quantizer
-@dataclass
-class QuantizerConfig:
-    name: str = MISSING
-    num_codebooks: int = 4  # M
-    bits_per_codebook: int = 4  # log2 K, 1..16; bits per vector = M * bits_per_codebook
-    beam_width: int = 1  # W of AVQ's beam search; settable for every quantizer (sweeps), ignored by vq/rvq/pvq
-
-
-@dataclass
-class VQConfig(QuantizerConfig):
-    name: str = "vq"
-    num_codebooks: int = 1  # always 1
-    bits_per_codebook: int = 8
-
-
-@dataclass
-class RVQConfig(QuantizerConfig):
-    name: str = "rvq"
-
-
-@dataclass
-class PVQConfig(QuantizerConfig):
-    name: str = "pvq"
-
-
-@dataclass
-class AVQConfig(QuantizerConfig):
-    name: str = "avq"
-    beam_width: int = 16
 
 
 # ---------------------------------------------------------------------------- optimizer
@@ -250,7 +220,7 @@ class VQBenchConfig:
 
 
 GROUP_OPTIONS: dict[str, dict[str, type]] = {
-    "quantizer": {"vq": VQConfig, "rvq": RVQConfig, "pvq": PVQConfig, "avq": AVQConfig},
+    "quantizer": {name: cls.Config for name, cls in QUANTIZERS.items()},  # each quantizer's module
     "optimizer": {"nsvq": NSVQConfig, "ste": STEConfig, "kmeans": KMeansConfig},
     "dataset": {
         "toy": ToyDataset,

@@ -20,7 +20,10 @@ from pathlib import Path, PurePosixPath
 CHUNK = 1 << 20
 
 
-def _member_target(archive: Path, member: tarfile.TarInfo, strip: int) -> PurePosixPath | None:
+def _member_target(archive: Path, member: tarfile.TarInfo, strip: int, dest: Path) -> tarfile.TarInfo | None:
+    """`member` as tarfile's ``data`` filter passes it (sane permissions, nothing outside
+    `dest`), stricter still: absolute paths, ``..`` and links are refused, not rewritten;
+    `strip` leading parts dropped."""
     name = PurePosixPath(member.name)
     if name.is_absolute() or ".." in name.parts or "\\" in member.name:
         raise ValueError(f"{archive}: member {member.name!r} has an unsafe path; refusing to extract")
@@ -28,8 +31,12 @@ def _member_target(archive: Path, member: tarfile.TarInfo, strip: int) -> PurePo
         raise ValueError(
             f"{archive}: member {member.name!r} is a link or special file; refusing to extract"
         )
-    parts = [p for p in name.parts if p not in ("", ".")][strip:]
-    return PurePosixPath(*parts) if parts else None
+    try:
+        member = tarfile.data_filter(member, str(dest))
+    except tarfile.FilterError as e:
+        raise ValueError(f"{archive}: member {member.name!r} is unsafe ({e}); refusing to extract") from None
+    parts = [p for p in PurePosixPath(member.name).parts if p not in ("", ".")][strip:]
+    return member.replace(name=str(PurePosixPath(*parts)), deep=False) if parts else None
 
 
 def check_tar(path: Path) -> None:
@@ -89,24 +96,13 @@ def _extract_locked(archive: Path, dest_dir: Path, strip_components: int) -> lis
     except (tarfile.TarError, OSError) as e:
         raise ValueError(f"{archive}: not a readable tar archive ({e})") from None
     with tf:
-        members = tf.getmembers()
-        plan = [(m, _member_target(archive, m, strip_components)) for m in members]
         tmp = Path(tempfile.mkdtemp(prefix=EXTRACT_PREFIX, dir=dest_dir))
         try:
-            for m, rel in plan:
-                if rel is None:
-                    continue
-                out = tmp / rel
-                if m.isdir():
-                    out.mkdir(parents=True, exist_ok=True)
-                    continue
-                out.parent.mkdir(parents=True, exist_ok=True)
-                src = tf.extractfile(m)
-                with src, open(out, "wb") as f:
-                    shutil.copyfileobj(src, f, CHUNK)
-            tops = sorted(tmp.iterdir())
+            # Every member is checked before anything is written.
+            plan = [t for t in (_member_target(archive, m, strip_components, tmp) for m in tf.getmembers()) if t]
+            tf.extractall(tmp, members=plan, filter="data")
             moved = []
-            for p in tops:
+            for p in sorted(tmp.iterdir()):
                 target = dest_dir / p.name
                 if target.is_dir() and p.is_dir():
                     shutil.rmtree(target)

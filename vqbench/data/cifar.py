@@ -18,6 +18,7 @@ The cache lives in ``dataset.cache_dir``, else ``$VQBENCH_DATA``, else ``~/.cach
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -31,9 +32,13 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path
-from ..config import ConfigError
+from ..checks import ConfigError, check_range
+from ..progress import progress as progress_bar
 from .archive import extract, locked_dir
 from .download import download
+from .home import data_home
+
+log = logging.getLogger(__name__)
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 DECODED_FORMAT = 1  # bump when the decoded-cache layout changes
@@ -69,9 +74,7 @@ def seeded_subset(n: int, limit: int | None, seed: int, field: str) -> torch.Ten
     """Sorted indices of ``limit`` of ``n`` items drawn with ``seed`` (all of them when limit is None)."""
     if limit is None:
         return torch.arange(n)
-    limit = int(limit)
-    if limit < 1:
-        raise DatasetError(f"{field} must be >= 1 or null, got {limit}")
+    check_range(field, limit, 1, allow_none=True, integer=True)
     if limit >= n:
         return torch.arange(n)
     gen = torch.Generator().manual_seed(int(seed))
@@ -80,18 +83,16 @@ def seeded_subset(n: int, limit: int | None, seed: int, field: str) -> torch.Ten
 
 def cache_root(dcfg: Mapping[str, Any] | None = None) -> Path:
     """dataset.cache_dir, else $VQBENCH_DATA, else ~/.cache/vqbench."""
-    configured = dcfg.get("cache_dir") if dcfg is not None else None
-    root = configured or os.environ.get("VQBENCH_DATA") or Path.home() / ".cache" / "vqbench"
-    return Path(root).expanduser()
+    return data_home(dcfg.get("cache_dir") if dcfg is not None else None)
 
 
-def load_images(dcfg: Mapping[str, Any], seed: int) -> ImageSplits:
+def load_images(dcfg: Mapping[str, Any], seed: int, progress: bool = False) -> ImageSplits:
     """The dataset described by a ``dataset`` config section, limited to max_train/max_test."""
     name = dcfg.get("name")
     if name == "cifar10":
         splits = load_cifar10(dcfg.get("root"), bool(dcfg.get("download", True)), cache_root(dcfg))
     elif name == "image_folder":
-        splits = load_image_folder(dcfg.get("root"), cache_root(dcfg))
+        splits = load_image_folder(dcfg.get("root"), cache_root(dcfg), progress)
     else:
         raise DatasetError(f"dataset.name must be 'cifar10' or 'image_folder' for image experiments, got {name!r}")
     return splits.subset(dcfg.get("max_train"), dcfg.get("max_test"), seed)
@@ -122,7 +123,7 @@ def load_cifar10(root: str | os.PathLike | None, download_ok: bool, cache: Path)
 
 
 # ---------------------------------------------------------------------------- image folders
-def load_image_folder(root: str | os.PathLike | None, cache: Path) -> ImageSplits:
+def load_image_folder(root: str | os.PathLike | None, cache: Path, progress: bool = False) -> ImageSplits:
     """A train/<class>/* + test/<class>/* tree (or a tar archive of one), decoded once and cached."""
     if not root:
         raise DatasetError(
@@ -156,7 +157,8 @@ def load_image_folder(root: str | os.PathLike | None, cache: Path) -> ImageSplit
     parts = []
     for split in ("train", "test"):
         _, files, labels = listing[split]
-        parts += [decode_images(files), torch.tensor(labels, dtype=torch.long)]
+        parts += [decode_images(files, progress, desc=f"decode {split} images (once)"),
+                  torch.tensor(labels, dtype=torch.long)]
     splits = ImageSplits(*parts, classes=tuple(classes), source=f"image folder {path}")
     try:
         _atomic_torch_save(
@@ -216,6 +218,7 @@ def extract_cached(archive: Path, cache: Path) -> Path:
     target = cache / "extracted" / f"{stem}-{st.st_size}-{st.st_mtime_ns}"
     if target.is_dir():
         return target
+    log.info("extracting %s into the cache (once)", archive.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     with locked_dir(target.parent, TMP_PREFIX):  # also removes what a killed extraction left
         if target.is_dir():  # a concurrent run extracted it while we waited
@@ -255,7 +258,7 @@ def _listing_key(tree: Path, listing: dict) -> str:
     return h.hexdigest()[:20]
 
 
-def decode_images(files: list[Path]) -> torch.Tensor:
+def decode_images(files: list[Path], progress: bool = False, desc: str = "decode images") -> torch.Tensor:
     """Decode image files to one uint8 tensor [N, 3, H, W]; all images must share H x W."""
     from PIL import Image
 
@@ -263,7 +266,7 @@ def decode_images(files: list[Path]) -> torch.Tensor:
         raise DatasetError("no images to decode")
     arrays = []
     shape = None
-    for f in files:
+    for f in progress_bar(files, desc=desc, enabled=progress, unit="img"):
         try:
             with Image.open(f) as im:
                 a = np.asarray(im.convert("RGB"))

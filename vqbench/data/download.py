@@ -19,12 +19,12 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from ..atomic import write_text_atomic
 from .archive import check_tar, extract, locked_dir  # noqa: F401  (re-exported)
 
 CHUNK = 1 << 20
@@ -137,7 +137,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None,
     os.replace(part, dest)
     _meta(dest).unlink(missing_ok=True)
     if expected is None or expected[0] == "sha256":
-        _atomic_write_text(sidecar, f"{digest}  {dest.name}\n")
+        write_text_atomic(sidecar, f"{digest}  {dest.name}\n")
     return dest
 
 
@@ -151,13 +151,6 @@ def _validate(path: Path, url: str, validate: Validator | None) -> None:
             f"{url} did not give a usable file ({e}); removed it and recorded nothing: check the URL "
             f"(--url) or try again later"
         ) from None
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _offline_error(url: str, reason: object, dest: Path) -> DownloadError:
@@ -240,7 +233,7 @@ def _fetch(url: str, part: Path, meta: Path, progress: bool, timeout: float) -> 
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         if have == 0:  # a fresh start: record what we are downloading, before any byte
-            _atomic_write_text(meta, json.dumps({
+            write_text_atomic(meta, json.dumps({
                 "url": url, "etag": resp.headers.get("ETag"),
                 "last_modified": resp.headers.get("Last-Modified"), "length": total}))
         mode = "ab" if have else "wb"

@@ -21,6 +21,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from vqbench.checks import check_range
+from vqbench.data.home import data_home
 from vqbench.data.vecs import first_non_finite, read_vecs, to_float32
 from vqbench.search import knn
 
@@ -37,22 +39,13 @@ class DatasetNotFound(FileNotFoundError):
     """A dataset file is missing; the message says how to get it."""
 
 
-def data_home() -> Path:
-    """Per-user data directory: $VQBENCH_DATA, else ~/.cache/vqbench."""
-    env = os.environ.get("VQBENCH_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "vqbench"
-
-
 def default_root(name: str) -> Path:
     return data_home() / name
 
 
 def _check_limit(name: str, value) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or int(value) != value or int(value) <= 0:
-        raise ValueError(f"dataset.{name} must be a positive integer or null, got {value!r}")
-    return int(value)
+    check_range(f"dataset.{name}", value, 1, allow_none=True, integer=True)
+    return None if value is None else int(value)
 
 
 class ANNDataset:

@@ -9,11 +9,12 @@ or one big float32 copy unless the caller asks for it.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from ..atomic import atomic_path
 
 VALUE_DTYPES = {
     ".fvecs": np.dtype("<f4"),
@@ -141,7 +142,7 @@ def to_float32(x: np.ndarray, chunk_size: int = 65536) -> np.ndarray:
 
 
 def write_vecs(path: str | os.PathLike, array: np.ndarray, chunk_size: int = 65536) -> Path:
-    """Write an (N, d) array atomically (temporary file + os.replace).
+    """Write an (N, d) array atomically (vqbench.atomic).
 
     The extension decides the stored type; values that do not fit it (non-integers or
     out-of-range values for .ivecs/.bvecs) raise ValueError instead of wrapping.
@@ -163,19 +164,11 @@ def write_vecs(path: str | os.PathLike, array: np.ndarray, chunk_size: int = 655
                 f"{path}: values {lo}..{hi} do not fit {path.suffix} ({info.min}..{info.max})"
             )
     rec_dtype = np.dtype([("d", "<i4"), ("v", dtype, (d,))])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for i0 in range(0, n, chunk_size):
-                c = a[i0:i0 + chunk_size]
-                recs = np.empty(c.shape[0], dtype=rec_dtype)
-                recs["d"] = d
-                recs["v"] = c
-                recs.tofile(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        for i0 in range(0, n, chunk_size):
+            c = a[i0:i0 + chunk_size]
+            recs = np.empty(c.shape[0], dtype=rec_dtype)
+            recs["d"] = d
+            recs["v"] = c
+            recs.tofile(f)
     return path

@@ -10,9 +10,7 @@ run, their metrics prefixed ``baseline.<name>.``.
 from __future__ import annotations
 
 import logging
-import os
 import resource
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import atomic_path
 from ..baselines import BASELINES, build_baseline
 from ..config import ConfigError, check_positive, check_quantizer_fits
 from ..data.sift import ANNDataset, load_dataset
@@ -188,18 +187,12 @@ def _torch_codec(quantizer, device: torch.device) -> tuple[Encoder, Decoder]:
 
 
 def _save_codebooks(quantizer, run_dir: Path) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".codebooks.pt.", suffix=".tmp")
-    os.close(fd)
+    path = run_dir / "codebooks.pt"
     try:
-        torch.save({"codebooks": quantizer.codebooks.detach().cpu()}, tmp)
-        os.replace(tmp, run_dir / "codebooks.pt")
+        with atomic_path(path) as tmp:
+            torch.save({"codebooks": quantizer.codebooks.detach().cpu()}, tmp)
     except (OSError, RuntimeError) as err:  # disk full: torch says RuntimeError, naming no file
-        Path(tmp).unlink(missing_ok=True)
-        raise write_failed(run_dir / "codebooks.pt", err) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise write_failed(path, err) from None
 
 
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
@@ -217,8 +210,8 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
         t0 = time.perf_counter()
         ds.get_groundtruth()  # recompute now, outside the timed search
         timings["groundtruth"] = time.perf_counter() - t0
-        print(f"ann: base cut to {ds.nb} of {ds.nb_total} vectors (dataset.max_base): "
-              f"ground truth recomputed by exact search")
+        log.info("ann: base cut to %d of %d vectors (dataset.max_base): ground truth recomputed by exact search",
+                 ds.nb, ds.nb_total)
     info = ds.describe()
 
     metrics: dict[str, float] = {"nb": float(info["nb"]), "nq": float(info["nq"]), "ntrain": float(len(xt)),
@@ -240,12 +233,12 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
     seed = int(cfg["seed"])
     timings: dict[str, float] = {}
     reset_peak_rss()
-    K = 1 << int(q["bits_per_codebook"])
-    if q["name"] == "avq" and int(q["beam_width"]) > K:
-        log.warning("quantizer.beam_width=%s > K=%d: using beam width %d", q["beam_width"], K, K)
-        q["beam_width"] = K  # the ANN default is min(K, 64)
     torch.manual_seed(seed)
     quantizer = build_quantizer(q, ds.dim).to(device)
+    K = quantizer.codebook_size
+    if getattr(quantizer, "beam_width", 0) > K:  # a quantizer that searches a beam (AVQ)
+        log.warning("quantizer.beam_width=%s > K=%d: using beam width %d", q["beam_width"], K, K)
+        quantizer.beam_width = K  # the ANN default is min(K, 64)
     t0 = time.perf_counter()
     train_stats = fit(quantizer, torch.from_numpy(xt), cfg["optimizer"], device, seed, progress=progress)
     timings["train"] = time.perf_counter() - t0
@@ -264,7 +257,7 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
         t0 = time.perf_counter()
         save_index(index_search.index, run_dir / "index.faiss")
         timings["save_index"] = time.perf_counter() - t0
-    metrics["beam_width"] = float(q["beam_width"]) if q["name"] == "avq" else 1.0
+    metrics["beam_width"] = float(getattr(quantizer, "beam_width", 1))
     metrics.update(complexity_metrics(quantizer))
     metrics.update({f"train.{k}": float(v) for k, v in train_stats.items()})
     metrics["peak_rss_mb"] = peak_rss_mb()
@@ -282,10 +275,11 @@ def run_baseline(name: str, ds: ANNDataset, xt: np.ndarray, cfg: Mapping[str, An
     codec = build_baseline(name, ds.dim, M, nbits, beam_width=beam,
                            lsq_encode_ils_iters=e["lsq_encode_ils_iters"])
     t0 = time.perf_counter()
-    if progress:
-        print(f"baseline {name}: training on {len(xt)} vectors")
-    codec.train(xt)
+    log.info("baseline %s: training on %d vectors%s", name, len(xt),
+             " (faiss reports its iterations)" if progress and name in ("rq_beam", "lsq") else "")
+    codec.train(xt, verbose=progress and name in ("rq_beam", "lsq"))
     timings = {"train": time.perf_counter() - t0}
+    log.info("baseline %s: trained in %.1f s", name, timings["train"])
     metrics, t = evaluate(ds, codec.encode, codec.decode, M, 1 << nbits, search_k=search_k,
                           chunk_size=chunk_size, progress=progress, label=f"{name} ")
     timings.update(t)

@@ -1,28 +1,33 @@
-"""Quantizers: hard encode/decode for VQ, RVQ, PVQ and AVQ (no training logic)."""
+"""Quantizers: VQ, RVQ, PVQ and AVQ. Each class holds everything about its quantizer (config
+schema, checks, encode/decode, operation count, classical fit, data init, EMA targets; see
+base.py); adding one is a module and a line in QUANTIZERS."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from ..checks import ConfigError
 from .avq import AVQ
-from .base import Quantizer
+from .base import Quantizer, QuantizerConfig
 from .pvq import PVQ
 from .rvq import RVQ
 from .vq import VQ
 
-QUANTIZERS: dict[str, type[Quantizer]] = {"vq": VQ, "rvq": RVQ, "pvq": PVQ, "avq": AVQ}
+QUANTIZERS: dict[str, type[Quantizer]] = {cls.name: cls for cls in (VQ, RVQ, PVQ, AVQ)}
+
+
+def quantizer_class(qcfg: Mapping[str, Any]) -> type[Quantizer]:
+    name = qcfg["name"]
+    if name not in QUANTIZERS:
+        raise ConfigError(f"quantizer.name must be one of {sorted(QUANTIZERS)}, got {name!r}")
+    return QUANTIZERS[name]
 
 
 def build_quantizer(qcfg: Mapping[str, Any], dim: int) -> Quantizer:
     """A quantizer for `dim`-dimensional data from a `quantizer` config section."""
-    name = qcfg["name"]
-    if name not in QUANTIZERS:
-        raise ValueError(f"quantizer.name must be one of {sorted(QUANTIZERS)}, got {name!r}")
-    kwargs = dict(num_codebooks=int(qcfg["num_codebooks"]), bits_per_codebook=int(qcfg["bits_per_codebook"]))
-    if name == "avq":
-        kwargs["beam_width"] = int(qcfg["beam_width"])
-    return QUANTIZERS[name](dim, **kwargs)
+    return quantizer_class(qcfg).from_config(qcfg, dim)
 
 
-__all__ = ["AVQ", "PVQ", "QUANTIZERS", "Quantizer", "RVQ", "VQ", "build_quantizer"]
+__all__ = ["AVQ", "PVQ", "QUANTIZERS", "Quantizer", "QuantizerConfig", "RVQ", "VQ", "build_quantizer",
+           "quantizer_class"]

@@ -25,32 +25,41 @@ the top-k). ``engine="auto"`` takes numba for CPU codebooks, torch otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 import torch
 
-from .base import ENCODE_BUDGET_ELEMENTS, Quantizer
+from ..checks import ConfigError
+from ..complexity import ADD, COMPARE, MAC, MOVE, topk_ops
+from .base import (ENCODE_BUDGET_ELEMENTS, Quantizer, QuantizerConfig, additive_ema_targets,
+                   fit_residual_kmeans, init_residuals_from_data)
 
 # Largest M*K whose (M*K)^2 float32 cross-product table we build (256 MB).
 MAX_TABLE_CODEWORDS = 8192
 ENGINES = ("auto", "torch", "numba")
 
 
+@dataclass
+class AVQConfig(QuantizerConfig):
+    name: str = "avq"
+    beam_width: int = 16
+
+
 class AVQ(Quantizer):
     name = "avq"
+    Config = AVQConfig
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, beam_width: int = 16,
                  engine: str = "auto"):
-        if beam_width < 1:
-            raise ValueError(f"quantizer.beam_width must be >= 1, got {beam_width}")
+        self.check_config({"num_codebooks": num_codebooks, "bits_per_codebook": bits_per_codebook,
+                           "beam_width": beam_width}, dim)
         if engine not in ENGINES:
             raise ValueError(f"avq: engine must be one of {ENGINES}, got {engine!r}")
         super().__init__(dim, num_codebooks, bits_per_codebook, codeword_dim=dim)
         total = self.num_codebooks * self.codebook_size
-        if total > MAX_TABLE_CODEWORDS:
-            raise ValueError(
-                f"avq: M*K = {self.num_codebooks}*{self.codebook_size} = {total} codewords exceeds "
-                f"{MAX_TABLE_CODEWORDS}; its ({total})^2 lookup table would not fit in memory "
-                f"(lower quantizer.bits_per_codebook or quantizer.num_codebooks)"
-            )
         self.beam_width = beam_width
         self.engine = engine
         # A random 64-bit key per codeword; a beam's hash is the sum over its chosen set.
@@ -169,6 +178,58 @@ class AVQ(Quantizer):
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.selected_codewords(codes).sum(dim=1)
+
+    # ------------------------------------------------------------------ config, fit, complexity
+    @classmethod
+    def check_config(cls, qcfg: Mapping[str, Any], dim: int | None = None, dim_source: str = "data dimension") -> None:
+        super().check_config(qcfg, dim, dim_source)
+        total = qcfg["num_codebooks"] * (1 << qcfg["bits_per_codebook"])
+        if total > MAX_TABLE_CODEWORDS:
+            raise ConfigError(
+                f"quantizer=avq: num_codebooks*2^bits_per_codebook = {total} codewords exceeds "
+                f"{MAX_TABLE_CODEWORDS} (its lookup table would not fit in memory; lower "
+                f"quantizer.bits_per_codebook or quantizer.num_codebooks)"
+            )
+
+    @classmethod
+    def from_config(cls, qcfg: Mapping[str, Any], dim: int) -> "AVQ":
+        return cls(dim, int(qcfg["num_codebooks"]), int(qcfg["bits_per_codebook"]), int(qcfg["beam_width"]))
+
+    def encode_ops(self) -> int:
+        """The beam search above, step by step: root table, top-k selections, set-hash
+        deduplication and child-table updates."""
+        M, K, D, W = self.num_codebooks, self.codebook_size, self.dim, self.beam_width
+        ops = M * K * (D * MAC + 2 * ADD)  # <x, c> for every codeword, root table
+        beams = 1
+        for step in range(M):
+            unused = M - step
+            candidates = beams * unused * K
+            if step == M - 1:
+                ops += candidates * COMPARE  # argmin over the last tables
+                break
+            pool = min(W * (step + 1), candidates)
+            width = min(W, pool)
+            ops += topk_ops(candidates, pool)
+            if step > 0 and pool > width:  # hash, sort and drop repeated sets, pick the width best
+                ops += pool * ADD + topk_ops(pool, pool) + topk_ops(pool, width)
+            # child tables: gather (move) + cross-product row (add) + error shift (add)
+            ops += width * (unused - 1) * K * (MOVE + 2 * ADD)
+            beams = width
+        return ops
+
+    def fit_kmeans(self, x: np.ndarray, lloyd_iterations: int, alternations: int, seed: int,
+                   progress: bool) -> dict[str, float]:
+        """Residual k-means as the start, then AQ's alternations (training/kmeans.py)."""
+        from ..training.kmeans import alternate_least_squares  # training imports quantizers
+
+        fit_residual_kmeans(self, x, lloyd_iterations, seed, progress)
+        return alternate_least_squares(self, torch.from_numpy(x), alternations, progress)
+
+    def init_from_data(self, data: torch.Tensor, generator: torch.Generator) -> None:
+        init_residuals_from_data(self, data, generator)
+
+    def ema_targets(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return additive_ema_targets(self.selected_codewords(codes), x, earlier_only=False)
 
 
 def smallest(values: torch.Tensor, k: int, groups: int = 8) -> tuple[torch.Tensor, torch.Tensor]:

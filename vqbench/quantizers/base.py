@@ -1,7 +1,18 @@
 """The quantizer interface shared by VQ, RVQ, PVQ and AVQ.
 
-A quantizer holds its codebooks as one parameter of shape [M, K, d] and does hard
-encoding and decoding only; training lives in :mod:`vqbench.training`.
+A quantizer holds its codebooks as one parameter of shape [M, K, d]. Everything that depends
+on which quantizer it is lives with its class, so a new quantizer is one module (plus one
+line in ``QUANTIZERS``):
+
+* ``Config``                    its config schema (a dataclass registered as ``quantizer=<name>``);
+* ``check_config(qcfg, dim)``   its own setting checks (one-line ConfigErrors);
+* ``encode`` / ``decode``       hard encoding and decoding;
+* ``encode_ops()``              weighted operations per encoded vector (complexity.py's weights);
+* ``fit_kmeans(x, ...)``        its classical fit (the ``kmeans`` optimizer);
+* ``init_from_data(data, g)``   its data-dependent initialisation (``optimizer.init=data``);
+* ``ema_targets(x, codes)``     what each codebook should reproduce (EMA updates in a VQ-VAE).
+
+The optimizers and experiments only ask the quantizer; nothing dispatches on its name.
 
 * ``encode(x)``  -> int64 codes [N, M], computed without gradients, in chunks so that
   a 1M x 128 input never builds an N x K x D tensor.
@@ -12,29 +23,42 @@ encoding and decoding only; training lives in :mod:`vqbench.training`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
+from omegaconf import MISSING
 from torch import nn
 
+from ..checks import ConfigError, check_positive, check_range
+from ..progress import progress as progress_bar
 from .argmin import argmin_rows
 
 # Elements of scratch memory an encode chunk may use (float32: 4 bytes each, ~128 MB).
 ENCODE_BUDGET_ELEMENTS = 1 << 25
 
 
+@dataclass
+class QuantizerConfig:
+    """The `quantizer` config section; each quantizer subclasses it with its own defaults."""
+
+    name: str = MISSING
+    num_codebooks: int = 4  # M
+    bits_per_codebook: int = 4  # log2 K, 1..16; bits per vector = M * bits_per_codebook
+    beam_width: int = 1  # W of AVQ's beam search; settable for every quantizer (sweeps), ignored by vq/rvq/pvq
+
+
 class Quantizer(nn.Module):
     """Base class: M codebooks of K codewords of dimension ``codeword_dim`` each."""
 
     name = "base"
+    Config: type = QuantizerConfig
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, codeword_dim: int):
         super().__init__()
-        if dim < 1:
-            raise ValueError(f"quantizer: data dimension must be >= 1, got {dim}")
-        if num_codebooks < 1:
-            raise ValueError(f"quantizer.num_codebooks must be >= 1, got {num_codebooks}")
-        if not 1 <= bits_per_codebook <= 16:
-            raise ValueError(f"quantizer.bits_per_codebook must be in 1..16, got {bits_per_codebook}")
+        self.check_config({"num_codebooks": num_codebooks, "bits_per_codebook": bits_per_codebook}, dim)
         self.dim = dim
         self.num_codebooks = num_codebooks
         self.bits_per_codebook = bits_per_codebook
@@ -42,6 +66,21 @@ class Quantizer(nn.Module):
         self.codebooks = nn.Parameter(
             torch.randn(num_codebooks, self.codebook_size, codeword_dim) * 0.01
         )
+
+    # ------------------------------------------------------------------ config
+    @classmethod
+    def check_config(cls, qcfg: Mapping[str, Any], dim: int | None = None, dim_source: str = "data dimension") -> None:
+        """Raise a one-line ConfigError for settings this quantizer cannot run with; `dim` (the
+        data dimension, named by `dim_source`) when known. Subclasses add their own checks."""
+        check_range("quantizer.bits_per_codebook", qcfg["bits_per_codebook"], 1, 16, integer=True)
+        check_positive(qcfg, "quantizer", *(k for k in ("num_codebooks", "beam_width") if k in qcfg))
+        if dim is not None and dim < 1:
+            raise ConfigError(f"quantizer={cls.name}: {dim_source} must be >= 1, got {dim}")
+
+    @classmethod
+    def from_config(cls, qcfg: Mapping[str, Any], dim: int) -> "Quantizer":
+        """The quantizer a `quantizer` config section describes, for `dim`-dimensional data."""
+        return cls(dim, num_codebooks=int(qcfg["num_codebooks"]), bits_per_codebook=int(qcfg["bits_per_codebook"]))
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -66,15 +105,20 @@ class Quantizer(nn.Module):
         return max(1, ENCODE_BUDGET_ELEMENTS // per_vector)
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
-        """Codes [N, M] (int64) of the vectors x [N, D]."""
+    def encode(self, x: torch.Tensor, chunk_size: int | None = None, progress: str | None = None) -> torch.Tensor:
+        """Codes [N, M] (int64) of the vectors x [N, D]; `progress`: a bar with that label."""
         self._check_input(x)
         chunk = chunk_size or self.encode_chunk_size()
         x = x.to(device=self.codebooks.device, dtype=self.codebooks.dtype)
         self._prepare_encode()
         codes = torch.empty(x.shape[0], self.num_codebooks, dtype=torch.long, device=x.device)
+        bar = progress_bar(total=x.shape[0], desc=progress, unit="vec") if progress else None
         for start in range(0, x.shape[0], chunk):
             codes[start : start + chunk] = self._encode_chunk(x[start : start + chunk])
+            if bar is not None:
+                bar.update(min(chunk, x.shape[0] - start))
+        if bar is not None:
+            bar.close()
         return codes
 
     def _prepare_encode(self) -> None:
@@ -101,6 +145,24 @@ class Quantizer(nn.Module):
         M, K, d = self.codebooks.shape
         flat = (codes + torch.arange(0, M * K, K, device=codes.device)).flatten()
         return self.codebooks.view(M * K, d).index_select(0, flat).view(codes.shape[0], M, d)
+
+    # ------------------------------------------------------------------ per-quantizer knowledge
+    def encode_ops(self) -> int:
+        """Weighted operations (vqbench.complexity's weights) to encode one vector."""
+        raise NotImplementedError
+
+    def fit_kmeans(self, x: np.ndarray, lloyd_iterations: int, alternations: int, seed: int,
+                   progress: bool) -> dict[str, float]:
+        """Classical fit of the codebooks to x [N, D] (float32, on the CPU); returns statistics."""
+        raise NotImplementedError
+
+    def init_from_data(self, data: torch.Tensor, generator: torch.Generator) -> None:
+        """Set the codebooks from training vectors (``optimizer.init=data``)."""
+        raise NotImplementedError
+
+    def ema_targets(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """What each codebook alone should reproduce for each vector, given the codes: [N, M, d]."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ checks
     def _check_input(self, x: torch.Tensor) -> None:
@@ -153,3 +215,65 @@ def log2_int(k: int) -> int:
     if 1 << bits != k:
         raise ValueError(f"codebook size must be a power of two, got {k}")
     return bits
+
+
+# ---------------------------------------------------------------------------- shared by quantizers
+# Two families: codebooks over subspaces (VQ = one subspace, PVQ) and codebooks over the full
+# dimension whose codewords add up (RVQ, AVQ).
+@torch.no_grad()
+def init_subspaces_from_data(q: Quantizer, data: torch.Tensor, generator: torch.Generator) -> None:
+    """Codebook m holds random training sub-vectors of subspace m."""
+    M, K, d = q.codebooks.shape
+    sample = _sample(q, data, generator)
+    sub = sample.reshape(sample.shape[0], M, d)
+    rows = torch.randint(sample.shape[0], (M, K), generator=generator).to(sample.device)
+    q.codebooks.data = sub[rows, torch.arange(M, device=sample.device).unsqueeze(1)]
+
+
+@torch.no_grad()
+def init_residuals_from_data(q: Quantizer, data: torch.Tensor, generator: torch.Generator) -> None:
+    """Codebook m holds random residuals left after greedy encoding with codebooks 0..m-1."""
+    M, K, _ = q.codebooks.shape
+    residual = _sample(q, data, generator).clone()
+    for m in range(M):
+        rows = torch.randint(residual.shape[0], (K,), generator=generator).to(residual.device)
+        codebook = residual[rows].clone()
+        q.codebooks.data[m] = codebook
+        residual -= codebook[nearest_codeword(residual, codebook, codebook.pow(2).sum(1))]
+
+
+def _sample(q: Quantizer, data: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    n, K = data.shape[0], q.codebook_size
+    pick = torch.randint(n, (min(n, 64 * K),), generator=generator)
+    return data[pick].to(q.codebooks)
+
+
+def fit_subspaces_kmeans(q: Quantizer, x: np.ndarray, iterations: int, seed: int, progress: bool) -> None:
+    """Lloyd's k-means in every subspace (faiss)."""
+    from ..training.kmeans import lloyd  # training imports quantizers: import at call time
+
+    M, K, d = q.codebooks.shape
+    sub = x.reshape(x.shape[0], M, d)
+    books = np.stack([lloyd(sub[:, m], K, iterations, seed + m)
+                      for m in progress_bar(range(M), desc="k-means subspaces", enabled=progress and M > 1)])
+    q.codebooks.data = torch.from_numpy(books).to(q.codebooks)
+
+
+def fit_residual_kmeans(q: Quantizer, x: np.ndarray, iterations: int, seed: int, progress: bool) -> None:
+    """Residual k-means: codebook m is Lloyd's k-means of what codebooks 0..m-1 left (faiss)."""
+    from ..training.kmeans import lloyd, nearest
+
+    M, K, d = q.codebooks.shape
+    books = np.empty((M, K, d), dtype=np.float32)
+    residual = x.copy()
+    for m in progress_bar(range(M), desc="residual k-means", enabled=progress):
+        books[m] = lloyd(residual, K, iterations, seed + m)
+        residual -= books[m][nearest(books[m], residual)]
+    q.codebooks.data = torch.from_numpy(books).to(q.codebooks)
+
+
+def additive_ema_targets(selected: torch.Tensor, x: torch.Tensor, earlier_only: bool) -> torch.Tensor:
+    """x minus the other codebooks' selected codewords [N, M, D]: all others (AVQ) or only the
+    earlier stages (RVQ, whose stage m quantizes the residual of stages 0..m-1)."""
+    others = selected.cumsum(dim=1) - selected if earlier_only else selected.sum(dim=1, keepdim=True) - selected
+    return x.unsqueeze(1) - others

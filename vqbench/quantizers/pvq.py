@@ -5,22 +5,41 @@ x_hat = concat_m C_m[i_m], with i_m the nearest codeword to the m-th sub-vector.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 import torch
 
+from ..checks import ConfigError
+from ..complexity import nearest_codeword_ops
+from .base import Quantizer, QuantizerConfig, fit_subspaces_kmeans, init_subspaces_from_data
+
+
+@dataclass
+class PVQConfig(QuantizerConfig):
+    name: str = "pvq"
 from .argmin import argmin_rows
 from .base import Quantizer
 
 
 class PVQ(Quantizer):
     name = "pvq"
+    Config = PVQConfig
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int):
-        if num_codebooks < 1 or dim % num_codebooks != 0:
-            raise ValueError(
-                f"pvq splits the data dimension into equal subspaces: dimension {dim} "
-                f"is not divisible by quantizer.num_codebooks={num_codebooks}"
-            )
+        self.check_config({"num_codebooks": num_codebooks, "bits_per_codebook": bits_per_codebook}, dim)
         super().__init__(dim, num_codebooks, bits_per_codebook, codeword_dim=dim // num_codebooks)
+
+    @classmethod
+    def check_config(cls, qcfg: Mapping[str, Any], dim: int | None = None, dim_source: str = "data dimension") -> None:
+        super().check_config(qcfg, dim, dim_source)
+        M = qcfg["num_codebooks"]
+        if dim is not None and dim % M != 0:
+            source = "" if dim_source == "data dimension" else f" ({dim_source})"
+            raise ConfigError(f"quantizer=pvq: data dimension {dim}{source} is not divisible by "
+                              f"quantizer.num_codebooks={M}")
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
         """[N, D] -> [N, M, D/M]."""
@@ -38,3 +57,17 @@ class PVQ(Quantizer):
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.selected_codewords(codes).reshape(codes.shape[0], self.dim)
+
+    def encode_ops(self) -> int:
+        return self.num_codebooks * nearest_codeword_ops(self.codebook_size, self.codeword_dim)
+
+    def fit_kmeans(self, x: np.ndarray, lloyd_iterations: int, alternations: int, seed: int,
+                   progress: bool) -> dict[str, float]:
+        fit_subspaces_kmeans(self, x, lloyd_iterations, seed, progress)
+        return {}
+
+    def init_from_data(self, data: torch.Tensor, generator: torch.Generator) -> None:
+        init_subspaces_from_data(self, data, generator)
+
+    def ema_targets(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return self.split(x)

@@ -5,13 +5,25 @@ x_hat = sum_m C_m[i_m], with i_m = argmin_k ||r_m - C_m[k]||^2 and r_{m+1} = r_m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
-from .base import ENCODE_BUDGET_ELEMENTS, Quantizer, nearest_codeword, sum_of_codewords
+from ..complexity import ADD, MOVE, nearest_codeword_ops
+from .base import (ENCODE_BUDGET_ELEMENTS, Quantizer, QuantizerConfig, additive_ema_targets,
+                   fit_residual_kmeans, init_residuals_from_data, nearest_codeword,
+                   sum_of_codewords)
+
+
+@dataclass
+class RVQConfig(QuantizerConfig):
+    name: str = "rvq"
 
 
 class RVQ(Quantizer):
     name = "rvq"
+    Config = RVQConfig
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int):
         super().__init__(dim, num_codebooks, bits_per_codebook, codeword_dim=dim)
@@ -36,3 +48,18 @@ class RVQ(Quantizer):
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return sum_of_codewords(self.codebooks, codes)
+
+    def encode_ops(self) -> int:
+        # per stage: nearest codeword, then the residual update (D subs + D moves)
+        return self.num_codebooks * (nearest_codeword_ops(self.codebook_size, self.dim) + self.dim * (ADD + MOVE))
+
+    def fit_kmeans(self, x: np.ndarray, lloyd_iterations: int, alternations: int, seed: int,
+                   progress: bool) -> dict[str, float]:
+        fit_residual_kmeans(self, x, lloyd_iterations, seed, progress)
+        return {}
+
+    def init_from_data(self, data: torch.Tensor, generator: torch.Generator) -> None:
+        init_residuals_from_data(self, data, generator)
+
+    def ema_targets(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return additive_ema_targets(self.selected_codewords(codes), x, earlier_only=True)

@@ -6,7 +6,8 @@ vectors chose it (N) and of the sum of their targets (S):
     N <- decay * N + (1 - decay) * n_batch,     S <- decay * S + (1 - decay) * sum_batch,
     c <- S / N~,   N~ = (N + eps) / (sum_k N + K eps) * sum_k N   (Laplace smoothing).
 
-The *target* of codebook m is what that codebook alone should reproduce, given the codes:
+The *target* of codebook m is what that codebook alone should reproduce, given the codes
+(``Quantizer.ema_targets``):
 
 * VQ, PVQ: the vector's m-th subspace;
 * RVQ:     the residual left by stages 0..m-1 (x minus their selected codewords);
@@ -26,19 +27,8 @@ from ..quantizers import Quantizer
 
 
 def ema_targets(quantizer: Quantizer, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-    """What each codebook should reproduce for each vector: [N, M, codeword_dim]."""
-    n, m = codes.shape
-    name = quantizer.name
-    if name in ("vq", "pvq"):
-        return x.reshape(n, m, quantizer.codeword_dim)
-    selected = quantizer.selected_codewords(codes)  # [N, M, D]
-    if name == "rvq":
-        before = selected.cumsum(dim=1) - selected  # codewords of the earlier stages
-        return x.unsqueeze(1) - before
-    if name == "avq":
-        others = selected.sum(dim=1, keepdim=True) - selected
-        return x.unsqueeze(1) - others
-    raise ValueError(f"EMA codebook updates do not know quantizer {name!r}")
+    """What each codebook should reproduce for each vector: [N, M, codeword_dim] (the quantizer's own)."""
+    return quantizer.ema_targets(x, codes)
 
 
 class EMACodebooks(nn.Module):

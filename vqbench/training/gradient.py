@@ -45,6 +45,18 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, steps: int):
     raise ValueError(f"optimizer.lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
 
 
+def quantizer_loss(name: str, x: torch.Tensor, x_hat: torch.Tensor, beta: float,
+                   generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss of estimator `name` for vectors x and their hard reconstruction
+    x_hat, and the per-vector squared error ||x - x_hat||^2 (detached)."""
+    if name == "nsvq":
+        return nsvq_loss(x, x_hat)  # = ||x - x_tilde||^2 exactly in float32: no noise to draw
+    if name == "ste":
+        x_st, vq_loss = ste(x, x_hat, beta)
+        return (x - x_st).pow(2).sum(1).mean() + vq_loss, (x - x_hat.detach()).pow(2).sum(1)
+    raise ValueError(f"fit_gradient: optimizer.name must be 'nsvq' or 'ste', got {name!r}")
+
+
 def fit_gradient(
     quantizer: Quantizer,
     data: torch.Tensor,
@@ -82,14 +94,7 @@ def fit_gradient(
         batch = data.index_select(0, idx.to(data.device))
         codes = quantizer.encode(batch)
         x_hat = quantizer.decode(codes)
-        if name == "nsvq":
-            loss, err2 = nsvq_loss(batch, x_hat)  # = ||x - x_tilde||^2 exactly in float32
-        elif name == "ste":
-            x_st, vq_loss = ste(batch, x_hat, beta)
-            loss = (batch - x_st).pow(2).sum(1).mean() + vq_loss
-            err2 = (batch - x_hat.detach()).pow(2).sum(1)
-        else:
-            raise ValueError(f"fit_gradient: optimizer.name must be 'nsvq' or 'ste', got {name!r}")
+        loss, err2 = quantizer_loss(name, batch, x_hat, beta, noise_generator)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -102,7 +107,7 @@ def fit_gradient(
             trace.append(mse)
         running = mse.clone() if it == 0 else running.mul_(0.98).add_(0.02 * mse)
         if progress and it % 20 == 0:
-            bar.set_postfix(mse=f"{running.item():.4g}")
+            bar.set_postfix(mse=f"{running.item():.4g}", refresh=False)
     return {
         "train_mse": float(running.item()) if steps > 0 else float("nan"),
         "lr_absolute": float(ocfg["lr"]) * data_scale,

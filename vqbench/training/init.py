@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ..quantizers import PVQ, Quantizer
-from ..quantizers.base import nearest_codeword
+from ..quantizers import Quantizer
 
 RANDOM_SCALE = 0.01  # std of the random start, relative to the data's std
 INITS = ("random", "data")
@@ -32,20 +31,6 @@ def initialize_codebooks(quantizer: Quantizer, data: torch.Tensor, how: str, gen
         raise ValueError(f"optimizer.init must be one of {INITS}, got {how!r}")
 
 
-@torch.no_grad()
 def init_from_data(quantizer: Quantizer, data: torch.Tensor, generator: torch.Generator) -> None:
-    M, K, d = quantizer.codebooks.shape
-    n = data.shape[0]
-    pick = torch.randint(n, (min(n, 64 * K),), generator=generator)
-    sample = data[pick].to(quantizer.codebooks)
-    if isinstance(quantizer, PVQ) or M == 1:
-        sub = sample.reshape(sample.shape[0], M, d)
-        rows = torch.randint(sample.shape[0], (M, K), generator=generator).to(sample.device)
-        quantizer.codebooks.data = sub[rows, torch.arange(M, device=sample.device).unsqueeze(1)]
-        return
-    residual = sample.clone()
-    for m in range(M):
-        rows = torch.randint(residual.shape[0], (K,), generator=generator).to(residual.device)
-        codebook = residual[rows].clone()
-        quantizer.codebooks.data[m] = codebook
-        residual -= codebook[nearest_codeword(residual, codebook, codebook.pow(2).sum(1))]
+    """The quantizer's own data initialisation (``Quantizer.init_from_data``)."""
+    quantizer.init_from_data(data, generator)

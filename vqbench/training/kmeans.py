@@ -1,4 +1,5 @@
-"""Classical codebook fits, one per quantizer.
+"""Classical codebook fits (the ``kmeans`` optimizer): each quantizer's ``fit_kmeans`` says
+which fit is its own, built from the primitives here.
 
 * VQ:  Lloyd's k-means (faiss).
 * PVQ: Lloyd's k-means in each subspace.
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from ..progress import progress as progress_bar
-from ..quantizers import AVQ, PVQ, RVQ, VQ, Quantizer
+from ..quantizers import Quantizer
 
 
 def lloyd(x: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarray:
@@ -32,6 +33,13 @@ def lloyd(x: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarray:
     return km.centroids
 
 
+def nearest(codebook: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Index of the nearest codeword [n] for every row of x (faiss exact search)."""
+    index = faiss.IndexFlatL2(codebook.shape[1])
+    index.add(np.ascontiguousarray(codebook, dtype=np.float32))
+    return index.search(np.ascontiguousarray(x, dtype=np.float32), 1)[1][:, 0]
+
+
 def fit_kmeans(
     quantizer: Quantizer,
     data: torch.Tensor,
@@ -40,42 +48,36 @@ def fit_kmeans(
     seed: int,
     progress: bool = True,
 ) -> dict[str, float]:
-    iterations = int(ocfg["lloyd_iterations"])
+    """The quantizer's own classical fit (``Quantizer.fit_kmeans``) on `data` [N, D]."""
     x = data.detach().cpu().numpy().astype(np.float32, copy=False)
-    M, K, d = quantizer.codebooks.shape
-    codebooks = np.empty((M, K, d), dtype=np.float32)
-    stats: dict[str, float] = {}
-    if isinstance(quantizer, (VQ, PVQ)):
-        sub = x.reshape(x.shape[0], M, d)
-        for m in progress_bar(range(M), desc="k-means subspaces", enabled=progress and M > 1):
-            codebooks[m] = lloyd(sub[:, m], K, iterations, seed + m)
-        quantizer.codebooks.data = torch.from_numpy(codebooks)
-    elif isinstance(quantizer, (RVQ, AVQ)):
-        residual = x.copy()
-        for m in progress_bar(range(M), desc="residual k-means", enabled=progress):
-            codebooks[m] = lloyd(residual, K, iterations, seed + m)
-            index = faiss.IndexFlatL2(d)
-            index.add(codebooks[m])
-            _, assign = index.search(residual, 1)
-            residual -= codebooks[m][assign[:, 0]]
-        quantizer.codebooks.data = torch.from_numpy(codebooks)
-        if isinstance(quantizer, AVQ):
-            stats.update(alternate_least_squares(quantizer, data, int(ocfg["alternations"]), progress))
-    else:
-        raise TypeError(f"fit_kmeans: no classical fit for {type(quantizer).__name__}")
+    quantizer.to("cpu")
+    stats = quantizer.fit_kmeans(x, int(ocfg["lloyd_iterations"]), int(ocfg["alternations"]), seed, progress)
     quantizer.to(device)
     return stats
 
 
 @torch.no_grad()
-def alternate_least_squares(quantizer: Quantizer, data: torch.Tensor, rounds: int, progress: bool) -> dict[str, float]:
-    """AQ's alternation: encode all data by beam search, then solve for all codebooks jointly."""
+def alternate_least_squares(quantizer: Quantizer, data: torch.Tensor, rounds: int, progress: bool,
+                            history: list[float] | None = None) -> dict[str, float]:
+    """AQ's alternation: encode all data by beam search, then solve for all codebooks jointly.
+
+    The training error never rises: the ridge least-squares step cannot raise it (its
+    objective at the old codebooks is the old error), and a vector keeps its previous codes
+    whenever the beam search (not exhaustive) finds worse ones. `history` receives the
+    training MSE after every round."""
     x = data.detach().to(quantizer.codebooks.device, torch.float32)
-    mse = float("nan")
-    for _ in progress_bar(range(rounds), desc="AQ encode + least squares", enabled=progress):
-        codes = quantizer.encode(x)
+    mse, codes = float("nan"), None
+    for r in progress_bar(range(rounds), desc="AQ encode + least squares", enabled=progress):
+        new = quantizer.encode(x, progress=f"AQ round {r + 1}/{rounds}: encode" if progress else None)
+        if codes is not None:
+            old_err = (x - quantizer.decode(codes)).pow(2).sum(1)
+            new_err = (x - quantizer.decode(new)).pow(2).sum(1)
+            new = torch.where((old_err <= new_err).unsqueeze(1), codes, new)
+        codes = new
         quantizer.codebooks.data = least_squares_codebooks(x, codes, quantizer.codebooks.data)
         mse = (x - quantizer.decode(codes)).pow(2).sum(1).mean().item()
+        if history is not None:
+            history.append(mse)
     return {"alternations": float(rounds), "train_mse": mse}
 
 

@@ -1,0 +1,227 @@
+"""VQ-VAE training state: model, optimizer, schedule, EMA and replacement state, RNG states,
+epoch and history; one epoch of training; atomic checkpoints that a resumed run continues
+from exactly (same seed, same device: the same parameters as an uninterrupted run)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..atomic import atomic_path
+from ..checks import ConfigError
+from ..data.cifar import ImageSplits
+from ..errors import write_failed
+from ..image_metrics import psnr
+from ..models.vqvae import build_vqvae
+from ..progress import progress as progress_bar
+from ..training.ema import EMACodebooks
+from ..training.gradient import make_scheduler
+from ..training.init import initialize_codebooks
+from ..training.replacement import CodewordReplacer
+from .vqvae_eval import to_unit
+
+BOTTLENECK = {"nsvq": "nsvq", "ste": "ste", "kmeans": "ema"}
+CHECKPOINT_FORMAT = 1
+# Settings that may change between a run and its resumption: they do not change what was
+# trained so far (the data cache's location; the epoch count, so a run can be extended; tags).
+RESUME_FREE = ("resume", "progress", "device", "hydra", "tags", "dataset.cache_dir", "experiment.epochs")
+INIT_IMAGES = 1024  # training images whose latents set the codebooks' start (optimizer.init)
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The training order of ``epoch``: a function of (seed, epoch) only, so resuming reproduces it."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def pixel_variance(images: torch.Tensor) -> float:
+    """Variance of uint8 pixel values scaled to [0, 1], from their 256-bin histogram (exact, cheap)."""
+    counts = torch.bincount(images.flatten(), minlength=256).double()
+    values = torch.arange(256, dtype=torch.float64) / 255.0
+    n = counts.sum()
+    mean = (counts * values).sum() / n
+    return ((counts * (values - mean) ** 2).sum() / (n - 1)).item()
+
+
+def comparable(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The settings a checkpoint must share with a run that resumes it."""
+    return {k: comparable(v, f"{prefix}{k}.") if isinstance(v, Mapping) else v
+            for k, v in cfg.items() if f"{prefix}{k}" not in RESUME_FREE}
+
+
+def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        for key in sorted(set(a) | set(b)):
+            diff = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            if diff:
+                return diff
+        return None
+    return None if a == b else f"{prefix[:-1]}={a!r} in the checkpoint, {b!r} now"
+
+
+class Training:
+    """Everything that evolves during training, with a state_dict for checkpoints."""
+
+    def __init__(self, cfg: Mapping[str, Any], data: ImageSplits, device: torch.device):
+        e, o = cfg["experiment"], cfg["optimizer"]
+        self.cfg = cfg
+        self.device = device
+        self.seed = int(cfg["seed"])
+        self.epochs = int(e["epochs"])
+        self.batch_size = int(o["batch_size"])
+        self.method = BOTTLENECK[o["name"]]
+        self.beta = float(o.get("beta", 0.0))  # nsvq has no commitment loss (and no beta)
+        n_train = data.train.shape[0]
+        self.steps_per_epoch = math.ceil(n_train / self.batch_size)
+        self.total_steps = self.epochs * self.steps_per_epoch
+
+        torch.manual_seed(self.seed)
+        self.model = build_vqvae(e["model"], cfg["quantizer"]).to(device)
+        self.quantizer = self.model.quantizer
+        self.generator = torch.Generator().manual_seed(self.seed)  # codebook init and replacement
+        self.noise_generator = torch.Generator(device=device).manual_seed(self.seed + 1)  # NSVQ noise
+        self.init_codebooks(data.train, o["init"])
+
+        codebooks = self.quantizer.codebooks
+        params = [p for p in self.model.parameters() if not (self.method == "ema" and p is codebooks)]
+        self.optimizer = torch.optim.Adam(params, lr=float(o["lr"]))
+        self.scheduler = make_scheduler(self.optimizer, o["lr_schedule"], self.total_steps)
+        self.ema = EMACodebooks(self.quantizer, decay=float(o["ema_decay"])) if self.method == "ema" else None
+        self.replacer = CodewordReplacer.from_config(o["replacement"], codebooks, self.generator)
+        self.data_variance = pixel_variance(data.train)  # loss normaliser
+        self.epoch = 0
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.untrained: dict[str, float] | None = None
+        self.train_seconds = 0.0
+
+    @torch.no_grad()
+    def init_codebooks(self, train: torch.Tensor, how: str) -> None:
+        """Start the codebooks as ``optimizer.init`` says, in latent units: from the untrained
+        encoder's latents of random training images (``data``), or N(0, (0.01 sigma)^2) with
+        sigma the std of those latents (``random``), as for raw vectors (training/init.py)."""
+        pick = torch.randperm(train.shape[0], generator=self.generator)[:INIT_IMAGES]
+        z = self.model.encode(to_unit(train[pick], self.device))
+        latents = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+        initialize_codebooks(self.quantizer, latents, how, self.generator)
+
+    # ------------------------------------------------------------------ one epoch
+    def train_epoch(self, train: torch.Tensor, progress: bool) -> dict[str, float]:
+        self.model.train()
+        order = epoch_permutation(train.shape[0], self.seed, self.epoch)
+        bar = progress_bar(range(self.steps_per_epoch), desc=f"epoch {self.epoch + 1}/{self.epochs}", enabled=progress)
+        loss_sum = psnr_sum = 0.0
+        seen = 0
+        for i in bar:
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            x = to_unit(train[idx], self.device)
+            out = self.model(x, self.method, self.beta, self.noise_generator)
+            loss = F.mse_loss(out.recon, x) / self.data_variance + out.aux_loss
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update(out.latents, out.codes)
+            if self.replacer is not None:
+                self.replace_dead(out.codes)
+            self.step += 1
+            with torch.no_grad():
+                batch_psnr = psnr(out.recon.detach().clamp(0, 1), x).mean().item()
+            loss_sum += loss.item() * x.shape[0]
+            psnr_sum += batch_psnr * x.shape[0]
+            seen += x.shape[0]
+            bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{batch_psnr:.2f}", refresh=False)
+        bar.close()
+        return {"train_loss": loss_sum / seen, "train_psnr": psnr_sum / seen}
+
+    def replace_dead(self, codes: torch.Tensor) -> None:
+        self.replacer.record(codes)
+        closes_window = (self.step + 1) % self.replacer.num_batches == 0
+        before = self.quantizer.codebooks.detach().clone() if (closes_window and self.ema is not None) else None
+        replaced = self.replacer.maybe_replace(self.step, self.total_steps)
+        if replaced and before is not None:  # restart the EMA of the replaced codewords
+            self.ema.reset((self.quantizer.codebooks.detach() != before).any(dim=-1))
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
+               "noise_generator": self.noise_generator.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "config": comparable(self.cfg),
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "replacer": None if self.replacer is None else {
+                "batches_used": self.replacer.batches_used, "total_replaced": self.replacer.total_replaced},
+            "rng": rng,
+            "history": self.history,
+            "untrained": self.untrained,
+            "train_seconds": self.train_seconds,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any], path: Path) -> None:
+        check_resumable(state, self.cfg, path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        if self.replacer is not None:
+            self.replacer.batches_used.copy_(state["replacer"]["batches_used"])
+            self.replacer.total_replaced = int(state["replacer"]["total_replaced"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.generator.set_state(rng["generator"])
+        self.noise_generator.set_state(rng["noise_generator"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.history = list(state["history"])
+        self.untrained = state["untrained"]
+        self.train_seconds = float(state["train_seconds"])
+
+
+def check_resumable(state: Mapping[str, Any], cfg: Mapping[str, Any], path: Path) -> None:
+    """Refuse (ConfigError) a checkpoint of other settings, or more epochs than configured."""
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"resume=true: {path} has checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+    diff = _first_difference(comparable(state["config"]), comparable(cfg))
+    if diff:
+        raise ConfigError(f"resume=true: {path} belongs to a different run ({diff})")
+    done, want = int(state["epoch"]), int(cfg["experiment"]["epochs"])
+    if done > want:
+        raise ConfigError(f"resume=true: {path} has trained {done} epochs, more than experiment.epochs={want} "
+                          f"(set experiment.epochs >= {done} to extend it)")
+
+
+def save_checkpoint(training: Training, path: Path) -> None:
+    """Write the checkpoint atomically (temporary file beside ``path``, then rename); a
+    failed write (disk full, ...) leaves the previous checkpoint and raises RunFailed."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(training.state_dict(), tmp)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
+        raise write_failed(path, err) from None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        # On the CPU first: generator states must stay CPU tensors; load_state_dict moves the rest.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unreadable / truncated file: say which one
+        raise ConfigError(f"resume=true: cannot read checkpoint {path} ({err})") from None
+
+
+def load_checkpoint(training: Training, path: Path) -> None:
+    training.load_state_dict(read_checkpoint(path), path)
