@@ -6,7 +6,9 @@ Each run gives one row for its own quantizer and one per faiss baseline it ran
     python scripts/ann_table.py runs/ann_siftlike1m --out results/ann_siftlike1m \\
         --title "ANN on siftlike1m, 64 bits" --notes results/ann_siftlike1m_notes.md
 
-writes results/ann_siftlike1m.md and .csv atomically.
+writes results/ann_siftlike1m.md and .csv atomically. ``--keep results/ann_siftlike1m.csv`` also
+keeps the rows of an earlier table whose runs are not among the given ones (rows made on
+another checkout, whose run directories are not here).
 """
 from __future__ import annotations
 
@@ -51,6 +53,34 @@ def rows_of(record: dict, path: Path) -> list[dict]:
     return rows
 
 
+def kept_rows(csv_path: Path, new_runs: set[str]) -> list[dict]:
+    """Rows of an earlier table (its .csv) whose run is not in ``new_runs``, with sort keys."""
+    labels = list(BASELINE_LABELS.values())
+    rows = []
+    with csv_path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row["run"] in new_runs:
+                continue
+            row = {k: _number(v) if k not in ("method", "optimizer", "run") else v for k, v in row.items()}
+            beam = int(row["beam"])
+            row["beam"] = beam
+            if row["method"] in labels:
+                row["_key"] = (1, labels.index(row["method"]), 0, beam)
+            else:
+                row["_key"] = (0, ORDER.get(row["method"].lower(), 9), OPT_ORDER.get(row["optimizer"], 9), beam)
+            rows.append(row)
+    return rows
+
+
+def _number(v: str):
+    if v == "":
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
 def fmt(v) -> str:
     if v is None:
         return ""
@@ -67,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="output path without extension")
     ap.add_argument("--title", default="ANN recall")
     ap.add_argument("--notes", type=Path, help="Markdown appended below the table (commands, remarks)")
+    ap.add_argument("--keep", type=Path, help="an earlier table's .csv: keep its rows of runs not given here")
     args = ap.parse_args(argv)
     rows = []
     for r in args.runs:
@@ -79,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             if record["config"]["experiment"]["name"] != "ann":
                 continue
             rows.extend(rows_of(record, f))
+    if args.keep:
+        rows.extend(kept_rows(args.keep, {r["run"] for r in rows}))
     rows.sort(key=lambda r: r["_key"])
     cols = COLUMNS
     md = [f"# {args.title}", "", "| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
