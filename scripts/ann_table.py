@@ -26,6 +26,8 @@ BASELINE_LABELS = {"pq": "faiss PQ", "opq": "faiss OPQ+PQ", "rq": "faiss RQ (bea
 COLUMNS = ["method", "optimizer", "beam", "bits", "recall@1", "recall@10", "recall@100", "recall@1000",
            "mse", "mse_per_dim", "perplexity_mean", "train_s", "encode_s", "search_s", "peak_rss_mb", "run"]
 ORDER = {"pvq": 0, "rvq": 1, "avq": 2, "vq": 3}
+# scripts/ann_siftlike1m.sh trains NSVQ/STE for this many steps; other lengths are named in the row
+STANDARD_GRAD_STEPS = 2000
 OPT_ORDER = {"nsvq": 0, "ste": 1, "kmeans": 2}
 
 
@@ -35,7 +37,11 @@ def rows_of(record: dict, path: Path) -> list[dict]:
     base = {"run": str(path.parent)}
     rows = []
     if "bits" in m:  # absent for experiment.baselines_only runs
-        rows.append({**base, "method": q["name"].upper(), "optimizer": o["name"],
+        optimizer = o["name"]
+        steps = o.get("iterations", o.get("steps"))
+        if optimizer in ("nsvq", "ste") and steps is not None and int(steps) != STANDARD_GRAD_STEPS:
+            optimizer += f" ({int(steps)} steps)"
+        rows.append({**base, "method": q["name"].upper(), "optimizer": optimizer,
                      "beam": int(m.get("beam_width", 1)), "bits": m["bits"],
                      **{k: m.get(k) for k in COLUMNS if k in m},
                      "train_s": t.get("train"), "encode_s": t.get("encode"), "search_s": t.get("search"),
@@ -67,7 +73,8 @@ def kept_rows(csv_path: Path, new_runs: set[str]) -> list[dict]:
             if row["method"] in labels:
                 row["_key"] = (1, labels.index(row["method"]), 0, beam)
             else:
-                row["_key"] = (0, ORDER.get(row["method"].lower(), 9), OPT_ORDER.get(row["optimizer"], 9), beam)
+                opt = row["optimizer"].split(" ")[0]
+                row["_key"] = (0, ORDER.get(row["method"].lower(), 9), OPT_ORDER.get(opt, 9), beam)
             rows.append(row)
     return rows
 
