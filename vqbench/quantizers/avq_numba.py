@@ -23,6 +23,7 @@ disk (cache=True).
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -281,16 +282,17 @@ def _encode_rows(q0, x_sq, cross, keys, M, W, lo, hi, out):
 
 
 _pool: ThreadPoolExecutor | None = None
-_pool_threads = 0
+_pool_key = (0, 0)  # (threads, pid): a forked child must not reuse its parent's (absent) threads
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:
-    global _pool, _pool_threads
-    if _pool is None or _pool_threads != threads:
-        if _pool is not None:
+    global _pool, _pool_key
+    key = (threads, os.getpid())
+    if _pool is None or _pool_key != key:
+        if _pool is not None and _pool_key[1] == key[1]:
             _pool.shutdown(wait=True)
         _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vqbench-avq")
-        _pool_threads = threads
+        _pool_key = key
     return _pool
 
 
