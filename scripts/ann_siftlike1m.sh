@@ -19,8 +19,8 @@ COMMON=(experiment=ann "dataset.root=$ROOT" dataset.prefix=siftlike)
 # default lr 0.05 (in units of the data's std; 37 on siftlike1m, so 1.86 absolute). Absolute steps
 # of 0.01 / 0.1 / 1.0 were tried on a 100k-base cut: 1.0 was best for both PVQ and RVQ.
 GRAD=(optimizer.iterations=2000 optimizer.batch_size=1024)
-# AVQ: beam 4 (avq64-kmeans adds k-means at the preset 64) -- at beam 64 the beam search encodes ~200-250 vectors/s
-# on one core, so NSVQ/STE training (2M encodes) would take 2-3 h per row; see results/ann_siftlike1m.md
+# AVQ: beam 4; the avq64-* rows use the preset 64 (the compiled beam search encodes ~1-2k vectors/s at
+# beam 64 on one core, so 2,000 NSVQ/STE steps take 20-60 min per row; see results/ann_siftlike1m.md)
 AVQ=(quantizer=avq quantizer.beam_width=4)
 
 declare -A ARGS=(
