@@ -5,7 +5,7 @@ AVQ searches the union of the codebooks (any unused codebook at every step, so a
 (M+1)/2 times more candidates per step than RQ's fixed stage order).
 
     python scripts/bench_avq_encode.py --dim 128 --M 8 --bits 8 --beam 16 --n 20000
-    python scripts/bench_avq_encode.py --beam 64 --n 3000 --threads 1 --no-faiss --plain-topk
+    python scripts/bench_avq_encode.py --beam 64 --n 3000 --threads 1 --no-faiss --engine torch --plain-topk
 
 Codebooks come from a quick residual k-means on Gaussian data with a decaying spectrum so
 that distances are realistic; the timing covers encode() only (tables included).
@@ -36,10 +36,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20000, help="vectors to encode")
     ap.add_argument("--threads", type=int, default=0, help="torch/faiss threads (0: library default)")
     ap.add_argument("--no-faiss", action="store_true")
+    ap.add_argument("--engine", default="auto", choices=["auto", "torch", "numba"],
+                    help="AVQ beam search: auto (numba on CPU), torch (the reference), numba")
     ap.add_argument("--plain-topk", action="store_true",
                     help="also time the beam search with a plain torch.topk instead of the set-minimum "
-                         "k-smallest (avq.smallest), and check both give the same codes")
+                         "k-smallest (avq.smallest), and check both give the same codes (torch engine only)")
     args = ap.parse_args()
+    if args.plain_topk and args.engine != "torch":
+        ap.error("--plain-topk times the torch engine's top-k: add --engine torch")
     if args.threads:
         torch.set_num_threads(args.threads)
         faiss.omp_set_num_threads(args.threads)
@@ -58,7 +62,7 @@ def main() -> None:
         index.add(codebooks[m])
         residual -= codebooks[m][index.search(residual, 1)[1][:, 0]]
 
-    q = AVQ(args.dim, args.M, args.bits, beam_width=args.beam)
+    q = AVQ(args.dim, args.M, args.bits, beam_width=args.beam, engine=args.engine)
     q.codebooks.data = torch.from_numpy(codebooks)
     xt = torch.from_numpy(x)
     q.encode(xt[:256])  # warm-up
@@ -67,7 +71,7 @@ def main() -> None:
     avq_s = time.perf_counter() - t0
     avq_mse = (xt - q.decode(codes).detach()).pow(2).sum(1).mean().item()
     out = {
-        "dim": args.dim, "M": args.M, "K": K, "beam": args.beam, "n": args.n,
+        "dim": args.dim, "M": args.M, "K": K, "beam": args.beam, "n": args.n, "engine": args.engine,
         "torch_threads": torch.get_num_threads(),
         "avq_vectors_per_s": args.n / avq_s, "avq_mse": avq_mse, "avq_encode_ops": encode_ops(q),
     }

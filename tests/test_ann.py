@@ -137,6 +137,15 @@ def test_ann_baselines_only(texmex, tmp_path):
     rows = (tmp_path / "t.md").read_text().splitlines()[4:]
     assert len(rows) == 1 and rows[0].startswith("| faiss PQ | faiss | 1 | 16 | ")
     assert (tmp_path / "t.csv").read_text().splitlines()[0].startswith("method,optimizer,beam,bits,recall@1")
+    # --keep: rows of an earlier table whose runs are not given are kept (sorted in), the given
+    # run's own old row is replaced
+    header, pq_row = (tmp_path / "t.csv").read_text().splitlines()[:2]
+    other = "AVQ,nsvq,64,64.0,0.3,0.8,0.99,1.0,20000.0,156.2,200.0,10.0,5.0,1.0,1500.0,runs/elsewhere/avq64"
+    (tmp_path / "old.csv").write_text("\n".join([header, pq_row, other]) + "\n")
+    assert table.main([str(tmp_path / "metrics.json"), "--out", str(tmp_path / "t2"), "--keep",
+                       str(tmp_path / "old.csv")]) == 0
+    rows = (tmp_path / "t2.md").read_text().splitlines()[4:]
+    assert len(rows) == 2 and rows[0].startswith("| AVQ | nsvq | 64 | 64 | 0.3 | 0.8 |") and rows[1].startswith("| faiss PQ |")
 
 
 @pytest.mark.parametrize("overrides, message", [

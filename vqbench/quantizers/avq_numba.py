@@ -23,6 +23,7 @@ disk (cache=True).
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -55,6 +56,34 @@ def _group_min(a, start, size):
     for k in range(np.uint64(1), size):
         m = min(m, a[start + k])
     return m
+
+
+FILTER_MASK = 4095  # counting filter over set hashes: 4096 slots
+
+
+@njit(cache=True, nogil=True)
+def _heapify(count, sel_val, sel_par, sel_cw, sel_hash):
+    """Arrange the selection as a max-heap on distance (root: the largest)."""
+    for start in range(count // 2 - 1, -1, -1):
+        pos = start
+        v, p, c, h = sel_val[pos], sel_par[pos], sel_cw[pos], sel_hash[pos]
+        while True:
+            child = 2 * pos + 1
+            if child >= count:
+                break
+            if child + 1 < count and sel_val[child + 1] > sel_val[child]:
+                child += 1
+            if not sel_val[child] > v:
+                break
+            sel_val[pos] = sel_val[child]
+            sel_par[pos] = sel_par[child]
+            sel_cw[pos] = sel_cw[child]
+            sel_hash[pos] = sel_hash[child]
+            pos = child
+        sel_val[pos] = v
+        sel_par[pos] = p
+        sel_cw[pos] = c
+        sel_hash[pos] = h
 
 
 @njit(cache=True, nogil=True)
@@ -100,6 +129,7 @@ def _encode_rows(q0, x_sq, cross, keys, M, W, lo, hi, out):
     sel_par = np.empty(W, np.int64)
     sel_cw = np.empty(W, np.int64)
     sel_hash = np.empty(W, np.int64)
+    occupied = np.zeros(FILTER_MASK + 1, np.int32)
     for i in range(lo, hi):
         for j in range(uMK):
             tabs[j] = q0[i, j]
@@ -134,9 +164,10 @@ def _encode_rows(q0, x_sq, cross, keys, M, W, lo, hi, out):
                     out[i, best_cw // K] = best_cw % K
                 break
 
-            # Select the W best children with distinct codeword sets.
+            # Select the W best children with distinct codeword sets: a max-heap on distance
+            # once W are held (the root is the bound to beat), and a counting filter on the set
+            # hashes so that only a possible duplicate costs a scan of the selection.
             count = 0
-            max_pos = 0
             thresh = inf
             for p in range(cur, cur + beams):
                 row = np.uint64(p) * uMK
@@ -153,35 +184,61 @@ def _encode_rows(q0, x_sq, cross, keys, M, W, lo, hi, out):
                                 continue
                             cw = np.int64(gb + k - row)
                             h = ph + keys[cw]
+                            slot = h & FILTER_MASK
                             pos = -1
-                            if step > 0:  # a set reached before through another ordering?
+                            if step > 0 and occupied[slot] > 0:  # this set reached before?
                                 for t in range(count):
                                     if sel_hash[t] == h:
                                         pos = t
                                         break
-                            if pos >= 0:
-                                if v < sel_val[pos]:
-                                    sel_val[pos] = v
-                                    sel_par[pos] = p
-                                    sel_cw[pos] = cw
-                                else:
+                            if pos >= 0:  # keep the better ordering of the set
+                                if not v < sel_val[pos]:
                                     continue
-                            else:
-                                if count < W:
-                                    pos = count
-                                    count += 1
-                                else:
-                                    pos = max_pos
-                                sel_val[pos] = v
                                 sel_par[pos] = p
                                 sel_cw[pos] = cw
-                                sel_hash[pos] = h
-                            if count == W:
-                                max_pos = 0
-                                for t in range(1, W):
-                                    if sel_val[t] > sel_val[max_pos]:
-                                        max_pos = t
-                                thresh = sel_val[max_pos]
+                                if count < W:
+                                    sel_val[pos] = v
+                                    continue
+                            elif count < W:
+                                sel_val[count] = v
+                                sel_par[count] = p
+                                sel_cw[count] = cw
+                                sel_hash[count] = h
+                                occupied[slot] += 1
+                                count += 1
+                                if count == W:
+                                    _heapify(count, sel_val, sel_par, sel_cw, sel_hash)
+                                    thresh = sel_val[0]
+                                continue
+                            else:  # replace the root, the worst kept
+                                occupied[sel_hash[0] & FILTER_MASK] -= 1
+                                occupied[slot] += 1
+                                pos = 0
+                                sel_par[0] = p
+                                sel_cw[0] = cw
+                                sel_hash[0] = h
+                            # sift the (smaller) distance v down from pos
+                            pp, cc, hh = sel_par[pos], sel_cw[pos], sel_hash[pos]
+                            while True:
+                                child = 2 * pos + 1
+                                if child >= count:
+                                    break
+                                if child + 1 < count and sel_val[child + 1] > sel_val[child]:
+                                    child += 1
+                                if not sel_val[child] > v:
+                                    break
+                                sel_val[pos] = sel_val[child]
+                                sel_par[pos] = sel_par[child]
+                                sel_cw[pos] = sel_cw[child]
+                                sel_hash[pos] = sel_hash[child]
+                                pos = child
+                            sel_val[pos] = v
+                            sel_par[pos] = pp
+                            sel_cw[pos] = cc
+                            sel_hash[pos] = hh
+                            thresh = sel_val[0]
+            for t in range(count):
+                occupied[sel_hash[t] & FILTER_MASK] -= 1  # all counters back to zero
             if count == 0:  # every distance +inf or NaN (overflowed data): go on with any child
                 cw = unused[cur, 0] * K
                 count = 1
@@ -225,16 +282,17 @@ def _encode_rows(q0, x_sq, cross, keys, M, W, lo, hi, out):
 
 
 _pool: ThreadPoolExecutor | None = None
-_pool_threads = 0
+_pool_key = (0, 0)  # (threads, pid): a forked child must not reuse its parent's (absent) threads
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:
-    global _pool, _pool_threads
-    if _pool is None or _pool_threads != threads:
-        if _pool is not None:
+    global _pool, _pool_key
+    key = (threads, os.getpid())
+    if _pool is None or _pool_key != key:
+        if _pool is not None and _pool_key[1] == key[1]:
             _pool.shutdown(wait=True)
         _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vqbench-avq")
-        _pool_threads = threads
+        _pool_key = key
     return _pool
 
 
