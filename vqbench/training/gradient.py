@@ -45,8 +45,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, steps: int):
     raise ValueError(f"optimizer.lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
 
 
-def quantizer_loss(name: str, x: torch.Tensor, x_hat: torch.Tensor, beta: float,
-                   generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+def quantizer_loss(name: str, x: torch.Tensor, x_hat: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The training loss of estimator `name` for vectors x and their hard reconstruction
     x_hat, and the per-vector squared error ||x - x_hat||^2 (detached)."""
     if name == "nsvq":
@@ -94,7 +93,7 @@ def fit_gradient(
         batch = data.index_select(0, idx.to(data.device))
         codes = quantizer.encode(batch)
         x_hat = quantizer.decode(codes)
-        loss, err2 = quantizer_loss(name, batch, x_hat, beta, noise_generator)
+        loss, err2 = quantizer_loss(name, batch, x_hat, beta)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
