@@ -11,7 +11,6 @@ runs' own configs (settings, seeds, command, wall time), never from text typed h
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,12 +20,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .atomic import atomic_path, write_text_atomic
+from .atomic import write_text_atomic
+from .figure_plot import plot
+from .figure_text import comparability, dataset_label, orderings, settings_lines, sweep_commands
 from .figures import Panel, complexity_points
 from .paper.reference import figure as reference_figure
 from .rate_distortion import gap_db
 from .report import to_csv, to_markdown
-from .results import format_value
 from .runs import RunSet, lookup
 
 BAND = (0.05, 0.95)
@@ -88,7 +88,7 @@ def collect(panel: Panel, runset: RunSet) -> FigureData:
     if len(modes) > 1:
         raise FigureError(f"{panel.figure}: runs of several modes mixed ({', '.join(modes)}); report one mode at a time")
     rows: dict[tuple[str, float], Row] = {}
-    seen: dict[tuple[str, float, int], int] = {}
+    seen: set[tuple[str, float, int]] = set()
     duplicates = 0
     for run in sorted(runs, key=lambda r: r["path"]):  # later sweeps (newer timestamps) win
         seed = int(lookup(run, "seed") or 0)
@@ -102,7 +102,7 @@ def collect(panel: Panel, runset: RunSet) -> FigureData:
                 for v in row.extras.values():
                     if len(v) > i:
                         del v[i]
-            seen[(method, float(x), seed)] = 1
+            seen.add((method, float(x), seed))
             row.values.append(float(value))
             row.seeds.append(seed)
             for k, v in extras.items():
@@ -177,39 +177,6 @@ def complexity_table(panel: Panel) -> tuple[list[str], list[list[Any]]]:
 
 
 # --------------------------------------------------------------------------- text
-def _sweep_commands(runs: list[dict[str, Any]]) -> list[str]:
-    """`vqbench -m ...` as typed, from each sweep's multirun.yaml (Hydra records it)."""
-    cmds = []
-    for sweep in sorted({Path(r["path"]).parent for r in runs}):
-        f = sweep / "multirun.yaml"
-        if f.is_file():
-            task = (yaml.safe_load(f.read_text()) or {}).get("hydra", {}).get("overrides", {}).get("task", [])
-            cmds.append("vqbench -m " + " ".join(task))
-    return sorted(set(cmds))
-
-
-def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for k, v in node.items():
-            out.update(_leaves(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: json.dumps(node) if isinstance(node, (list, dict)) else node}
-
-
-def settings_lines(runs: list[dict[str, Any]]) -> list[str]:
-    """Every config value of the runs: fixed ones once, varying ones with their values."""
-    sections = ("experiment", "dataset", "quantizer", "optimizer", "paper", "seed", "device")
-    values: dict[str, set] = defaultdict(set)
-    for run in runs:
-        for key, value in _leaves({k: run[k] for k in sections if k in run}).items():
-            values[key].add(value)
-    fixed = [f"`{k}={format_value(next(iter(v)))}`" for k, v in sorted(values.items()) if len(v) == 1]
-    varied = [f"`{k}` ∈ {{{', '.join(format_value(x) for x in sorted(v, key=str))}}}"
-              for k, v in sorted(values.items()) if len(v) > 1]
-    return [f"- varied: {'; '.join(varied) or 'nothing'}", f"- fixed: {', '.join(fixed)}"]
-
-
 def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_name: str | None) -> str:
     panel, ref = data.panel, reference_figure(data.panel.figure)
     runs = data.runs
@@ -224,14 +191,14 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
         mode = sorted({str(lookup(r, "paper.mode")) for r in runs}) or ["none"]
         wall = sum(float(lookup(r, "timings.total") or 0.0) for r in runs)
         seeds = sorted({int(lookup(r, "seed") or 0) for r in runs})
-        datasets = sorted({_dataset_label(r) for r in runs})
+        datasets = sorted({dataset_label(r) for r in runs})
         lines.append(f"Ours: {len(runs)} finished runs, mode {', '.join(mode)}, seeds {seeds}, "
                      f"data: {'; '.join(datasets) or 'none'}; wall time {wall:,.0f} s summed over runs.")
         lines.append(f"Bands: the {BAND[0]:.0%}–{BAND[1]:.0%} quantiles over seeds (ours); the paper's "
                      "published quantile band (paper_low/high).")
         if data.duplicates:
             lines.append(f"{data.duplicates} points were run twice with the same seed; the newer run is used.")
-        for cmd in _sweep_commands(runs):
+        for cmd in sweep_commands(runs):
             lines.append(f"Command: `{cmd}`")
         lines += comparability(runs)
     if not panel.complexity:
@@ -260,156 +227,6 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
         if runs:
             lines += ["", "## Settings of these runs", ""] + settings_lines(runs)
     return "\n".join(lines) + "\n"
-
-
-def _ranking(scored: list[tuple[str, float]]) -> list[frozenset[str]]:
-    """Methods best first (lowest score), equal scores (to 1e-9) grouped as ties."""
-    groups: list[tuple[float, set[str]]] = []
-    for method, score in sorted(scored, key=lambda m: m[1]):
-        if groups and abs(score - groups[-1][0]) <= 1e-9 * max(1.0, abs(score)):
-            groups[-1][1].add(method)
-        else:
-            groups.append((score, {method}))
-    return [frozenset(g) for _, g in groups]
-
-
-def _ranking_text(groups: list[frozenset[str]]) -> str:
-    return " > ".join(" = ".join(sorted(g)) for g in groups)
-
-
-def orderings(data: FigureData) -> list[str]:
-    """Per x: the published order of the methods beside ours (best first), and whether they agree."""
-    better = max if data.panel.higher_is_better else min
-    by_x: dict[float, list[Row]] = defaultdict(list)
-    for row in data.rows:
-        if row.paper is not None and row.n:
-            by_x[row.x].append(row)
-    out, disagree = [], 0
-    for x in sorted(by_x):
-        rows = by_x[x]
-        if len(rows) < 2:
-            continue
-        sign = -1.0 if better is max else 1.0
-        paper_order = _ranking([(r.method, sign * r.paper[0]) for r in rows])
-        ours_order = _ranking([(r.method, sign * r.stat()[0]) for r in rows])
-        same = paper_order == ours_order
-        disagree += not same
-        out.append(f"| {int(x)} | {_ranking_text(paper_order)} | {_ranking_text(ours_order)} | {'yes' if same else '**no**'} |")
-    if not out:
-        return []
-    head = [f"## Orderings (best first): {len(out) - disagree} of {len(out)} agree with the paper", "",
-            "| x | paper | ours | same |", "|---|---|---|---|"]
-    return head + out
-
-
-def _dataset_label(run: dict[str, Any]) -> str:
-    d = run.get("dataset", {})
-    name = d.get("name")
-    if name == "toy":
-        extra = {"correlated": f", rho {d.get('rho')}", "lowrank": f", rank {d.get('rank')}"}.get(d.get("kind"), "")
-        return f"toy {d.get('kind')} Gaussian, {d.get('dim')} dims{extra}"
-    root = d.get("root")
-    if name == "sift1m":
-        label = (f"{Path(str(root)).name} (TEXMEX files {d.get('prefix')}_*)" if root
-                 else f"SIFT1M from the data home (TEXMEX files {d.get('prefix')}_*)")
-    elif name == "image_folder":
-        label = f"{Path(str(root)).name} (an image-folder copy of CIFAR-10, not the original binaries)"
-    else:
-        label = f"{name}" + (f" from {Path(str(root)).name}" if root else "")
-    for key in ("max_base", "max_queries", "max_train", "max_test"):
-        if d.get(key):
-            label += f", {key} {d[key]}"
-    return label
-
-
-def comparability(runs: list[dict[str, Any]]) -> list[str]:
-    """Sentences on how our runs' data differ from the paper's, read from their configs."""
-    out = []
-    for d in {json.dumps(r.get("dataset", {}), sort_keys=True) for r in runs}:
-        d = json.loads(d)
-        if d.get("name") == "sift1m" and d.get("prefix") != "sift":
-            out.append(f"Our data are `{Path(str(d.get('root'))).name}/{d.get('prefix')}_*`, not SIFT1M's `sift_*` "
-                       "files: compare orderings and shapes, not levels.")
-        if d.get("max_base"):
-            out.append(f"Our base holds the first {d['max_base']:,} vectors (the paper: 1,000,000), so the true "
-                       "neighbour has fewer rivals and recall@T is higher at the same T.")
-        if d.get("name") == "image_folder":
-            out.append("Our images are a JPEG copy of CIFAR-10 (q75), not the original binaries.")
-        if d.get("max_train"):
-            out.append(f"Trained on {d['max_train']:,} images/vectors (seeded subset).")
-    return sorted(set(out))
-
-
-# --------------------------------------------------------------------------- plot
-COLORS = {"avq": "tab:blue", "rvq": "tab:orange", "pvq": "tab:green"}
-
-
-def plot(data: FigureData | None, panel: Panel, path: Path, rows: list[list[Any]] | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ref = reference_figure(panel.figure)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
-    if panel.complexity:
-        by: dict[str, list] = defaultdict(list)
-        for name, bits, _m, _k, _d, _w, ours, conv, pub, _ in rows or []:
-            by[name].append((bits, ours, conv, pub))
-        for name, pts in sorted(by.items()):
-            c = COLORS.get(name, None)
-            xs = [p[0] for p in pts]
-            top.plot(xs, [p[1] for p in pts], "-o", color=c, label=f"{name} ours")
-            top.plot(xs, [p[2] for p in pts], ":s", color=c, label=f"{name} paper convention")
-            pub = [(p[0], p[3]) for p in pts if p[3] is not None]
-            top.plot([p[0] for p in pub], [p[1] for p in pub], "--x", color=c, label=f"{name} published")
-            bottom.plot(xs, [p[2] - p[3] if p[3] is not None else np.nan for p in pts], ":s", color=c)
-        bottom.set_ylabel("conv. − published")
-    else:
-        toy = getattr(panel.points, "toy", False)
-        by_method: dict[str, list[Row]] = defaultdict(list)
-        for row in data.rows:
-            by_method[row.method].append(row)
-        palette = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"][3:])
-        for method, mrows in sorted(by_method.items()):
-            mrows.sort(key=lambda r: r.x)
-            c = COLORS.get(method.split("_")[0] if method in COLORS else method, None) or next(palette, None)
-            ours = [(r.x, *r.stat()) for r in mrows if r.n]
-            if ours:
-                xs, mean, lo, hi = map(np.asarray, zip(*ours))
-                top.plot(xs, mean, "-o", ms=3, color=c, label=f"{method} (ours)")
-                top.fill_between(xs, lo, hi, color=c, alpha=0.2, lw=0)
-            pub = [(r.x, *r.paper) for r in mrows if r.paper]
-            if pub:
-                xs_p = np.asarray([p[0] for p in pub])
-                top.plot(xs_p, [p[1] for p in pub], "--", color=c, label=f"{method} (paper)")
-                if all(p[2] is not None for p in pub):
-                    top.fill_between(xs_p, [p[2] for p in pub], [p[3] for p in pub], color=c, alpha=0.1, lw=0,
-                                     hatch="//")
-                diffs = [(r.x, _difference(r.stat()[0], r.paper[0], toy)) for r in mrows if r.paper and r.n]
-                if diffs:
-                    bottom.plot(*zip(*diffs), "-o", ms=3, color=c)
-        bottom.axhline(0.0, color="grey", lw=0.8)
-        bottom.set_ylabel("ours / paper (dB)" if toy else "ours − paper")
-    if ref.x_name == "T":
-        top.set_xscale("log", base=2)
-    top.set_ylabel(panel.unit)
-    if panel.log_y:
-        top.set_yscale("log")
-    top.set_title(ref.title, fontsize=10)
-    top.legend(fontsize=7, ncol=2)
-    top.grid(alpha=0.3)
-    bottom.grid(alpha=0.3)
-    bottom.set_xlabel("bits per vector" if ref.x_name == "bits" else "T")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
-
-
-def _difference(ours: float, paper: float, ratio_db: bool) -> float:
-    """MSEs span decades: compare them as a ratio in dB; other metrics as a difference."""
-    return 10.0 * math.log10(ours / paper) if ratio_db else ours - paper
 
 
 def write_figure(panel: Panel, runset: RunSet, out_dir: Path) -> dict[str, Any]:

@@ -1,0 +1,127 @@
+"""The sentences and small tables of a figure page, all read from the runs' own configs:
+the sweep command, settings, data labels, how our data differ from the paper's, orderings."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from .results import format_value
+
+if TYPE_CHECKING:
+    from .figure_report import FigureData, Row
+
+
+def sweep_commands(runs: list[dict[str, Any]]) -> list[str]:
+    """`vqbench -m ...` as typed, from each sweep's multirun.yaml (Hydra records it)."""
+    cmds = []
+    for sweep in sorted({Path(r["path"]).parent for r in runs}):
+        f = sweep / "multirun.yaml"
+        if f.is_file():
+            task = (yaml.safe_load(f.read_text()) or {}).get("hydra", {}).get("overrides", {}).get("task", [])
+            cmds.append("vqbench -m " + " ".join(task))
+    return sorted(set(cmds))
+
+
+def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_leaves(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: json.dumps(node) if isinstance(node, (list, dict)) else node}
+
+
+def settings_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Every config value of the runs: fixed ones once, varying ones with their values."""
+    sections = ("experiment", "dataset", "quantizer", "optimizer", "paper", "seed", "device")
+    values: dict[str, set] = defaultdict(set)
+    for run in runs:
+        for key, value in _leaves({k: run[k] for k in sections if k in run}).items():
+            values[key].add(value)
+    fixed = [f"`{k}={format_value(next(iter(v)))}`" for k, v in sorted(values.items()) if len(v) == 1]
+    varied = [f"`{k}` ∈ {{{', '.join(format_value(x) for x in sorted(v, key=str))}}}"
+              for k, v in sorted(values.items()) if len(v) > 1]
+    return [f"- varied: {'; '.join(varied) or 'nothing'}", f"- fixed: {', '.join(fixed)}"]
+
+
+def dataset_label(run: dict[str, Any]) -> str:
+    d = run.get("dataset", {})
+    name = d.get("name")
+    if name == "toy":
+        extra = {"correlated": f", rho {d.get('rho')}", "lowrank": f", rank {d.get('rank')}"}.get(d.get("kind"), "")
+        return f"toy {d.get('kind')} Gaussian, {d.get('dim')} dims{extra}"
+    root = d.get("root")
+    if name == "sift1m":
+        label = (f"{Path(str(root)).name} (TEXMEX files {d.get('prefix')}_*)" if root
+                 else f"SIFT1M from the data home (TEXMEX files {d.get('prefix')}_*)")
+    elif name == "image_folder":
+        label = f"{Path(str(root)).name} (an image-folder copy of CIFAR-10, not the original binaries)"
+    else:
+        label = f"{name}" + (f" from {Path(str(root)).name}" if root else "")
+    for key in ("max_base", "max_queries", "max_train", "max_test"):
+        if d.get(key):
+            label += f", {key} {d[key]}"
+    return label
+
+
+def comparability(runs: list[dict[str, Any]]) -> list[str]:
+    """Sentences on how our runs' data differ from the paper's, read from their configs."""
+    out = []
+    for d in {json.dumps(r.get("dataset", {}), sort_keys=True) for r in runs}:
+        d = json.loads(d)
+        if d.get("name") == "sift1m" and d.get("prefix") != "sift":
+            out.append(f"Our data are `{Path(str(d.get('root'))).name}/{d.get('prefix')}_*`, not SIFT1M's `sift_*` "
+                       "files: compare orderings and shapes, not levels.")
+        if d.get("max_base"):
+            out.append(f"Our base holds the first {d['max_base']:,} vectors (the paper: 1,000,000), so the true "
+                       "neighbour has fewer rivals and recall@T is higher at the same T.")
+        if d.get("name") == "image_folder":
+            out.append("Our images are a JPEG copy of CIFAR-10 (q75), not the original binaries.")
+        if d.get("max_train"):
+            out.append(f"Trained on {d['max_train']:,} images/vectors (seeded subset).")
+    return sorted(set(out))
+
+
+def _ranking(scored: list[tuple[str, float]]) -> list[frozenset[str]]:
+    """Methods best first (lowest score), equal scores (to 1e-9) grouped as ties."""
+    groups: list[tuple[float, set[str]]] = []
+    for method, score in sorted(scored, key=lambda m: m[1]):
+        if groups and abs(score - groups[-1][0]) <= 1e-9 * max(1.0, abs(score)):
+            groups[-1][1].add(method)
+        else:
+            groups.append((score, {method}))
+    return [frozenset(g) for _, g in groups]
+
+
+def _ranking_text(groups: list[frozenset[str]]) -> str:
+    return " > ".join(" = ".join(sorted(g)) for g in groups)
+
+
+def orderings(data: FigureData) -> list[str]:
+    """Per x: the published order of the methods beside ours (best first), and whether they agree."""
+    better = max if data.panel.higher_is_better else min
+    by_x: dict[float, list[Row]] = defaultdict(list)
+    for row in data.rows:
+        if row.paper is not None and row.n:
+            by_x[row.x].append(row)
+    out, disagree = [], 0
+    for x in sorted(by_x):
+        rows = by_x[x]
+        if len(rows) < 2:
+            continue
+        sign = -1.0 if better is max else 1.0
+        paper_order = _ranking([(r.method, sign * r.paper[0]) for r in rows])
+        ours_order = _ranking([(r.method, sign * r.stat()[0]) for r in rows])
+        same = paper_order == ours_order
+        disagree += not same
+        out.append(f"| {int(x)} | {_ranking_text(paper_order)} | {_ranking_text(ours_order)} | {'yes' if same else '**no**'} |")
+    if not out:
+        return []
+    head = [f"## Orderings (best first): {len(out) - disagree} of {len(out)} agree with the paper", "",
+            "| x | paper | ours | same |", "|---|---|---|---|"]
+    return head + out
