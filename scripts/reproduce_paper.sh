@@ -43,6 +43,12 @@ for fig in "${figures[@]}"; do
   [ "$rc" -eq 0 ] || status=1
 done
 
-# Complexity panels (4c, 6b) are counted, so `all` always has them; the others read the sweeps.
-vqbench-report multirun/paper/*-"$mode" --figure all --out results/paper || status=1
+# One page per panel of the figures run (complexity panels 4c and 6b are counted, not run).
+shopt -s nullglob
+sweeps=(multirun/paper/*-"$mode")
+if [ ${#sweeps[@]} -eq 0 ]; then
+  echo "reproduce_paper: no sweep directory multirun/paper/*-$mode to report" >&2
+  exit 1
+fi
+vqbench-report "${sweeps[@]}" --figure "${figures[@]}" --out results/paper || status=1
 exit "$status"
