@@ -20,6 +20,11 @@ from pathlib import Path, PurePosixPath
 CHUNK = 1 << 20
 
 
+# tarfile's `data` filter exists from Python 3.10.12 / 3.11.4; on older patch releases the checks
+# above (plain files and directories only, no absolute or `..` paths) are what protects extraction.
+HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
+
+
 def _member_target(archive: Path, member: tarfile.TarInfo, strip: int, dest: Path) -> tarfile.TarInfo | None:
     """`member` as tarfile's ``data`` filter passes it (sane permissions, nothing outside
     `dest`), stricter still: absolute paths, ``..`` and links are refused, not rewritten;
@@ -31,10 +36,11 @@ def _member_target(archive: Path, member: tarfile.TarInfo, strip: int, dest: Pat
         raise ValueError(
             f"{archive}: member {member.name!r} is a link or special file; refusing to extract"
         )
-    try:
-        member = tarfile.data_filter(member, str(dest))
-    except tarfile.FilterError as e:
-        raise ValueError(f"{archive}: member {member.name!r} is unsafe ({e}); refusing to extract") from None
+    if HAS_DATA_FILTER:
+        try:
+            member = tarfile.data_filter(member, str(dest))
+        except tarfile.FilterError as e:
+            raise ValueError(f"{archive}: member {member.name!r} is unsafe ({e}); refusing to extract") from None
     parts = [p for p in PurePosixPath(member.name).parts if p not in ("", ".")][strip:]
     return member.replace(name=str(PurePosixPath(*parts)), deep=False) if parts else None
 
@@ -100,7 +106,7 @@ def _extract_locked(archive: Path, dest_dir: Path, strip_components: int) -> lis
         try:
             # Every member is checked before anything is written.
             plan = [t for t in (_member_target(archive, m, strip_components, tmp) for m in tf.getmembers()) if t]
-            tf.extractall(tmp, members=plan, filter="data")
+            tf.extractall(tmp, members=plan, **({"filter": "data"} if HAS_DATA_FILTER else {}))
             moved = []
             for p in sorted(tmp.iterdir()):
                 target = dest_dir / p.name
