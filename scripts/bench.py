@@ -25,15 +25,14 @@ import platform
 import subprocess
 import sys
 import time
-from importlib import resources
 
 import faiss
 import numpy as np
 import torch
-import yaml
 
 from vqbench.atomic import write_text_atomic
 from vqbench.quantizers import AVQ, PVQ, RVQ
+from vqbench.schema import option_defaults
 from vqbench.training import fit
 from vqbench.training.kmeans import lloyd
 
@@ -138,7 +137,7 @@ def train_rows(args) -> list[dict]:
     """NSVQ training throughput at 2 threads (the target) and, for reference, at 1 thread: on a
     shared, oversubscribed 2-core machine two OpenMP threads can wait on each other for most
     of a step, and the 1-thread row shows how much of a shortfall that is."""
-    ocfg = yaml.safe_load(resources.files("vqbench.conf").joinpath("optimizer/nsvq.yaml").read_text())
+    ocfg = option_defaults("optimizer", "nsvq")
     data = torch.from_numpy(gaussian(100_000, DIM, seed=7))
     rows = []
     for name, make, steps, target in (

@@ -19,6 +19,7 @@ import torch
 from vqbench.data.sift import load_dataset
 from vqbench.faiss_index import build_index, search
 from vqbench.quantizers import build_quantizer
+from vqbench.schema import option_defaults
 from vqbench.search import knn, recall_at
 from vqbench.training import fit
 
@@ -49,7 +50,7 @@ def main() -> None:
     for name in args.quantizers:
         q = build_quantizer({"name": name, "num_codebooks": args.M, "bits_per_codebook": args.bits,
                              "beam_width": 4}, xb.shape[1])
-        fit(q, torch.from_numpy(xt), {"name": "kmeans", "iterations": 5, "alternations": 1},
+        fit(q, torch.from_numpy(xt), option_defaults("optimizer", "kmeans", lloyd_iterations=5, alternations=1),
             torch.device("cpu"), 0, progress=False)
         codes = q.encode(torch.from_numpy(xb)).numpy()
 

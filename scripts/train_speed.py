@@ -46,7 +46,8 @@ def load_revision(rev: str, tmp: Path):
 
 def measure(args, build_quantizer, fit, quantizer: str, data: torch.Tensor) -> float:
     qcfg = {"name": quantizer, "num_codebooks": args.M, "bits_per_codebook": args.bits, "beam_width": args.beam}
-    ocfg = {"name": args.optimizer, "steps": args.iterations, "batch_size": args.batch, "lr": 0.05,
+    # "steps" is today's key, "iterations" the one --ref revisions before the config schema read
+    ocfg = {"name": args.optimizer, "steps": args.iterations, "iterations": args.iterations, "batch_size": args.batch, "lr": 0.05,
             "lr_schedule": "cosine", "init": "random", "beta": 0.25,
             "replacement": {"enabled": True, "num_batches": 100, "discard_threshold": 0.01, "noise": 0.01}}
     torch.manual_seed(0)
