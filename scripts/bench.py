@@ -226,10 +226,11 @@ def main(argv: list[str] | None = None) -> int:
              f"`python scripts/bench.py{' --skip-train' if args.skip_train else ''}` — one run, "
              f"{time.perf_counter() - start:.0f} s, {time.strftime('%Y-%m-%d %H:%M')}.", "", *table(rows), "",
              "Machine:", *machine(),
-             f"- load average (1 min) {load0[0]:.1f} at the start, {load1[0]:.1f} at the end: "
-             "the machine was shared with other jobs, so absolute rates are indicative; "
-             "encode ratios compare both sides timed interleaved in this run (best of "
-             f"{args.repeats})."]
+             f"- load average (1 min) {load0[0]:.1f} at the start, {load1[0]:.1f} at the end"
+             + (": the machine was shared with other jobs, so absolute rates are indicative; "
+                if max(load0[0], load1[0]) > 0.5 * (os.cpu_count() or 1) + 0.5 else
+                " (no other job of note); ")
+             + f"encode ratios compare both sides timed interleaved in this run (best of {args.repeats})."]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
