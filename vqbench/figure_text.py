@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .results import format_value
+from .report import flatten_config, show_value
 
 if TYPE_CHECKING:
     from .figure_report import FigureData, Row
@@ -27,25 +27,19 @@ def sweep_commands(runs: list[dict[str, Any]]) -> list[str]:
     return sorted(set(cmds))
 
 
-def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for k, v in node.items():
-            out.update(_leaves(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: json.dumps(node) if isinstance(node, (list, dict)) else node}
-
-
 def settings_lines(runs: list[dict[str, Any]]) -> list[str]:
     """Every config value of the runs: fixed ones once, varying ones with their values."""
     sections = ("experiment", "dataset", "quantizer", "optimizer", "paper", "seed", "device")
     values: dict[str, set] = defaultdict(set)
     for run in runs:
-        for key, value in _leaves({k: run[k] for k in sections if k in run}).items():
-            values[key].add(value)
-    fixed = [f"`{k}={format_value(next(iter(v)))}`" for k, v in sorted(values.items()) if len(v) == 1]
-    varied = [f"`{k}` ∈ {{{', '.join(format_value(x) for x in sorted(v, key=str))}}}"
-              for k, v in sorted(values.items()) if len(v) > 1]
+        for key, value in flatten_config({k: run[k] for k in sections if k in run}).items():
+            values[key].add(json.dumps(value))
+    def order(v: Any) -> tuple:  # numbers by value, the rest as text
+        return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
+
+    shown = {k: [show_value(x) for x in sorted((json.loads(v) for v in vs), key=order)] for k, vs in values.items()}
+    fixed = [f"`{k}={v[0]}`" for k, v in sorted(shown.items()) if len(v) == 1]
+    varied = [f"`{k}` ∈ {{{', '.join(v)}}}" for k, v in sorted(shown.items()) if len(v) > 1]
     return [f"- varied: {'; '.join(varied) or 'nothing'}", f"- fixed: {', '.join(fixed)}"]
 
 

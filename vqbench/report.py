@@ -74,16 +74,18 @@ def pivot(runs: list[dict[str, Any]], rows: list[str], column: str, value: str) 
     return header, [list(k) + [cells[k].get(v) for v in col_values] for k in keys]
 
 
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+def flatten_config(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves of a nested config as dotted paths (`{"a": {"b": 1}}` -> `{"a.b": 1}`)."""
     if not isinstance(node, dict):
         return {prefix[:-1]: node}
     out: dict[str, Any] = {}
     for key, value in node.items():
-        out.update(_flatten(value, f"{prefix}{key}."))
+        out.update(flatten_config(value, f"{prefix}{key}."))
     return out
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A config value for a result note: JSON-like, machine paths cut to their last part."""
     if isinstance(value, str) and Path(value).is_absolute():  # no machine paths in results
         return f".../{Path(value).name}"
     return "null" if value is None else json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
@@ -101,9 +103,9 @@ def settings_note(runs: list[dict[str, Any]], sections: list[str], group_by: str
         values: dict[str, set] = {}
         for r in groups[key]:
             for section in sections:
-                for path, v in _flatten(r.get(section), f"{section}.").items():
+                for path, v in flatten_config(r.get(section), f"{section}.").items():
                     values.setdefault(path, set()).add(json.dumps(v))
-        parts = [f"`{p}`={'|'.join(_show(json.loads(v)) for v in sorted(vs))}" for p, vs in values.items()]
+        parts = [f"`{p}`={'|'.join(show_value(json.loads(v)) for v in sorted(vs))}" for p, vs in values.items()]
         head = f"- {group_by}={key} ({len(groups[key])} runs): " if group_by else f"- {len(groups[key])} runs: "
         lines.append(head + ", ".join(parts))
     return ("Settings of these runs, from their recorded configs (a key an optimizer does not use in "
