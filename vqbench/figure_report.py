@@ -23,7 +23,7 @@ import yaml
 from .atomic import write_text_atomic
 from .figure_plot import plot
 from .figure_text import comparability, dataset_label, orderings, settings_lines, sweep_commands
-from .figures import Panel, complexity_points
+from .figures import USAGE_FLAG, Panel, complexity_points
 from .paper.reference import figure as reference_figure
 from .rate_distortion import gap_db
 from .report import to_csv, to_markdown
@@ -155,12 +155,22 @@ def table(data: FigureData) -> tuple[list[str], list[list[Any]]]:
         if toy:
             extra = _toy_columns(row, data.panel.figure)
             cells += [None if math.isnan(extra[c]) else extra[c] for c in toy_columns]
-        flags = sorted(row.flags)
+        flags = _merged_flags(row.flags)
         if row.paper and not row.n:
             flags.append("missing: no finished run")
         cells.append("; ".join(flags))
         out.append(cells)
     return columns, out
+
+
+def _merged_flags(flags: set[str]) -> list[str]:
+    """One usage flag per point ("codewords used 71-74%") however many seeds raised it."""
+    usage = sorted(int(f.split()[-1].rstrip("%")) for f in flags if f.startswith("codewords used"))
+    out = sorted(f for f in flags if not f.startswith("codewords used"))
+    if usage:
+        span = f"{usage[0]}%" if usage[0] == usage[-1] else f"{usage[0]}-{usage[-1]}%"
+        out.append(f"codewords used {span} (< {USAGE_FLAG:.0%} in a seed: not converged)")
+    return out
 
 
 def complexity_table(panel: Panel) -> tuple[list[str], list[list[Any]]]:
