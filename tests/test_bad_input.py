@@ -43,6 +43,7 @@ from vqbench.results import write_json_atomic
     (["dataset.rho=1.0"], "dataset.rho must be in (-1, 1), got 1.0"),
     (["optimizer=kmeans", "optimizer.alternations=-1"], "optimizer.alternations must be >= 0, got -1"),
     (["dataset.num_train=0"], "dataset.num_train must be >= 1, got 0"),
+    (["optimizer=kmeans", "dataset.fresh_batches=true"], "dataset.fresh_batches=true needs a gradient optimizer"),
     (["quantizer=pvq", "quantizer.num_codebooks=3"], "not divisible by quantizer.num_codebooks=3"),
 ])
 def test_bad_setting_is_refused_before_work(tmp_path, capsys, overrides, culprit):

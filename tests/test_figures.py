@@ -61,6 +61,12 @@ def test_fig3_preset_sweeps_the_larger_dimensions_on_uncorrelated_data():
     assert cfg.dataset.kind == "uncorrelated" and cfg.hydra.sweeper.params["dataset.dim"] == "128,256"
 
 
+@pytest.mark.parametrize("preset", ["fig2a", "fig2b", "fig3", "fig2a_quick", "fig2b_quick", "fig3_quick"])
+def test_toy_figures_train_on_fresh_batches_like_the_authors(preset):
+    assert composed(f"+paper={preset}").dataset.fresh_batches is True
+    assert composed().dataset.fresh_batches is False  # the plain toy run keeps its fixed training set
+
+
 # ----------------------------------------------------------------------------- report
 def toy_run(path, quantizer, bits, seed, mse, mode="quick", usage=1.0, dim=64):
     path.mkdir(parents=True)

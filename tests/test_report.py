@@ -93,3 +93,19 @@ def test_vqvae_table_aggregates_seeds(tmp_path):
     row = [ln for ln in md.splitlines() if ln.startswith("| RVQ")]
     assert row == ["| RVQ | NSVQ | 24 | 1536 | 3 | 22 | 2 | 0.5 | 0 | 0.01 | 10 | 9 | 100 | 3 | 10 | 5 | 7 |  |"]
     assert "`optimizer.init`=data" in md and "`seed`" not in md
+
+
+def test_report_mean_over_seeds(tmp_path, capsys):
+    for i, (q, seed, mse) in enumerate([("avq", 0, 1.0), ("avq", 1, 2.0), ("avq", 2, 6.0), ("rvq", 0, 4.0)]):
+        write_run(tmp_path / "s" / str(i), q, 16.0, mse)
+        record = json.loads((tmp_path / "s" / str(i) / "metrics.json").read_text())
+        record["config"]["seed"] = seed
+        (tmp_path / "s" / str(i) / "metrics.json").write_text(json.dumps(record))
+    assert main([str(tmp_path / "s"), "--columns", "quantizer.name", "metrics.bits", "seed",
+                 "--mean-over", "seed", "--values", "metrics.mse"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "| quantizer.name | metrics.bits | seed values | n | metrics.mse mean | metrics.mse sd |" in lines
+    assert "| avq | 16 | 0 1 2 | 3 | 3 | 2.646 |" in lines  # sd of 1, 2, 6 = sqrt(7)
+    assert "| rvq | 16 | 0 | 1 | 4 |  |" in lines  # one run: no spread
+    assert main([str(tmp_path / "s"), "--mean-over", "seed", "--values", "metrics.nope"]) == 2
+    assert "metrics.nope" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from vqbench.data.toy import make_toy_data
 from vqbench.rate_distortion import gaussian_rd_distortion
@@ -30,3 +31,22 @@ def test_the_source_does_not_depend_on_the_run_seed():
     assert np.array_equal(a.covariance, b.covariance) and not np.array_equal(a.train, b.train)
     c = make_toy_data("lowrank", 32, 0.0, 10, 10, seed=0, rank=8, mixing_seed=1)
     assert not np.array_equal(a.covariance, c.covariance)
+
+
+@pytest.mark.parametrize("kind", ["uncorrelated", "correlated", "lowrank"])
+def test_fresh_batches_follow_the_source_and_are_new_draws(kind):
+    data = make_toy_data(kind, 16, 0.8, 1000, 10, seed=3, rank=4)
+    draw = data.batches()
+    batches = [draw(50_000) for _ in range(4)]
+    sample_cov = np.cov(torch.cat(batches).double().numpy().T)
+    assert np.abs(sample_cov - data.covariance).max() < 0.05
+    assert not torch.equal(batches[0], batches[1])  # a stream, not one batch repeated
+    assert not torch.equal(batches[0][:1000], data.train)  # not the fixed training set
+
+
+def test_fresh_batches_repeat_for_the_same_seed_only():
+    first = make_toy_data("uncorrelated", 8, 0.0, 10, 10, seed=5).batches()
+    again = make_toy_data("uncorrelated", 8, 0.0, 10, 10, seed=5).batches()
+    other = make_toy_data("uncorrelated", 8, 0.0, 10, 10, seed=6).batches()
+    a, b, c = first(64), again(64), other(64)
+    assert torch.equal(a, b) and not torch.equal(a, c)

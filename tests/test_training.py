@@ -203,3 +203,30 @@ def test_aq_alternations_never_raise_the_training_error():
         assert history[0] <= start * (1 + 1e-6)
         assert all(b <= a * (1 + 1e-6) for a, b in zip(history, history[1:])), history
         assert history[-1] < 0.9 * start
+
+
+def test_fresh_batches_do_not_overfit_a_small_training_set():
+    """128 codewords on 256 fixed 4-dim vectors overfit: the training error falls far below the
+    error on new data. Drawing every batch fresh from the source (dataset.fresh_batches, the
+    authors' protocol) trains for the source instead: a lower test error, and a running training
+    error that estimates it."""
+    data = make_toy_data("uncorrelated", 4, 0.0, 256, 20_000, seed=0)
+    ocfg = option_defaults("optimizer", "nsvq", steps=300, batch_size=256, lr=0.05, lr_schedule="cosine",
+                           replacement={"num_batches": 50})
+    train, test = {}, {}
+    for fresh in (False, True):
+        torch.manual_seed(0)
+        q = build_quantizer({"name": "vq", "num_codebooks": 1, "bits_per_codebook": 7}, 4)
+        stats = fit(q, data.train, ocfg, torch.device("cpu"), seed=0, progress=False,
+                    batches=data.batches() if fresh else None)
+        train[fresh], test[fresh] = stats["train_mse"], mse(q, data.test)
+    assert train[False] < 0.5 * test[False]  # memorised the 256 vectors
+    assert test[True] < 0.9 * test[False]
+    assert train[True] == pytest.approx(test[True], rel=0.1)
+
+
+def test_kmeans_refuses_a_stream_of_fresh_batches():
+    data = make_toy_data("uncorrelated", 4, 0.0, 256, 10, seed=0)
+    q = build_quantizer({"name": "vq", "num_codebooks": 1, "bits_per_codebook": 2}, 4)
+    with pytest.raises(ValueError, match="fixed training set"):
+        fit(q, data.train, OPT["kmeans"], torch.device("cpu"), seed=0, progress=False, batches=data.batches())

@@ -62,6 +62,30 @@ def to_markdown(columns: list[str], rows: list[list[Any]], headers: list[str] | 
     return "\n".join(lines)
 
 
+def aggregate(runs: list[dict[str, Any]], keys: list[str], over: str,
+              values: list[str]) -> tuple[list[str], list[list[Any]]]:
+    """One row per distinct `keys` tuple: the runs' `over` values (e.g. the seeds), their number, and
+    the mean and sample standard deviation of each `values` path over them."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault(tuple(lookup(r, k) for k in keys), []).append(r)
+    columns = list(keys) + [f"{over} values", "n"]
+    for v in values:
+        columns += [f"{v} mean", f"{v} sd"]
+    rows = []
+    for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
+        members = groups[key]
+        row = list(key) + [" ".join(format_value(x) for x in sorted({lookup(r, over) for r in members}, key=_sort_key)),
+                           len(members)]
+        for v in values:
+            xs = [float(x) for x in (lookup(r, v) for r in members) if isinstance(x, (int, float))]
+            mean = sum(xs) / len(xs) if xs else None
+            sd = (sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else None
+            row += [mean, sd]
+        rows.append(row)
+    return columns, rows
+
+
 def pivot(runs: list[dict[str, Any]], rows: list[str], column: str, value: str) -> tuple[list[str], list[list[Any]]]:
     """One row per distinct `rows` tuple, one column per distinct `column` value, cells = `value`."""
     col_values = sorted({lookup(r, column) for r in runs}, key=_sort_key)
@@ -167,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", nargs="+", default=[],
                     help="config sections (e.g. dataset optimizer) whose values the runs used go into the note")
     ap.add_argument("--settings-by", help="one settings line per value of this path (e.g. optimizer.name)")
+    ap.add_argument("--mean-over", metavar="PATH",
+                    help="one row per distinct value of the other --columns: mean and sd over the runs that "
+                    "differ only in PATH (e.g. seed) of each --values column")
+    ap.add_argument("--values", nargs="+", default=[], help="with --mean-over: the paths to average (e.g. metrics.mse)")
     ap.add_argument("--pivot-rows", nargs="+", help="also print compact tables: one row per these columns ...")
     ap.add_argument("--pivot-column", help="... one column per value of this path ...")
     ap.add_argument("--pivot-values", nargs="+", default=[], help="... one table per value path")
@@ -184,12 +212,22 @@ def main(argv: list[str] | None = None) -> int:
     if not runs and not runset.failed and not runset.incomplete:
         print(f"vqbench-report: error: no metrics.json under {', '.join(map(str, args.runs))}", file=sys.stderr)
         return 2
-    unknown = [c for c in args.columns if runs and all(lookup(r, c) is None for r in runs)]
+    if args.values and not args.mean_over:
+        ap.error("--values needs --mean-over (e.g. --mean-over seed)")
+    if args.mean_over and (not args.values or args.headers):
+        ap.error("--mean-over needs --values (the paths to average) and takes no --headers")
+    unknown = [c for c in [*args.columns, *args.values, *filter(None, [args.mean_over])]
+               if runs and all(lookup(r, c) is None for r in runs)]
     if unknown:
         print(f"vqbench-report: error: no run has column(s) {', '.join(unknown)} "
               f"(columns are dotted paths such as quantizer.name, metrics.mse, timings.total)", file=sys.stderr)
         return 2
-    rows = build_table(runs, args.columns, args.columns if args.sort is None else args.sort)
+    columns = args.columns
+    if args.mean_over:
+        keys = [c for c in args.columns if c != args.mean_over and c not in args.values]
+        columns, rows = aggregate(runs, keys, args.mean_over, args.values)
+    else:
+        rows = build_table(runs, args.columns, args.columns if args.sort is None else args.sort)
     notes = list(args.note)
     if args.settings and runs:
         notes.append(settings_note(runs, args.settings, args.settings_by))
@@ -202,11 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     unfinished = not_finished_markdown(runset)
     if args.out is None:
         print(f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in notes) + pivots
-              + to_markdown(args.columns, rows, args.headers) + "\n" + unfinished)
+              + to_markdown(columns, rows, args.headers) + "\n" + unfinished)
     else:
-        write_table(args.out, args.title, notes, args.columns, rows, args.headers, before_table=pivots,
+        write_table(args.out, args.title, notes, columns, rows, args.headers, before_table=pivots,
                     after_table=unfinished)
-        print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')} ({len(rows)} runs)")
+        print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')} ({len(rows)} rows, {len(runs)} runs)")
     return 0
 
 

@@ -104,6 +104,10 @@ class ToyDataset:
     mixing_seed: int = 0  # lowrank only: seed of the fixed matrix A (the source), not the run's seed
     num_train: int = 32768
     num_test: int = 16384
+    # Gradient optimizers: draw every batch fresh from the source (the authors' protocol, an
+    # unlimited training set) instead of resampling the num_train vectors, which then only seed
+    # the codebooks and the learning-rate scale. k-means always fits the fixed num_train set.
+    fresh_batches: bool = False
 
 
 @dataclass

@@ -7,11 +7,13 @@
   (rank 16 in 64 dims; vqbench.paper.toy_model, results/paper/toy_model_fit.md).
 
 Train and test sets are drawn from independent streams of the run's seed; the source itself
-(A) does not depend on it.
+(A) does not depend on it. :meth:`ToyData.batches` draws an endless stream of fresh training
+batches from the same source (a third stream of the seed), as the authors' training scripts do.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +53,20 @@ class ToyData:
     train: torch.Tensor  # [num_train, dim] float32
     test: torch.Tensor  # [num_test, dim] float32
     covariance: np.ndarray  # [dim, dim] float64, the true source covariance
+    mixing: torch.Tensor  # [r, dim] float32: A of x = z A
+    seed: int = 0
+
+    def batches(self) -> Callable[[int], torch.Tensor]:
+        """A function n -> n fresh vectors [n, dim] of the source, from the seed's third stream
+        (independent of train and test; the same sequence for the same seed)."""
+        stream = np.random.SeedSequence(self.seed).spawn(3)[2]  # [0], [1]: train, test
+        generator = torch.Generator().manual_seed(int(stream.generate_state(1)[0]))
+        mixing = self.mixing
+
+        def draw(n: int) -> torch.Tensor:
+            return torch.randn(n, mixing.shape[0], generator=generator) @ mixing
+
+        return draw
 
     @property
     def eigenvalues(self) -> np.ndarray:
@@ -67,4 +83,5 @@ def make_toy_data(kind: str, dim: int, rho: float, num_train: int, num_test: int
     def draw(rng: np.random.Generator, n: int) -> torch.Tensor:
         return torch.from_numpy((rng.standard_normal((n, a.shape[0])) @ a).astype(np.float32))
 
-    return ToyData(train=draw(train_rng, num_train), test=draw(test_rng, num_test), covariance=a.T @ a)
+    return ToyData(train=draw(train_rng, num_train), test=draw(test_rng, num_test), covariance=a.T @ a,
+                   mixing=torch.from_numpy(a.astype(np.float32)), seed=seed)

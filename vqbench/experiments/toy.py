@@ -28,6 +28,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if d["kind"] == "lowrank":
         check_range("dataset.rank", d["rank"], 1, int(d["dim"]))
     check_quantizer_fits(cfg, int(d["dim"]), "dataset.dim")
+    if d.get("fresh_batches") and cfg["optimizer"]["name"] not in ("nsvq", "ste"):
+        raise ConfigError(f"dataset.fresh_batches=true needs a gradient optimizer (nsvq or ste); "
+                          f"optimizer={cfg['optimizer']['name']} fits the fixed dataset.num_train vectors "
+                          f"(set dataset.fresh_batches=false)")
 
 
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
@@ -42,7 +46,9 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     torch.manual_seed(seed)
     quantizer = build_quantizer(cfg["quantizer"], int(d["dim"])).to(device)
     t0 = time.perf_counter()
-    train_stats = fit(quantizer, data.train, cfg["optimizer"], device, seed, progress=bool(cfg.get("progress", True)))
+    batches = data.batches() if d.get("fresh_batches") else None
+    train_stats = fit(quantizer, data.train, cfg["optimizer"], device, seed,
+                      progress=bool(cfg.get("progress", True)), batches=batches)
     timings["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -21,12 +21,18 @@ def fit(
     device: torch.device,
     seed: int,
     progress: bool = True,
+    batches: Callable[[int], torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """Fit `quantizer` to `data` [N, D] with the optimizer named by `ocfg['name']`."""
+    """Fit `quantizer` to `data` [N, D] with the optimizer named by `ocfg['name']`.
+
+    ``batches`` (n -> n fresh vectors) makes a gradient optimizer draw every batch from it
+    instead of from `data`; k-means fits the fixed `data` and refuses a stream."""
     name = ocfg["name"]
     if name in ("nsvq", "ste"):
-        return fit_gradient(quantizer, data, ocfg, device, seed, progress)
+        return fit_gradient(quantizer, data, ocfg, device, seed, progress, batches=batches)
     if name == "kmeans":
+        if batches is not None:
+            raise ValueError("optimizer=kmeans fits a fixed training set; it cannot draw fresh batches")
         return fit_kmeans(quantizer, data, ocfg, device, seed, progress)
     raise ValueError(f"optimizer.name must be one of {OPTIMIZERS}, got {name!r}")
 

@@ -14,7 +14,7 @@ the chosen codewords; they differ once an encoder sits before the quantizer (VQ-
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -64,9 +64,12 @@ def fit_gradient(
     seed: int,
     progress: bool = True,
     trace: list[torch.Tensor] | None = None,
+    batches: Callable[[int], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """Train the codebooks of `quantizer` on `data` [N, D] (float32, any device).
 
+    ``batches``, if given, is a source of fresh vectors (n -> [n, D]) that every step draws its
+    batch from; `data` then only seeds the codebooks and sets the learning-rate scale.
     ``trace``, if given, receives each step's batch MSE (a 0-dim tensor on the device).
     """
     name = ocfg["name"]
@@ -89,8 +92,11 @@ def fit_gradient(
     running = torch.zeros((), dtype=torch.float64, device=device)
     bar = progress_bar(range(steps), desc=f"train {quantizer.name}/{name}", enabled=progress)
     for it in bar:
-        idx = torch.randint(data.shape[0], (batch_size,), generator=generator)
-        batch = data.index_select(0, idx.to(data.device))
+        if batches is None:
+            idx = torch.randint(data.shape[0], (batch_size,), generator=generator)
+            batch = data.index_select(0, idx.to(data.device))
+        else:
+            batch = batches(batch_size).to(device=device, dtype=torch.float32)
         codes = quantizer.encode(batch)
         x_hat = quantizer.decode(codes)
         loss, err2 = quantizer_loss(name, batch, x_hat, beta)
