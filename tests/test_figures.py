@@ -142,6 +142,10 @@ def test_figure_report_aggregates_seeds_beside_the_published_numbers(tmp_path):
     assert (out / "fig2b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     index = (out / "README.md").read_text()
     assert "| fig2b |" in index and "| 6 of 24 | 6 of 24 |" in index
+    assert "Other pages" not in index
+    (out / "toy_study.md").write_text("# A study behind a figure\n\ntext\n")
+    assert report_main([str(sweep), "--figure", "fig2b", "--out", str(out)]) == 0
+    assert "- [toy_study.md](toy_study.md): A study behind a figure" in (out / "README.md").read_text()
 
 
 def test_figure_report_is_idempotent(tmp_path):

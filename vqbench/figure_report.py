@@ -284,6 +284,13 @@ def write_index(out_dir: Path) -> Path:
             have = f"{sum(v >= 1 for v in n)} of {len(n)}"
             three = f"{sum(v >= 3 for v in n)} of {len(n)}"
         lines.append(f"| {name} | {title} | {have} | {three} | [{name}.md]({name}.md) | [{name}.png]({name}.png) |")
+    studies = sorted(p for p in out_dir.glob("*.md") if p.stem not in PANELS and p.name != "README.md")
+    if studies:
+        lines += ["", "Other pages here (fits and studies behind the figures; each says how it was made):", ""]
+        for page in studies:
+            first = page.read_text().splitlines()[:1]
+            title = first[0].lstrip("# ").strip() if first and first[0].startswith("#") else page.stem
+            lines.append(f"- [{page.name}]({page.name}): {title}")
     path = out_dir / "README.md"
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path
