@@ -89,6 +89,8 @@ def format_value(value: Any) -> str:
             return str(value)
         if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
             return f"{value:.3e}"
+        if abs(value) >= 1e3:  # 1,000..99,999: whole numbers read better than 2.085e+04
+            return f"{value:.0f}"
         return f"{value:.4g}"
     return str(value)
 
