@@ -33,6 +33,7 @@ import torch
 from vqbench.atomic import write_text_atomic
 from vqbench.quantizers import AVQ, PVQ, RVQ
 from vqbench.schema import option_defaults
+from vqbench.malloc import keep_freed_memory
 from vqbench.training import fit
 from vqbench.training.kmeans import lloyd
 
@@ -225,6 +226,7 @@ def table(rows: list[dict]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()  # as the vqbench CLI does for every run
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", help="also write the table (Markdown, atomically), e.g. results/bench.md")
     ap.add_argument("--repeats", type=int, default=3, help="timings per side; the best counts")

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from . import rundir
+from .malloc import keep_freed_memory
 from .config import ConfigError, check_schema, composition_error_line, validate
 from .errors import RunFailed
 from .experiments import experiment_module
@@ -141,6 +142,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     share_cores(hydra_cfg)
+    keep_freed_memory()  # per job process: joblib workers do not pass through main()
     status = execute(cfg, Path(hydra_cfg.runtime.output_dir), in_sweep=in_sweep,
                      overrides=list(hydra_cfg.overrides.task), job=hydra_cfg.job.num if in_sweep else None)
     if status:
