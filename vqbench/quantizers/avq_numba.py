@@ -62,28 +62,34 @@ FILTER_MASK = 4095  # counting filter over set hashes: 4096 slots
 
 
 @njit(cache=True, nogil=True)
+def _sift_down(pos, count, v, p, c, h, sel_val, sel_par, sel_cw, sel_hash):
+    """Place the entry (v, p, c, h) at pos or below it in the max-heap on distance sel_val[:count],
+    moving larger children up (the entry's own slot at pos is overwritten)."""
+    while True:
+        child = 2 * pos + 1
+        if child >= count:
+            break
+        if child + 1 < count and sel_val[child + 1] > sel_val[child]:
+            child += 1
+        if not sel_val[child] > v:
+            break
+        sel_val[pos] = sel_val[child]
+        sel_par[pos] = sel_par[child]
+        sel_cw[pos] = sel_cw[child]
+        sel_hash[pos] = sel_hash[child]
+        pos = child
+    sel_val[pos] = v
+    sel_par[pos] = p
+    sel_cw[pos] = c
+    sel_hash[pos] = h
+
+
+@njit(cache=True, nogil=True)
 def _heapify(count, sel_val, sel_par, sel_cw, sel_hash):
     """Arrange the selection as a max-heap on distance (root: the largest)."""
     for start in range(count // 2 - 1, -1, -1):
-        pos = start
-        v, p, c, h = sel_val[pos], sel_par[pos], sel_cw[pos], sel_hash[pos]
-        while True:
-            child = 2 * pos + 1
-            if child >= count:
-                break
-            if child + 1 < count and sel_val[child + 1] > sel_val[child]:
-                child += 1
-            if not sel_val[child] > v:
-                break
-            sel_val[pos] = sel_val[child]
-            sel_par[pos] = sel_par[child]
-            sel_cw[pos] = sel_cw[child]
-            sel_hash[pos] = sel_hash[child]
-            pos = child
-        sel_val[pos] = v
-        sel_par[pos] = p
-        sel_cw[pos] = c
-        sel_hash[pos] = h
+        _sift_down(start, count, sel_val[start], sel_par[start], sel_cw[start], sel_hash[start],
+                   sel_val, sel_par, sel_cw, sel_hash)
 
 
 @njit(cache=True, nogil=True)
@@ -218,24 +224,8 @@ def _encode_rows(q0, x_sq, cross, keys, M, W, lo, hi, out):
                                 sel_cw[0] = cw
                                 sel_hash[0] = h
                             # sift the (smaller) distance v down from pos
-                            pp, cc, hh = sel_par[pos], sel_cw[pos], sel_hash[pos]
-                            while True:
-                                child = 2 * pos + 1
-                                if child >= count:
-                                    break
-                                if child + 1 < count and sel_val[child + 1] > sel_val[child]:
-                                    child += 1
-                                if not sel_val[child] > v:
-                                    break
-                                sel_val[pos] = sel_val[child]
-                                sel_par[pos] = sel_par[child]
-                                sel_cw[pos] = sel_cw[child]
-                                sel_hash[pos] = sel_hash[child]
-                                pos = child
-                            sel_val[pos] = v
-                            sel_par[pos] = pp
-                            sel_cw[pos] = cc
-                            sel_hash[pos] = hh
+                            _sift_down(pos, count, v, sel_par[pos], sel_cw[pos], sel_hash[pos],
+                                       sel_val, sel_par, sel_cw, sel_hash)
                             thresh = sel_val[0]
             for t in range(count):
                 occupied[sel_hash[t] & FILTER_MASK] -= 1  # all counters back to zero
