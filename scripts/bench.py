@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from vqbench.atomic import write_text_atomic
+from vqbench.malloc import keep_freed_memory
 from vqbench.quantizers import AVQ, PVQ, RVQ
 from vqbench.schema import option_defaults
-from vqbench.malloc import keep_freed_memory
 from vqbench.training import fit
 from vqbench.training.kmeans import lloyd
 

@@ -14,7 +14,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from vqbench.report import load_runs_or_report, settings_note, write_table
+from vqbench.report import load_runs_or_report, mean_sd, settings_note, write_table
 
 OPT_LABEL = {"kmeans": "EMA", "nsvq": "NSVQ", "ste": "STE"}
 ORDER = {"pvq": 0, "rvq": 1, "avq": 2, "vq": 3}
@@ -33,10 +33,6 @@ ops/vector: weighted operations (ITU-T G.191 weights) to encode one latent vecto
 training time summed over epochs, wall (s) the whole command, both means over seeds; times are
 indicative only (shared machine; environment below). Grids: test images (odd rows) above their
 reconstructions (even rows)."""
-
-
-def mean_sd(values: list[float]) -> tuple[float, float | None]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
 def main(argv: list[str] | None = None) -> int:

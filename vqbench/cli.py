@@ -25,10 +25,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from . import rundir
-from .malloc import keep_freed_memory
 from .config import ConfigError, check_schema, composition_error_line, validate
 from .errors import RunFailed
 from .experiments import experiment_module
+from .malloc import keep_freed_memory
 from .results import FAILED_FILE, METRICS_FILE, environment, format_table, non_finite, write_json_atomic
 from .schema import register, to_plain
 

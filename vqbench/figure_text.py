@@ -99,17 +99,9 @@ def _ranking_text(groups: list[frozenset[str]]) -> str:
 def _resolved_pairs(rows: list[Row], sign: float) -> list[tuple[str, str]]:
     """(better, worse) pairs whose 5-95 % bands over our seeds do not overlap: the differences
     our seeds resolve. A single-seed point resolves nothing."""
-    pairs = []
-    for a in rows:
-        for b in rows:
-            if a is b or a.n < 2 or b.n < 2:
-                continue
-            _, a_lo, a_hi = a.stat()
-            _, b_lo, b_hi = b.stat()
-            worst_a, best_b = (a_hi, b_lo) if sign > 0 else (-a_lo, -b_hi)
-            if worst_a < best_b:
-                pairs.append((a.method, b.method))
-    return sorted(pairs)
+    # each band as (best, worst) in score units (lower is better after `sign`)
+    bands = {r.method: sorted((sign * r.stat()[1], sign * r.stat()[2])) for r in rows if r.n >= 2}
+    return sorted((a, b) for a in bands for b in bands if a != b and bands[a][1] < bands[b][0])
 
 
 def orderings(data: FigureData) -> list[str]:

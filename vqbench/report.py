@@ -17,6 +17,7 @@ import argparse
 import csv
 import io
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,13 @@ def to_markdown(columns: list[str], rows: list[list[Any]], headers: list[str] | 
     return "\n".join(lines)
 
 
+def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (None for fewer than 1 / 2 values)."""
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
 def aggregate(runs: list[dict[str, Any]], keys: list[str], over: str,
               values: list[str]) -> tuple[list[str], list[list[Any]]]:
     """One row per distinct `keys` tuple: the runs' `over` values (e.g. the seeds), their number, and
@@ -78,10 +86,7 @@ def aggregate(runs: list[dict[str, Any]], keys: list[str], over: str,
         row = list(key) + [" ".join(format_value(x) for x in sorted({lookup(r, over) for r in members}, key=_sort_key)),
                            len(members)]
         for v in values:
-            xs = [float(x) for x in (lookup(r, v) for r in members) if isinstance(x, (int, float))]
-            mean = sum(xs) / len(xs) if xs else None
-            sd = (sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else None
-            row += [mean, sd]
+            row += mean_sd([float(x) for x in (lookup(r, v) for r in members) if isinstance(x, (int, float))])
         rows.append(row)
     return columns, rows
 

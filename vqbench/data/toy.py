@@ -52,16 +52,20 @@ def toy_covariance(kind: str, dim: int, rho: float = 0.9, rank: int | None = Non
 class ToyData:
     train: torch.Tensor  # [num_train, dim] float32
     test: torch.Tensor  # [num_test, dim] float32
-    covariance: np.ndarray  # [dim, dim] float64, the true source covariance
-    mixing: torch.Tensor  # [r, dim] float32: A of x = z A
+    mixing: np.ndarray  # [r, dim] float64: A of x = z A, the source
     seed: int = 0
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """[dim, dim] float64: the true source covariance A^T A."""
+        return self.mixing.T @ self.mixing
 
     def batches(self) -> Callable[[int], torch.Tensor]:
         """A function n -> n fresh vectors [n, dim] of the source, from the seed's third stream
         (independent of train and test; the same sequence for the same seed)."""
         stream = np.random.SeedSequence(self.seed).spawn(3)[2]  # [0], [1]: train, test
         generator = torch.Generator().manual_seed(int(stream.generate_state(1)[0]))
-        mixing = self.mixing
+        mixing = torch.from_numpy(self.mixing.astype(np.float32))
 
         def draw(n: int) -> torch.Tensor:
             return torch.randn(n, mixing.shape[0], generator=generator) @ mixing
@@ -83,5 +87,4 @@ def make_toy_data(kind: str, dim: int, rho: float, num_train: int, num_test: int
     def draw(rng: np.random.Generator, n: int) -> torch.Tensor:
         return torch.from_numpy((rng.standard_normal((n, a.shape[0])) @ a).astype(np.float32))
 
-    return ToyData(train=draw(train_rng, num_train), test=draw(test_rng, num_test), covariance=a.T @ a,
-                   mixing=torch.from_numpy(a.astype(np.float32)), seed=seed)
+    return ToyData(train=draw(train_rng, num_train), test=draw(test_rng, num_test), mixing=a, seed=seed)
