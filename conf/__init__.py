@@ -1,6 +1,6 @@
 """vqbench's Hydra config files. Importing this package (Hydra does, to read them) registers the
-typed schema (vqbench.schema) that the files select from and override."""
+typed schema (vqbench.run.schema) that the files select from and override."""
 
-from vqbench.schema import register
+from vqbench.run.schema import register
 
 register()

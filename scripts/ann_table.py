@@ -17,7 +17,7 @@ import csv
 import sys
 from pathlib import Path
 
-from vqbench.report import load_runs_or_report, write_table
+from vqbench.report.tables import load_runs_or_report, write_table
 
 BASELINE_LABELS = {"pq": "faiss PQ", "opq": "faiss OPQ+PQ", "rq": "faiss RQ (beam 1)",
                    "rq_beam": "faiss RQ (beam W)", "lsq": "faiss LSQ"}

@@ -30,12 +30,12 @@ import faiss
 import numpy as np
 import torch
 
-from vqbench.atomic import write_text_atomic
-from vqbench.malloc import keep_freed_memory
+from vqbench.common.atomic import write_text_atomic
+from vqbench.common.malloc import keep_freed_memory
 from vqbench.quantizers import AVQ, PVQ, RVQ
-from vqbench.schema import option_defaults
+from vqbench.quantizers.kmeans import lloyd
+from vqbench.run.schema import option_defaults
 from vqbench.training import fit
-from vqbench.training.kmeans import lloyd
 
 DIM, M, BITS = 128, 8, 8
 

@@ -21,10 +21,10 @@ import faiss
 import numpy as np
 import torch
 
-from vqbench.complexity import encode_ops
+from vqbench.metrics.complexity import encode_ops
 from vqbench.quantizers import AVQ
 from vqbench.quantizers import avq as avq_module
-from vqbench.training.kmeans import lloyd
+from vqbench.quantizers.kmeans import lloyd
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ Writes the Markdown report atomically (generated text only). Single-threaded; ~1
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -23,12 +22,12 @@ import time
 import numpy as np
 import torch
 
-from vqbench.atomic import write_text_atomic
+from vqbench.common.atomic import write_text_atomic
 from vqbench.data.toy import make_toy_data, toy_covariance
+from vqbench.metrics.rate_distortion import gaussian_rd_distortion
 from vqbench.paper import figure
 from vqbench.paper.toy_model import FIG2A_DIM, lowrank_covariance, sample_lowrank
 from vqbench.quantizers import build_quantizer
-from vqbench.rate_distortion import gaussian_rd_distortion
 from vqbench.training import fit
 
 BITS = np.arange(12, 41, 4)

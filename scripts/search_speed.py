@@ -1,5 +1,5 @@
-"""ANN search speed: decoded flat search (vqbench.search.knn) vs the faiss lookup-table index
-(vqbench.faiss_index) on the same codebooks and base codes, with the recall of both.
+"""ANN search speed: decoded flat search (vqbench.ann.search.knn) vs the faiss lookup-table index
+(vqbench.ann.faiss_index) on the same codebooks and base codes, with the recall of both.
 
     OMP_NUM_THREADS=2 python scripts/search_speed.py --root ../shared/data/siftlike1m --prefix siftlike \\
         --nb 100000 --nq 2000 --quantizers pvq rvq
@@ -16,11 +16,11 @@ import faiss
 import numpy as np
 import torch
 
+from vqbench.ann.faiss_index import build_index, search
+from vqbench.ann.search import knn, recall_at
 from vqbench.data.sift import load_dataset
-from vqbench.faiss_index import build_index, search
 from vqbench.quantizers import build_quantizer
-from vqbench.schema import option_defaults
-from vqbench.search import knn, recall_at
+from vqbench.run.schema import option_defaults
 from vqbench.training import fit
 
 

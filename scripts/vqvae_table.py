@@ -1,7 +1,7 @@
 """Collect the VQ-VAE runs of scripts/vqvae_table.sh into results/vqvae_cifar10.{md,csv}.
 
 One row per (quantizer, optimizer, bits) with the mean and standard deviation over the seeds
-that ran; the settings paragraph is generated from the runs' recorded configs (vqbench.report).
+that ran; the settings paragraph is generated from the runs' recorded configs (vqbench.report.tables).
 
     python scripts/vqvae_table.py runs/vqvae_table --out results/vqvae_cifar10 \\
         --grids avq-nsvq-40-s0 rvq-nsvq-24-s0 --command "bash scripts/vqvae_table.sh"
@@ -14,7 +14,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from vqbench.report import load_runs_or_report, mean_sd, settings_note, write_table
+from vqbench.report.tables import load_runs_or_report, mean_sd, settings_note, write_table
 
 OPT_LABEL = {"kmeans": "EMA", "nsvq": "NSVQ", "ste": "STE"}
 ORDER = {"pvq": 0, "rvq": 1, "avq": 2, "vq": 3}

@@ -10,7 +10,7 @@ import numpy as np
 from hydra import compose, initialize_config_module
 from PIL import Image
 
-from vqbench import cli
+from vqbench.run import cli
 
 TOY = ["dataset.num_train=1024", "dataset.num_test=256", "dataset.dim=8", "quantizer.num_codebooks=2",
        "optimizer.steps=5", "optimizer.batch_size=64", "progress=false", "device=cpu"]

@@ -11,16 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ann_data import brute_force_knn, make_texmex
 from hydra import compose, initialize_config_module
 
-from ann_data import brute_force_knn, make_texmex
-from vqbench import cli
-from vqbench.config import ConfigError
 from vqbench.data.sift import TexmexDataset
 from vqbench.experiments import ann
 from vqbench.quantizers import build_quantizer
-from vqbench.schema import to_plain
-
+from vqbench.run import cli
+from vqbench.run.config import ConfigError
+from vqbench.run.schema import to_plain
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,7 +181,7 @@ def test_missing_data_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("nbits", [4, 6, 8, 12])
 def test_baseline_code_packing(nbits):
-    from vqbench.baselines import pack, unpack
+    from vqbench.ann.baselines import pack, unpack
 
     rng = np.random.default_rng(nbits)
     idx = rng.integers(0, 1 << nbits, size=(50, 5))
@@ -196,7 +195,7 @@ def test_baseline_codes_match_faiss_packing():
     """Our unpacked indices, decoded through pack(), reproduce faiss's own encode/decode."""
     import faiss
 
-    from vqbench.baselines import build_baseline
+    from vqbench.ann.baselines import build_baseline
 
     x = np.random.default_rng(0).normal(size=(2000, 8)).astype(np.float32)
     codec = build_baseline("pq", 8, 2, 6)
@@ -213,7 +212,7 @@ def test_baseline_codes_match_faiss_packing():
 def test_opq_beats_pq_on_correlated_data():
     """OPQ's rotation balances correlated dimensions across subspaces; its final PQ must be
     trained with the full k-means schedule (not the few iterations OPQ training leaves)."""
-    from vqbench.baselines import build_baseline
+    from vqbench.ann.baselines import build_baseline
 
     rng = np.random.default_rng(0)
     x = ((rng.normal(size=(4000, 16)) * np.linspace(4, 0.2, 16)) @ rng.normal(size=(16, 16))).astype(np.float32)
@@ -230,7 +229,7 @@ def test_opq_does_not_lose_to_pq_when_the_blocks_are_already_right():
     """Data made of independent, internally correlated 4-dim blocks: PQ's contiguous split is
     already ideal. OPQ started at the identity keeps (or improves) it; faiss's default random
     start mixes the blocks and lands well above PQ (checked when this test was written)."""
-    from vqbench.baselines import build_baseline
+    from vqbench.ann.baselines import build_baseline
 
     rng = np.random.default_rng(1)
     blocks = [rng.normal(size=(6000, 4)) @ (rng.normal(size=(4, 4)) * 3) for _ in range(4)]

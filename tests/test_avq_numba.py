@@ -7,8 +7,7 @@ import itertools
 import pytest
 import torch
 
-from vqbench.quantizers import AVQ
-from vqbench.quantizers import avq_numba
+from vqbench.quantizers import AVQ, avq_numba
 
 
 def _pair(dim: int, M: int, bits: int, W: int, seed: int) -> tuple[AVQ, AVQ]:

@@ -16,15 +16,16 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from ann_data import make_hdf5, make_texmex
 from bad_input import ANN, TOY, composed, execute, no_results, one_line_error, png_tree, strict_json, tar_gz
-from vqbench import cli, data_cli
+
+from vqbench.common.atomic import write_json_atomic
 from vqbench.data import cifar
+from vqbench.data import cli as data_cli
 from vqbench.data.download import extract
 from vqbench.data.vecs import write_vecs
-from vqbench.config import ConfigError
-from vqbench.results import write_json_atomic
+from vqbench.run import cli
+from vqbench.run.config import ConfigError
 
 
 # ------------------------------------------------------------------ settings (exit 2 before any work)
@@ -67,7 +68,7 @@ def test_bad_type_is_refused_while_composing(overrides, culprit):
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from vqbench.config import check_schema, composition_error_line
+    from vqbench.run.config import check_schema, composition_error_line
 
     try:
         check_schema(composed(*TOY, *overrides))

@@ -12,13 +12,12 @@ import sys
 
 import pytest
 import torch
-
 from bad_input import TOY, composed, execute, no_results, one_line_error, png_tree
-from vqbench import cli, rundir
-from vqbench.data import cifar
-from vqbench.errors import RunFailed
-from vqbench.experiments import vqvae as vqvae_exp
 
+from vqbench.common.errors import RunFailed
+from vqbench.data import cifar
+from vqbench.experiments import vqvae as vqvae_exp
+from vqbench.run import cli, rundir
 
 # ------------------------------------------------------------------ VQ-VAE resume and checkpoints
 TINY = {"latent_dim": 8, "hidden_channels": 8, "res_channels": 4, "res_blocks": 0, "downsamples": 2}

@@ -1,9 +1,9 @@
 """The Hydra CLI: composition, validation errors, metrics.json, multirun, packaging."""
 
 import json
+import os
 import re
 import stat
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
-from vqbench import cli
-from vqbench.config import ConfigError
-from vqbench.schema import option_defaults, to_plain
+from vqbench.run import cli
+from vqbench.run.config import ConfigError
+from vqbench.run.schema import option_defaults, to_plain
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["dataset.num_train=2048", "dataset.num_test=512", "dataset.dim=16", "progress=false"]

@@ -4,8 +4,8 @@ safe archive extraction; and the `vqbench-data download` command end to end."""
 import email.utils
 import hashlib
 import http.server
-import json
 import io
+import json
 import socket
 import tarfile
 import threading
@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from ann_data import make_hdf5, make_texmex
-from vqbench import data_cli
+
+from vqbench.data import cli as data_cli
 from vqbench.data.download import DownloadError, download, extract
 from vqbench.data.sift import AnnBenchmarksHDF5, TexmexDataset
 

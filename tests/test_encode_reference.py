@@ -2,11 +2,10 @@
 
 import pytest
 import torch
+from test_training_curves import reference_encode
 
 from vqbench.quantizers import argmin, build_quantizer
 from vqbench.quantizers.argmin import argmin_rows
-
-from test_training_curves import reference_encode
 
 
 def test_argmin_rows_is_torch_argmin(monkeypatch):

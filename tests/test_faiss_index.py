@@ -5,13 +5,13 @@ import faiss
 import numpy as np
 import pytest
 import torch
-
 from ann_data import make_texmex
 from test_ann import composed, small
-from vqbench import cli
-from vqbench.faiss_index import build_index, save_index, search
+
+from vqbench.ann.faiss_index import build_index, save_index, search
+from vqbench.ann.search import knn, recall_at
 from vqbench.quantizers import build_quantizer
-from vqbench.search import knn, recall_at
+from vqbench.run import cli
 
 
 def assert_same_neighbours(D0, I0, D1, I1, rel=1e-4):
@@ -117,7 +117,7 @@ def test_ann_faiss_search_equals_flat_and_saved_index_round_trips(texmex, tmp_pa
 
 
 def test_ann_search_option_is_checked(texmex, tmp_path):
-    from vqbench.config import ConfigError
+    from vqbench.run.config import ConfigError
     cfg = composed("experiment=ann", "quantizer=pvq", "experiment.search=ivf", *small(texmex))
     with pytest.raises(ConfigError, match="experiment.search must be one of faiss, flat, got 'ivf'"):
         cli.run(cfg, tmp_path)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
 
-from vqbench.figure_report import BAND
 from vqbench.paper.conventions import to_paper_units
 from vqbench.paper.reference import figure
-from vqbench.report import main as report_main
+from vqbench.report.cli import main as report_main
+from vqbench.report.figure_data import BAND
 
 PRESETS = ["fig2a", "fig2b", "fig3", "fig4"]
 
@@ -196,7 +196,8 @@ def test_generic_report_lists_failed_runs_and_rejects_unknown_columns(tmp_path, 
 
 
 def test_runs_record_both_complexity_counts(tmp_path):
-    from vqbench.complexity import complexity_metrics, encode_wmops
+    from vqbench.experiments.complexity import complexity_metrics
+    from vqbench.metrics.complexity import encode_wmops
     from vqbench.paper.complexity import paper_wmops, published_setting
     from vqbench.quantizers import build_quantizer
 
@@ -212,9 +213,9 @@ def test_runs_record_both_complexity_counts(tmp_path):
 def test_orderings_separate_what_the_seeds_resolve_from_noise():
     """Lower is better. AVQ's and PVQ's bands overlap (a tie our seeds cannot order); RVQ is apart
     from both, worse in ours but best in the paper: that one pair is resolved against the paper."""
-    from vqbench.figure_report import FigureData, Row
-    from vqbench.figure_text import orderings
-    from vqbench.figures import Panel
+    from vqbench.report.figure_data import FigureData, Row
+    from vqbench.report.figure_text import orderings
+    from vqbench.report.panels import Panel
 
     def row(method, values, paper):
         return Row(method=method, x=40, values=list(values), seeds=[0, 1, 2], paper=(paper, None, None))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vqbench.image_metrics import mse, psnr, ssim
+from vqbench.metrics.images import mse, psnr, ssim
 
 
 def test_psnr_of_constant_offset():

@@ -1,4 +1,4 @@
-"""vqbench.malloc: freed heap memory stays mapped, so a training loop that allocates the same
+"""vqbench.common.malloc: freed heap memory stays mapped, so a training loop that allocates the same
 buffers every step stops page-faulting them in again."""
 
 import subprocess
@@ -8,9 +8,9 @@ import pytest
 
 LOOP = """
 import resource, sys, torch
-from vqbench.malloc import keep_freed_memory
+from vqbench.common.malloc import keep_freed_memory
 from vqbench.quantizers import RVQ
-from vqbench.schema import option_defaults
+from vqbench.run.schema import option_defaults
 from vqbench.training import fit
 torch.set_num_threads(1)
 if sys.argv[1] == "keep":

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from vqbench.complexity import encode_ops
-from vqbench.metrics import code_statistics, codebook_perplexity, reconstruction_error, snr_db
+from vqbench.metrics.complexity import encode_ops
+from vqbench.metrics.rate_distortion import gap_db, gaussian_rd_distortion
+from vqbench.metrics.vectors import code_statistics, codebook_perplexity, reconstruction_error, snr_db
 from vqbench.quantizers import AVQ, PVQ, RVQ, VQ
-from vqbench.rate_distortion import gap_db, gaussian_rd_distortion
 
 
 def test_rd_bound_equal_eigenvalues_is_closed_form():
@@ -58,7 +58,7 @@ def test_complexity_counts_agree_across_quantizers():
     with one subspace is VQ; RVQ with one stage is VQ plus the residual update (D subs + D
     moves); a PVQ of M subspaces is M VQs of D/M dims; AVQ with one codebook is one table of
     <x, c> (+ ||c||^2 and ||x||^2 adds) and an argmin; more beam never costs less."""
-    from vqbench.complexity import ADD, MOVE
+    from vqbench.metrics.complexity import ADD, MOVE
 
     assert encode_ops(PVQ(64, 1, 8)) == encode_ops(VQ(64, 8))
     assert encode_ops(RVQ(64, 1, 8)) == encode_ops(VQ(64, 8)) + 64 * (ADD + MOVE)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from vqbench.metrics.rate_distortion import gaussian_rd_distortion
 from vqbench.paper import figure
 from vqbench.paper.toy_model import FIG2A_DIM, FIG2A_RANK, lowrank_covariance, mixing_matrix, sample_lowrank
-from vqbench.rate_distortion import gaussian_rd_distortion
 
 
 def test_mixing_matrix_is_normalised_and_seeded():

@@ -1,6 +1,6 @@
 import io
 
-from vqbench.progress import progress
+from vqbench.common.progress import progress
 
 
 def test_postfix_does_not_force_a_refresh_per_call():

@@ -1,8 +1,8 @@
-"""vqbench.report: tables from metrics.json files."""
+"""vqbench.report.tables: tables from metrics.json files."""
 
 import json
 
-from vqbench.report import main
+from vqbench.report.cli import main
 
 
 def write_run(path, quantizer, bits, mse):
@@ -51,7 +51,8 @@ def test_report_pivot_tables(tmp_path):
 
 def test_settings_note_is_read_from_the_runs_configs(tmp_path):
     """The note states the values the runs recorded, per optimizer, and hides machine paths."""
-    from vqbench.report import load_runs, settings_note
+    from vqbench.report.tables import settings_note
+    from vqbench.run.runs import load_runs
 
     for i, (opt, key, value) in enumerate([("nsvq", "steps", 600), ("nsvq", "steps", 300),
                                            ("kmeans", "lloyd_iterations", 25)]):

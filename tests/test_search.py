@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-
 from ann_data import brute_force_knn
-from vqbench.search import DEFAULT_TS, knn, recall_at, recall_ts
+
+from vqbench.ann.search import DEFAULT_TS, knn, recall_at, recall_ts
 
 
 def test_recall_hand_checked():

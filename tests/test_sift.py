@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from ann_data import brute_force_knn, make_hdf5, make_texmex, make_vectors
+
 from vqbench.data.sift import AnnBenchmarksHDF5, DatasetNotFound, TexmexDataset, data_home, load_dataset
 from vqbench.data.vecs import read_vecs, write_vecs
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vqbench.data.toy import make_toy_data
-from vqbench.rate_distortion import gaussian_rd_distortion
+from vqbench.metrics.rate_distortion import gaussian_rd_distortion
 
 
 @pytest.mark.parametrize("kind", ["uncorrelated", "correlated", "lowrank"])

@@ -5,10 +5,10 @@ import torch
 
 from vqbench.data.toy import make_toy_data
 from vqbench.quantizers import build_quantizer
-from vqbench.schema import option_defaults
+from vqbench.quantizers.kmeans import least_squares_codebooks
+from vqbench.run.schema import option_defaults
 from vqbench.training import fit
 from vqbench.training.estimators import nsvq, ste
-from vqbench.training.kmeans import least_squares_codebooks
 from vqbench.training.replacement import CodewordReplacer
 
 FAST_REPLACEMENT = {"num_batches": 20}
@@ -35,7 +35,7 @@ def test_every_optimizer_reaches_the_classical_fit(quantizer):
     """On 8-dim Gaussian data every optimizer lands within 10% of the best of the three (the
     classical fit or better) and never below the rate-distortion bound, which no quantizer of
     that many bits can beat."""
-    from vqbench.rate_distortion import gaussian_rd_distortion
+    from vqbench.metrics.rate_distortion import gaussian_rd_distortion
 
     data = make_toy_data("correlated", 8, 0.9, 2048, 512, seed=0)
     cfg = {"name": quantizer, "num_codebooks": 1 if quantizer == "vq" else 2, "bits_per_codebook": 4,
@@ -190,8 +190,7 @@ def test_nsvq_and_ste_train_the_same_codebooks_on_raw_vectors():
 def test_aq_alternations_never_raise_the_training_error():
     """Each round (beam-search encode, ridge least squares) keeps or lowers the training MSE,
     also at beam width 1 where the search alone can find worse codes than the last round's."""
-    from vqbench.quantizers.base import fit_residual_kmeans
-    from vqbench.training.kmeans import alternate_least_squares
+    from vqbench.quantizers.kmeans import alternate_least_squares, fit_residual_kmeans
 
     for seed, width in [(1, 1), (2, 1), (3, 2)]:
         x = make_toy_data("correlated", 16, 0.9, 4096, 16, seed=seed).train

@@ -14,8 +14,8 @@ import torch
 
 from vqbench.data.toy import make_toy_data
 from vqbench.quantizers import build_quantizer
-from vqbench.training.gradient import fit_gradient
 from vqbench.training.estimators import nsvq, nsvq_loss, ste
+from vqbench.training.gradient import fit_gradient
 
 
 def reference_encode(name, codebooks, x):

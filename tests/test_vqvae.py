@@ -6,11 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
-from vqbench.config import ConfigError
-from vqbench.schema import option_defaults, to_plain
 from vqbench.experiments import vqvae as exp
 from vqbench.models.vqvae import build_vqvae
 from vqbench.quantizers import build_quantizer
+from vqbench.run.config import ConfigError
+from vqbench.run.schema import option_defaults, to_plain
 from vqbench.training.ema import EMACodebooks, ema_targets
 
 TINY_MODEL = {"latent_dim": 8, "hidden_channels": 16, "res_channels": 8, "res_blocks": 1, "downsamples": 2}
@@ -269,7 +269,7 @@ def test_presets_compose_and_validate(preset):
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from vqbench.config import validate
+    from vqbench.run.config import validate
 
     with initialize_config_module("vqbench.conf", version_base="1.3"):
         cfg = compose("config", overrides=[f"experiment={preset}", "quantizer=avq", "optimizer=kmeans"])

@@ -24,8 +24,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ..quantizers import PVQ, VQ, Quantizer
 from .baselines import pack
-from .quantizers import PVQ, VQ, Quantizer
 
 # Codes packed and added per call (norms need their vectors decoded: chunk x d floats).
 ADD_CHUNK = 65536

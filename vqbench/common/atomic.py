@@ -13,13 +13,16 @@ plainly created one (0666 less the umask, typically 0644), not mkstemp's private
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from .errors import write_failed
 
 
 def _umask() -> int:
@@ -71,5 +74,31 @@ def write_text_atomic(path: Path | str, text: str) -> None:
             os.fsync(f.fileno())
 
 
-def write_json_atomic(path: Path | str, obj: Any, default: Any = None) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, default=default) + "\n")
+def write_json_atomic(path: Path | str, obj: Any) -> None:
+    """Write strict JSON to `path` atomically: tensors and numpy scalars become plain
+    numbers, and a non-finite float becomes null (``NaN``/``Infinity`` are not JSON)."""
+    try:
+        write_text_atomic(path, json.dumps(strict_json(obj), indent=2, default=_jsonable) + "\n")
+    except OSError as err:  # disk full, read-only directory: name the file
+        raise write_failed(Path(path), err) from None
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float (also inside tensors/numpy values) replaced by None."""
+    if isinstance(obj, Mapping):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if hasattr(obj, "item") and hasattr(obj, "dtype"):  # tensors, numpy arrays and scalars
+        return strict_json(obj.tolist() if getattr(obj, "ndim", 0) else obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
-from ..checks import ConfigError, check_range
-from ..progress import progress as progress_bar
+from ..common.atomic import atomic_path
+from ..common.checks import ConfigError, check_range
+from ..common.progress import progress as progress_bar
 from .archive import extract, locked_dir
 from .download import download
 from .home import data_home

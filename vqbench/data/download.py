@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from ..atomic import write_text_atomic
+from ..common.atomic import write_text_atomic
 from .archive import check_tar, extract, locked_dir  # noqa: F401  (re-exported)
 
 CHUNK = 1 << 20

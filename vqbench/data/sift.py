@@ -21,10 +21,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from vqbench.checks import check_range
+from vqbench.ann.search import knn
+from vqbench.common.checks import check_range
 from vqbench.data.home import data_home
 from vqbench.data.vecs import first_non_finite, read_vecs, to_float32
-from vqbench.search import knn
 
 log = logging.getLogger(__name__)
 

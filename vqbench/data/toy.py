@@ -19,9 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..paper.toy_model import mixing_matrix
-
 KINDS = ("correlated", "uncorrelated", "lowrank")
+
+
+def mixing_matrix(dim: int, rank: int, seed: int = 0) -> np.ndarray:
+    """The rank x dim matrix A (float64), normalised to trace(A^T A) = dim."""
+    if not 1 <= rank <= dim:
+        raise ValueError(f"need 1 <= rank <= dim, got rank={rank}, dim={dim}")
+    a = np.random.default_rng(seed).standard_normal((rank, dim))
+    return a * np.sqrt(dim / np.sum(a * a))
 
 
 def toy_mixing(kind: str, dim: int, rho: float = 0.9, rank: int | None = None, mixing_seed: int = 0) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..common.atomic import atomic_path
 
 VALUE_DTYPES = {
     ".fvecs": np.dtype("<f4"),
@@ -142,7 +142,7 @@ def to_float32(x: np.ndarray, chunk_size: int = 65536) -> np.ndarray:
 
 
 def write_vecs(path: str | os.PathLike, array: np.ndarray, chunk_size: int = 65536) -> Path:
-    """Write an (N, d) array atomically (vqbench.atomic).
+    """Write an (N, d) array atomically (vqbench.common.atomic).
 
     The extension decides the stored type; values that do not fit it (non-integers or
     out-of-range values for .ivecs/.bvecs) raise ValueError instead of wrapping.

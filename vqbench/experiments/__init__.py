@@ -15,7 +15,7 @@ EXPERIMENTS = {
 
 def experiment_module(name: str) -> ModuleType:
     if name not in EXPERIMENTS:
-        from ..config import ConfigError
+        from ..common.checks import ConfigError
 
         raise ConfigError(f"experiment.name must be one of {sorted(EXPERIMENTS)}, got {name!r}")
     return importlib.import_module(EXPERIMENTS[name])

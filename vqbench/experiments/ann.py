@@ -19,18 +19,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
-from ..baselines import BASELINES, build_baseline
-from ..config import ConfigError, check_positive, check_quantizer_fits
+from ..ann.baselines import BASELINES, build_baseline
+from ..ann.faiss_index import IndexSearch, save_index
+from ..ann.search import knn, recall_at, recall_ts
+from ..common.atomic import atomic_path
+from ..common.checks import ConfigError, check_positive
+from ..common.errors import write_failed
+from ..common.progress import progress as progress_bar
 from ..data.sift import ANNDataset, load_dataset
-from ..errors import write_failed
-from ..complexity import complexity_metrics
-from ..faiss_index import IndexSearch, save_index
-from ..metrics import code_statistics
-from ..progress import progress as progress_bar
-from ..quantizers import build_quantizer
-from ..search import knn, recall_at, recall_ts
+from ..metrics.vectors import code_statistics
+from ..quantizers import build_quantizer, check_quantizer_fits
 from ..training import fit
+from .complexity import complexity_metrics
 
 log = logging.getLogger(__name__)
 

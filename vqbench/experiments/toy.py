@@ -9,13 +9,13 @@ from typing import Any
 
 import torch
 
-from ..complexity import complexity_metrics
-from ..config import ConfigError, check_positive, check_quantizer_fits, check_range
+from ..common.checks import ConfigError, check_positive, check_range
 from ..data.toy import make_toy_data
-from ..metrics import code_statistics, reconstruction_error, snr_db
-from ..quantizers import build_quantizer
-from ..rate_distortion import gap_db, gaussian_rd_distortion
+from ..metrics.rate_distortion import gap_db, gaussian_rd_distortion
+from ..metrics.vectors import code_statistics, reconstruction_error, snr_db
+from ..quantizers import build_quantizer, check_quantizer_fits
 from ..training import fit
+from .complexity import complexity_metrics
 
 
 def validate(cfg: Mapping[str, Any]) -> None:

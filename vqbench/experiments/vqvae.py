@@ -21,21 +21,21 @@ and report reconstruction quality on the test images.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import logging
-
 import torch
 
-from ..checks import ConfigError, check_positive, check_range
-from ..complexity import complexity_metrics, encode_ops
-from ..config import check_quantizer_fits
+from ..common.atomic import write_json_atomic
+from ..common.checks import ConfigError, check_positive, check_range
 from ..data.cifar import ImageSplits, load_images
 from ..data.download import DownloadError
-from ..results import write_json_atomic
+from ..metrics.complexity import encode_ops
+from ..quantizers import check_quantizer_fits
+from .complexity import complexity_metrics
 from .vqvae_eval import evaluate, grid_indices, save_grid, to_unit  # noqa: F401 (to_unit: API)
 from .vqvae_state import Training, check_resumable, load_checkpoint, read_checkpoint, save_checkpoint  # noqa: F401
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path
-from ..errors import write_failed
-from ..image_metrics import psnr, ssim
-from ..metrics import code_statistics
+from ..common.atomic import atomic_path
+from ..common.errors import write_failed
+from ..common.progress import progress as progress_bar
+from ..metrics.images import psnr, ssim
+from ..metrics.vectors import code_statistics
 from ..models.vqvae import VQVAE
-from ..progress import progress as progress_bar
 
 
 def to_unit(images: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -12,13 +12,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..atomic import atomic_path
-from ..checks import ConfigError
+from ..common.atomic import atomic_path
+from ..common.checks import ConfigError
+from ..common.errors import write_failed
+from ..common.progress import progress as progress_bar
 from ..data.cifar import ImageSplits
-from ..errors import write_failed
-from ..image_metrics import psnr
+from ..metrics.images import psnr
 from ..models.vqvae import build_vqvae
-from ..progress import progress as progress_bar
 from ..training.ema import EMACodebooks
 from ..training.gradient import make_scheduler
 from ..training.init import initialize_codebooks

@@ -10,10 +10,13 @@ Each quantizer counts its own encoder (``Quantizer.encode_ops``) with the helper
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .quantizers import Quantizer
+
+class CountsItsOps(Protocol):
+    """A quantizer: it counts its own encoder (``Quantizer.encode_ops``)."""
+
+    def encode_ops(self) -> int: ...
 
 ADD = MUL = MAC = MOVE = 1
 COMPARE = 4
@@ -29,23 +32,11 @@ def topk_ops(candidates: int, k: int) -> int:
     return candidates * COMPARE + int(k * max(1.0, math.log2(max(k, 2)))) * COMPARE
 
 
-def encode_ops(quantizer: "Quantizer") -> int:
+def encode_ops(quantizer: CountsItsOps) -> int:
     """Weighted operations to encode one vector with `quantizer`."""
     return quantizer.encode_ops()
 
 
-def encode_wmops(quantizer: "Quantizer") -> float:
+def encode_wmops(quantizer: CountsItsOps) -> float:
     """Weighted million operations per encoded vector."""
     return encode_ops(quantizer) / 1e6
-
-
-def complexity_metrics(quantizer: Quantizer) -> dict[str, float]:
-    """Encoding cost per vector for a run's metrics: our count (`encode_wmops`, the code path
-    vqbench runs) and the paper's convention (`encode_wmops_paper`, vqbench.paper.complexity)."""
-    from .paper.complexity import paper_wmops_of
-
-    out = {"encode_wmops": encode_wmops(quantizer)}
-    paper = paper_wmops_of(quantizer)
-    if paper is not None:
-        out["encode_wmops_paper"] = paper
-    return out

@@ -27,7 +27,7 @@ calculator's own W <= K check would refuse that point, so the published one was 
 without it); Fig. 6b (SIFT) D = 128, W = min(64, K), i.e. 8, 16, 32 at 12, 16, 20 bits, then 64.
 See `PUBLISHED_SETTINGS` and `published_setting`.
 
-How this differs from vqbench's own count (`vqbench.complexity`): ours counts the code path
+How this differs from vqbench's own count (`vqbench.metrics.complexity`): ours counts the code path
 vqbench runs. For AVQ that is a lookup-table beam search: inner products <x, c> with all M K
 codewords are computed once per vector (D MACs each) and every later beam step only adds table
 entries (codeword norms and pairwise cross products, precomputed once per codebook update) and

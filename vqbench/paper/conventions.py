@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..rate_distortion import gap_db, gaussian_rd_distortion
+from ..metrics.rate_distortion import gap_db, gaussian_rd_distortion
 from .reference import figure
 
 UNCORRELATED_SCALE = 139.1  # Figs. 2b, 3: published / (mse_per_dim / variance_per_dim)

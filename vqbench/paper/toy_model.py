@@ -13,16 +13,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..data.toy import mixing_matrix
+
 FIG2A_DIM = 64
 FIG2A_RANK = 16
-
-
-def mixing_matrix(dim: int, rank: int, seed: int = 0) -> np.ndarray:
-    """The rank x dim matrix A (float64), normalised to trace(A^T A) = dim."""
-    if not 1 <= rank <= dim:
-        raise ValueError(f"need 1 <= rank <= dim, got rank={rank}, dim={dim}")
-    a = np.random.default_rng(seed).standard_normal((rank, dim))
-    return a * np.sqrt(dim / np.sum(a * a))
 
 
 def lowrank_covariance(dim: int, rank: int, seed: int = 0) -> np.ndarray:

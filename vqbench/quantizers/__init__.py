@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..checks import ConfigError
+from ..common.checks import ConfigError
 from .avq import AVQ
 from .base import Quantizer, QuantizerConfig
 from .pvq import PVQ
@@ -29,5 +29,10 @@ def build_quantizer(qcfg: Mapping[str, Any], dim: int) -> Quantizer:
     return quantizer_class(qcfg).from_config(qcfg, dim)
 
 
-__all__ = ["AVQ", "PVQ", "QUANTIZERS", "Quantizer", "QuantizerConfig", "RVQ", "VQ", "build_quantizer",
+def check_quantizer_fits(cfg: Mapping[str, Any], dim: int, source: str) -> None:
+    """The quantizer's checks that need the data dimension (`source` names where it came from)."""
+    quantizer_class(cfg["quantizer"]).check_config(cfg["quantizer"], dim, source)
+
+
+__all__ = ["AVQ", "PVQ", "QUANTIZERS", "Quantizer", "QuantizerConfig", "RVQ", "VQ", "build_quantizer", "check_quantizer_fits",
            "quantizer_class"]

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checks import ConfigError
-from ..complexity import ADD, COMPARE, MAC, MOVE, topk_ops
-from .base import (ENCODE_BUDGET_ELEMENTS, Quantizer, QuantizerConfig, additive_ema_targets,
-                   fit_residual_kmeans, init_residuals_from_data)
+from ..common.checks import ConfigError
+from ..metrics.complexity import ADD, COMPARE, MAC, MOVE, topk_ops
+from .base import ENCODE_BUDGET_ELEMENTS, Quantizer, QuantizerConfig, additive_ema_targets, init_residuals_from_data
+from .kmeans import alternate_least_squares, fit_residual_kmeans
 
 # Largest M*K whose (M*K)^2 float32 cross-product table we build (256 MB).
 MAX_TABLE_CODEWORDS = 8192
@@ -220,8 +220,6 @@ class AVQ(Quantizer):
     def fit_kmeans(self, x: np.ndarray, lloyd_iterations: int, alternations: int, seed: int,
                    progress: bool) -> dict[str, float]:
         """Residual k-means as the start, then AQ's alternations (training/kmeans.py)."""
-        from ..training.kmeans import alternate_least_squares  # training imports quantizers
-
         fit_residual_kmeans(self, x, lloyd_iterations, seed, progress)
         return alternate_least_squares(self, torch.from_numpy(x), alternations, progress)
 

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from numba import njit
 
-
 # Hot loops index with uint64 offsets: numba skips the negative-index wraparound for unsigned
 # indices, which lets LLVM vectorise the table additions (a 20x difference).
 _U0 = np.uint64(0)

@@ -32,8 +32,8 @@ import torch
 from omegaconf import MISSING
 from torch import nn
 
-from ..checks import ConfigError, check_positive, check_range
-from ..progress import progress as progress_bar
+from ..common.checks import ConfigError, check_positive, check_range
+from ..common.progress import progress as progress_bar
 from .argmin import argmin_rows
 
 # Elements of scratch memory an encode chunk may use (float32: 4 bytes each, ~128 MB).
@@ -148,7 +148,7 @@ class Quantizer(nn.Module):
 
     # ------------------------------------------------------------------ per-quantizer knowledge
     def encode_ops(self) -> int:
-        """Weighted operations (vqbench.complexity's weights) to encode one vector."""
+        """Weighted operations (vqbench.metrics.complexity's weights) to encode one vector."""
         raise NotImplementedError
 
     def fit_kmeans(self, x: np.ndarray, lloyd_iterations: int, alternations: int, seed: int,
@@ -246,30 +246,6 @@ def _sample(q: Quantizer, data: torch.Tensor, generator: torch.Generator) -> tor
     n, K = data.shape[0], q.codebook_size
     pick = torch.randint(n, (min(n, 64 * K),), generator=generator)
     return data[pick].to(q.codebooks)
-
-
-def fit_subspaces_kmeans(q: Quantizer, x: np.ndarray, iterations: int, seed: int, progress: bool) -> None:
-    """Lloyd's k-means in every subspace (faiss)."""
-    from ..training.kmeans import lloyd  # training imports quantizers: import at call time
-
-    M, K, d = q.codebooks.shape
-    sub = x.reshape(x.shape[0], M, d)
-    books = np.stack([lloyd(sub[:, m], K, iterations, seed + m)
-                      for m in progress_bar(range(M), desc="k-means subspaces", enabled=progress and M > 1)])
-    q.codebooks.data = torch.from_numpy(books).to(q.codebooks)
-
-
-def fit_residual_kmeans(q: Quantizer, x: np.ndarray, iterations: int, seed: int, progress: bool) -> None:
-    """Residual k-means: codebook m is Lloyd's k-means of what codebooks 0..m-1 left (faiss)."""
-    from ..training.kmeans import lloyd, nearest
-
-    M, K, d = q.codebooks.shape
-    books = np.empty((M, K, d), dtype=np.float32)
-    residual = x.copy()
-    for m in progress_bar(range(M), desc="residual k-means", enabled=progress):
-        books[m] = lloyd(residual, K, iterations, seed + m)
-        residual -= books[m][nearest(books[m], residual)]
-    q.codebooks.data = torch.from_numpy(books).to(q.codebooks)
 
 
 def additive_ema_targets(selected: torch.Tensor, x: torch.Tensor, earlier_only: bool) -> torch.Tensor:

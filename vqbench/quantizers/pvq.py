@@ -12,16 +12,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checks import ConfigError
-from ..complexity import nearest_codeword_ops
-from .base import Quantizer, QuantizerConfig, fit_subspaces_kmeans, init_subspaces_from_data
+from ..common.checks import ConfigError
+from ..metrics.complexity import nearest_codeword_ops
+from .argmin import argmin_rows
+from .base import Quantizer, QuantizerConfig, init_subspaces_from_data
+from .kmeans import fit_subspaces_kmeans
 
 
 @dataclass
 class PVQConfig(QuantizerConfig):
     name: str = "pvq"
-from .argmin import argmin_rows
-from .base import Quantizer
 
 
 class PVQ(Quantizer):

@@ -10,10 +10,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..complexity import ADD, MOVE, nearest_codeword_ops
-from .base import (ENCODE_BUDGET_ELEMENTS, Quantizer, QuantizerConfig, additive_ema_targets,
-                   fit_residual_kmeans, init_residuals_from_data, nearest_codeword,
-                   sum_of_codewords)
+from ..metrics.complexity import ADD, MOVE, nearest_codeword_ops
+from .base import (
+    ENCODE_BUDGET_ELEMENTS,
+    Quantizer,
+    QuantizerConfig,
+    additive_ema_targets,
+    init_residuals_from_data,
+    nearest_codeword,
+    sum_of_codewords,
+)
+from .kmeans import fit_residual_kmeans
 
 
 @dataclass

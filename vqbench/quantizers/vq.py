@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ..checks import ConfigError
+from ..common.checks import ConfigError
 from .base import QuantizerConfig, nearest_codeword
 from .pvq import PVQ
 

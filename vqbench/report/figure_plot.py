@@ -6,16 +6,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_path
-from .figures import Panel
-from .paper.reference import figure as reference_figure
-
-if TYPE_CHECKING:
-    from .figure_report import FigureData, Row
+from ..common.atomic import atomic_path
+from ..paper.reference import figure as reference_figure
+from .figure_data import FigureData, Row
+from .panels import Panel
 
 COLORS = {"avq": "tab:blue", "rvq": "tab:orange", "pvq": "tab:green"}
 

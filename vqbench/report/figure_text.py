@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from .report import flatten_config, show_value
-
-if TYPE_CHECKING:
-    from .figure_report import FigureData, Row
+from .figure_data import FigureData, Row
+from .tables import flatten_config, show_value
 
 
 def sweep_commands(runs: list[dict[str, Any]]) -> list[str]:

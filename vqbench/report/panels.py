@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .quantizers import build_quantizer
-from .runs import lookup
+from ..quantizers import build_quantizer
+from ..run.runs import lookup
 
 Point = tuple[str, float, float, dict[str, float], tuple[str, ...]]  # method, x, value, extras, flags
 
@@ -54,7 +54,7 @@ def _usage_flags(run: Mapping[str, Any]) -> tuple[str, ...]:
 
 def toy_points(figure: str) -> Callable[[Mapping[str, Any]], Iterator[Point]]:
     """One point per toy run: MSE in `figure`'s published units (see `vqbench.paper.conventions`)."""
-    from .paper.conventions import relative_mse, to_paper_units
+    from ..paper.conventions import relative_mse, to_paper_units
 
     def points(run: Mapping[str, Any]) -> Iterator[Point]:
         m = run["metrics"]
@@ -115,9 +115,9 @@ class Panel:
 def complexity_points(figure: str) -> Iterator[tuple[str, float, float, float, dict[str, Any]]]:
     """(method, bits, log10 WMOPS ours, log10 WMOPS paper convention, settings) for AVQ/RVQ/PVQ
     at the settings behind the published figure (`vqbench.paper.complexity.PUBLISHED_SETTINGS`)."""
-    from .complexity import encode_wmops
-    from .paper.complexity import paper_log10_wmops, published_setting
-    from .paper.reference import figure as reference_figure
+    from ..metrics.complexity import encode_wmops
+    from ..paper.complexity import paper_log10_wmops, published_setting
+    from ..paper.reference import figure as reference_figure
 
     for name in ("avq", "rvq", "pvq"):
         for bits in reference_figure(figure).x:

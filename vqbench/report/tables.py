@@ -1,19 +1,8 @@
-"""Aggregate runs (metrics.json files, e.g. a multirun sweep) into a Markdown + CSV table,
-or into the paper's figures (`--figure`): CSV + Markdown + PNG with the published numbers.
-
-    vqbench-report multirun/paper --figure fig2a fig3 --out results/paper
-
-    python -m vqbench.report multirun/toy/2026-11-28_10-00-00 --out results/toy \\
-        --columns dataset.kind quantizer.name optimizer.name metrics.bits metrics.mse \\
-        --sort dataset.kind quantizer.name metrics.bits --title "Toy data" --note "command: ..."
-
-Columns are dotted paths into each record (config sections are at the top level:
-`quantizer.name`, `metrics.mse`, `timings.total`, `environment.torch`).
-"""
+"""Tables from finished runs: rows by dotted config/metrics paths, means over seeds, pivots,
+Markdown and CSV (written atomically), the settings note and the list of runs that did not finish."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -22,12 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
-from .results import format_value
-from .runs import RunSet, load_runs, lookup, scan_runs
-
-
-DEFAULT_COLUMNS = ["experiment.name", "quantizer.name", "optimizer.name", "metrics.bits", "seed", "timings.total"]
+from ..common.atomic import write_text_atomic
+from ..run.results import format_value
+from ..run.runs import RunSet, load_runs, lookup
 
 
 def load_runs_or_report(paths: list[Path], prog: str, experiment: str | None = None) -> list[dict[str, Any]] | None:
@@ -158,101 +144,6 @@ def to_csv(columns: list[str], rows: list[list[Any]]) -> str:
     return buf.getvalue()
 
 
-def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
-    from .figure_report import FigureError, write_figure, write_index
-    from .figures import panels
-
-    try:
-        chosen = panels(args.figure)
-    except ValueError as err:
-        print(f"vqbench-report: error: {err}", file=sys.stderr)
-        return 2
-    out_dir = args.out or Path("results/paper")
-    for panel in chosen:
-        try:
-            s = write_figure(panel, runset, out_dir)
-        except FigureError as err:
-            print(f"vqbench-report: error: {err}", file=sys.stderr)
-            return 2
-        print(f"{panel.figure}: {s['runs']} runs, {s['failed']} failed, {s['incomplete']} incomplete, "
-              f"{s['missing']} published points without a run -> {out_dir / panel.figure}.{{md,csv,png}}")
-    print(f"index: {write_index(out_dir)}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="vqbench-report", description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", type=Path, help="run/sweep directories or metrics.json files")
-    ap.add_argument("--figure", nargs="+", help="paper figures to regenerate: fig2a fig2b fig3 fig4 fig5 fig6 "
-                    "(presets) or single panels (fig3_128, fig4c, ...) or all; --out is then a directory "
-                    "(default results/paper)")
-    ap.add_argument("--columns", nargs="+", default=DEFAULT_COLUMNS,
-                    help=f"dotted paths into each run (default: {' '.join(DEFAULT_COLUMNS)})")
-    ap.add_argument("--headers", nargs="+", help="column titles (default: the column paths)")
-    ap.add_argument("--sort", nargs="*", default=None, help="columns to sort by (default: all, left to right)")
-    ap.add_argument("--out", type=Path, help="write OUT.md and OUT.csv (default: print Markdown)")
-    ap.add_argument("--title", default="vqbench results")
-    ap.add_argument("--note", action="append", default=[], help="paragraph(s) above the table")
-    ap.add_argument("--settings", nargs="+", default=[],
-                    help="config sections (e.g. dataset optimizer) whose values the runs used go into the note")
-    ap.add_argument("--settings-by", help="one settings line per value of this path (e.g. optimizer.name)")
-    ap.add_argument("--mean-over", metavar="PATH",
-                    help="one row per distinct value of the other --columns: mean and sd over the runs that "
-                    "differ only in PATH (e.g. seed) of each --values column")
-    ap.add_argument("--values", nargs="+", default=[], help="with --mean-over: the paths to average (e.g. metrics.mse)")
-    ap.add_argument("--pivot-rows", nargs="+", help="also print compact tables: one row per these columns ...")
-    ap.add_argument("--pivot-column", help="... one column per value of this path ...")
-    ap.add_argument("--pivot-values", nargs="+", default=[], help="... one table per value path")
-    args = ap.parse_args(argv)
-    if args.headers and len(args.headers) != len(args.columns):
-        ap.error(f"--headers has {len(args.headers)} entries but --columns has {len(args.columns)}")
-    try:
-        runset = scan_runs(args.runs)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"vqbench-report: error: {err}", file=sys.stderr)
-        return 2
-    if args.figure:
-        return figure_main(args, runset)
-    runs = runset.finished
-    if not runs and not runset.failed and not runset.incomplete:
-        print(f"vqbench-report: error: no metrics.json under {', '.join(map(str, args.runs))}", file=sys.stderr)
-        return 2
-    if args.values and not args.mean_over:
-        ap.error("--values needs --mean-over (e.g. --mean-over seed)")
-    if args.mean_over and (not args.values or args.headers):
-        ap.error("--mean-over needs --values (the paths to average) and takes no --headers")
-    unknown = [c for c in [*args.columns, *args.values, *filter(None, [args.mean_over])]
-               if runs and all(lookup(r, c) is None for r in runs)]
-    if unknown:
-        print(f"vqbench-report: error: no run has column(s) {', '.join(unknown)} "
-              f"(columns are dotted paths such as quantizer.name, metrics.mse, timings.total)", file=sys.stderr)
-        return 2
-    columns = args.columns
-    if args.mean_over:
-        keys = [c for c in args.columns if c != args.mean_over and c not in args.values]
-        columns, rows = aggregate(runs, keys, args.mean_over, args.values)
-    else:
-        rows = build_table(runs, args.columns, args.columns if args.sort is None else args.sort)
-    notes = list(args.note)
-    if args.settings and runs:
-        notes.append(settings_note(runs, args.settings, args.settings_by))
-    pivots = ""
-    if args.pivot_rows and args.pivot_column:
-        for value in args.pivot_values:
-            header, prow = pivot(runs, args.pivot_rows, args.pivot_column, value)
-            pivots += f"## {value.split('.')[-1]} by {args.pivot_column.split('.')[-1]}\n\n" + to_markdown(header, prow) + "\n\n"
-        pivots += "## All runs\n\n"
-    unfinished = not_finished_markdown(runset)
-    if args.out is None:
-        print(f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in notes) + pivots
-              + to_markdown(columns, rows, args.headers) + "\n" + unfinished)
-    else:
-        write_table(args.out, args.title, notes, columns, rows, args.headers, before_table=pivots,
-                    after_table=unfinished)
-        print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')} ({len(rows)} rows, {len(runs)} runs)")
-    return 0
-
-
 def not_finished_markdown(runset: RunSet) -> str:
     """A section listing failed and incomplete runs (empty when every run finished)."""
     if not runset.failed and not runset.incomplete:
@@ -264,6 +155,3 @@ def not_finished_markdown(runset: RunSet) -> str:
         lines.append(f"- incomplete (no metrics.json, no failed.json): `{j}`")
     return "\n".join(lines) + "\n"
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,17 +19,18 @@ from typing import Any
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.errors import HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ..common.atomic import write_json_atomic
+from ..common.errors import RunFailed
+from ..common.malloc import keep_freed_memory
+from ..experiments import experiment_module
 from . import rundir
 from .config import ConfigError, check_schema, composition_error_line, validate
-from .errors import RunFailed
-from .experiments import experiment_module
-from .malloc import keep_freed_memory
-from .results import FAILED_FILE, METRICS_FILE, environment, format_table, non_finite, write_json_atomic
+from .results import FAILED_FILE, METRICS_FILE, environment, format_table, non_finite
 from .schema import register, to_plain
 
 register()  # the typed schema conf/ selects from (also registered when Hydra imports vqbench.conf)

@@ -1,6 +1,6 @@
 """Checks of a composed config that types cannot express, each a one-line ConfigError.
 
-Types, option names and unknown keys are checked by Hydra/OmegaConf against vqbench.schema
+Types, option names and unknown keys are checked by Hydra/OmegaConf against vqbench.run.schema
 while composing (``composition_error_line`` turns their errors into the same one line);
 what remains is here: ranges, combinations and the device.
 """
@@ -15,8 +15,8 @@ import torch
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from .quantizers import quantizer_class
-from .checks import ConfigError, check_positive, check_range
+from ..common.checks import ConfigError, check_positive, check_range
+from ..quantizers import quantizer_class
 from .schema import GROUP_OPTIONS, unknown_keys
 
 OPTIMIZERS = tuple(GROUP_OPTIONS["optimizer"])
@@ -59,11 +59,6 @@ def composition_error_line(err: BaseException) -> str:
 # ---------------------------------------------------------------------------- sections
 def check_quantizer(cfg: Mapping[str, Any]) -> None:
     quantizer_class(cfg["quantizer"]).check_config(cfg["quantizer"])
-
-
-def check_quantizer_fits(cfg: Mapping[str, Any], dim: int, source: str) -> None:
-    """The quantizer's checks that need the data dimension (`source` names where it came from)."""
-    quantizer_class(cfg["quantizer"]).check_config(cfg["quantizer"], dim, source)
 
 
 def check_optimizer(cfg: Mapping[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""Run outputs: metrics.json (written atomically) and a one-row results table."""
+"""Run outputs: the names of a run's record files, the environment it ran in, non-finite metrics
+and the one-row results table (the files are written by common/atomic.py's write_json_atomic)."""
 
 from __future__ import annotations
 
@@ -6,38 +7,12 @@ import math
 import os
 import platform
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import atomic
-from .errors import write_failed
-
 METRICS_FILE = "metrics.json"  # a finished run's record
 FAILED_FILE = "failed.json"  # a sweep job that failed: its overrides, config and error
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write strict JSON to `path` atomically: tensors and numpy scalars become plain
-    numbers, and a non-finite float becomes null (``NaN``/``Infinity`` are not JSON)."""
-    try:
-        atomic.write_json_atomic(path, strict_json(obj), default=_jsonable)
-    except OSError as err:  # disk full, read-only directory: name the file
-        raise write_failed(Path(path), err) from None
-
-
-def strict_json(obj: Any) -> Any:
-    """``obj`` with every non-finite float (also inside tensors/numpy values) replaced by None."""
-    if isinstance(obj, Mapping):
-        return {k: strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict_json(v) for v in obj]
-    if isinstance(obj, torch.Tensor) or (hasattr(obj, "item") and hasattr(obj, "dtype")):
-        return strict_json(obj.tolist() if getattr(obj, "ndim", 0) else obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def non_finite(metrics: Mapping[str, Any]) -> list[str]:
@@ -50,14 +25,6 @@ def non_finite(metrics: Mapping[str, Any]) -> list[str]:
         except (TypeError, ValueError):
             continue
     return bad
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def environment(device: torch.device, seed: int) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from .atomic import write_text_atomic
-from .config import ConfigError
+from ..common.atomic import write_text_atomic
+from ..common.checks import ConfigError
 
 LOCK_FILE = ".vqbench.lock"
 HYDRA_DIR = ".hydra"

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from .quantizers import QUANTIZERS
+from ..quantizers import QUANTIZERS
 
 
 class Device(str, Enum):

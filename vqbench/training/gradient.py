@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..progress import progress as progress_bar
+from ..common.progress import progress as progress_bar
 from ..quantizers import Quantizer
 from .estimators import nsvq_loss, ste
 from .init import initialize_codebooks

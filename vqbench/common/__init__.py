@@ -1,0 +1,1 @@
+"""Helpers every layer uses: errors, validators, atomic writes, progress bars, malloc tuning."""
