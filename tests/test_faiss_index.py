@@ -84,6 +84,37 @@ def test_codes_of_the_wrong_shape_are_rejected():
         build_index(q, np.zeros((5, 3), dtype=np.int64))
 
 
+def test_saved_index_has_the_permissions_of_a_plain_file(tmp_path):
+    """index.faiss goes through common/atomic.py: 0666 less the umask (0644 under 022), not mkstemp's 0600."""
+    import os
+
+    q = build_quantizer({"name": "pvq", "num_codebooks": 2, "bits_per_codebook": 4}, 8)
+    codes = q.encode(torch.randn(50, 8)).numpy()
+    old = os.umask(0o022)
+    try:
+        path = save_index(build_index(q, codes), tmp_path / "index.faiss")
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["index.faiss"]
+
+
+def test_each_quantizer_declares_its_export_and_an_undeclared_one_is_refused():
+    from vqbench.common.checks import ConfigError
+    from vqbench.quantizers import QUANTIZERS, RVQ
+
+    assert {name: cls.faiss_export for name, cls in QUANTIZERS.items()} == {
+        "vq": "pq", "pvq": "pq", "rvq": "residual", "avq": "residual"}
+
+    class NoExport(RVQ):  # e.g. a new quantizer whose codes faiss cannot hold
+        name = "noexport"
+        faiss_export = None
+
+    q = NoExport(8, 2, 4)
+    with pytest.raises(ConfigError, match=r"quantizer 'noexport' cannot be exported as a faiss index.*faiss_export = None"):
+        build_index(q, q.encode(torch.randn(20, 8)).numpy())
+
+
 @pytest.fixture(scope="module")
 def texmex(tmp_path_factory):
     root = tmp_path_factory.mktemp("texmex")

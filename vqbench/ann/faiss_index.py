@@ -4,9 +4,11 @@ A quantizer's codebooks and the codes of an encoded base become a native faiss i
 so asymmetric-distance search runs on faiss's per-query lookup tables instead of our
 decode-and-scan, and a trained run can be saved as a file that ``faiss.read_index`` loads:
 
-* PVQ -> ``IndexPQ`` (M sub-quantizers of d/M dims; centroids = our codebooks),
-* VQ  -> ``IndexPQ`` with M = 1,
-* RVQ, AVQ (x_hat = sum of codewords) -> ``IndexResidualQuantizer`` with the codebooks set
+Each quantizer declares its export (``Quantizer.faiss_export``); one that declares none is
+refused with a ConfigError naming it:
+
+* ``"pq"`` (PVQ; VQ with M = 1) -> ``IndexPQ`` (M sub-quantizers of d/M dims; centroids = our codebooks),
+* ``"residual"`` (RVQ, AVQ: x_hat = sum of codewords) -> ``IndexResidualQuantizer`` with the codebooks set
   and ``ST_norm_float``: each code carries ||x_hat||^2 as a float, so
   ||q - x_hat||^2 = ||q||^2 + ||x_hat||^2 - 2 sum_m <q, c_m> is exact.
 
@@ -17,18 +19,20 @@ beam search of the same width over the codebooks in fixed order.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from ..quantizers import PVQ, VQ, Quantizer
+from ..common.atomic import atomic_path
+from ..common.checks import ConfigError
+from ..quantizers import Quantizer
 from .baselines import pack
 
 # Codes packed and added per call (norms need their vectors decoded: chunk x d floats).
 ADD_CHUNK = 65536
+# The exports a quantizer can declare (Quantizer.faiss_export).
+EXPORTS = ("pq", "residual")
 
 
 def build_index(quantizer: Quantizer, codes: np.ndarray | None = None) -> faiss.Index:
@@ -36,11 +40,16 @@ def build_index(quantizer: Quantizer, codes: np.ndarray | None = None) -> faiss.
     codebooks = np.ascontiguousarray(quantizer.codebooks.detach().cpu().float().numpy())
     M, K, d = codebooks.shape
     nbits = quantizer.bits_per_codebook
-    if isinstance(quantizer, (PVQ, VQ)):
+    export = quantizer.faiss_export
+    if export not in EXPORTS:
+        raise ConfigError(f"quantizer {quantizer.name!r} cannot be exported as a faiss index: its class declares "
+                          f"faiss_export = {export!r}, not one of {list(EXPORTS)} (set experiment.search=flat and "
+                          "experiment.save_index=false)")
+    if export == "pq":
         index = faiss.IndexPQ(quantizer.dim, M, nbits)
         faiss.copy_array_to_vector(codebooks.ravel(), index.pq.centroids)
         index.pq.is_trained = True
-    else:  # additive: x_hat = sum of one codeword per codebook
+    else:  # "residual": x_hat = sum of one codeword per codebook
         index = faiss.IndexResidualQuantizer(d, M, nbits, faiss.METRIC_L2, faiss.AdditiveQuantizer.ST_norm_float)
         rq = index.rq
         faiss.copy_array_to_vector(codebooks.ravel(), rq.codebooks)
@@ -80,17 +89,10 @@ def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray,
 
 
 def save_index(index: faiss.Index, path: str | Path) -> Path:
-    """Write ``index`` to ``path`` atomically (a temporary file in the same directory, then rename)."""
+    """Write ``index`` to ``path`` atomically (common/atomic.py: 0644 under the usual umask)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        faiss.write_index(index, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        faiss.write_index(index, str(tmp))
     return path
 
 

@@ -48,12 +48,13 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary directory beside `path`; it is renamed to `path` when the block
-    succeeds (if another process got there first, its complete copy is kept)."""
+def atomic_dir(path: Path | str, prefix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary directory beside `path` (named `prefix`..., default ".<name>."); it is
+    renamed to `path` when the block succeeds (if another process got there first, its
+    complete copy is kept)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix or f".{path.name}.", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())
@@ -64,6 +65,16 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def move_into_place(src: Path | str, target: Path | str) -> None:
+    """Move a finished file or tree `src`, written beside `target` (same file system), to `target`
+    with one rename. A directory already at `target` is removed first: a reader may find it
+    missing for that moment, never half-written."""
+    target = Path(target)
+    if target.is_dir() and not target.is_symlink() and Path(src).is_dir():
+        shutil.rmtree(target)
+    os.replace(src, target)
 
 
 def write_text_atomic(path: Path | str, text: str) -> None:

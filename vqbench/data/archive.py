@@ -1,8 +1,8 @@
 """Tar archives: a completeness check, and extraction that is safe and leaves no debris.
 
 ``extract`` unpacks into a temporary directory inside the destination and moves each
-top-level entry into place with os.replace, refusing members that would escape it (absolute
-paths, ``..``, links, devices). Extractions into one directory take turns under a lock on
+top-level entry into place with one rename (common/atomic.py's move_into_place), refusing
+members that would escape it (absolute paths, ``..``, links, devices). Extractions into one directory take turns under a lock on
 that directory, and each removes the temporary tree a killed one (kill -9) left behind.
 """
 from __future__ import annotations
@@ -16,6 +16,8 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
+
+from ..common.atomic import move_into_place
 
 CHUNK = 1 << 20
 
@@ -80,7 +82,7 @@ def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike,
 
     Everything is unpacked into a temporary directory inside ``dest_dir`` first; only
     when the whole archive has been read are its top-level entries moved into place
-    (os.replace). Extractions into one ``dest_dir`` hold a lock on it in turn;
+    (common/atomic.move_into_place). Extractions into one ``dest_dir`` hold a lock on it in turn;
     the next one removes the temporary tree a killed extraction left behind. A truncated
     or corrupt archive raises ValueError naming it. Absolute paths, ``..`` components, links and device files are refused
     before anything is written. ``strip_components`` drops leading path parts like tar's
@@ -110,9 +112,7 @@ def _extract_locked(archive: Path, dest_dir: Path, strip_components: int) -> lis
             moved = []
             for p in sorted(tmp.iterdir()):
                 target = dest_dir / p.name
-                if target.is_dir() and p.is_dir():
-                    shutil.rmtree(target)
-                os.replace(p, target)
+                move_into_place(p, target)
                 moved.append(target)
             return moved
         finally:

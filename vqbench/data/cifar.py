@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common.atomic import atomic_path
+from ..common.atomic import atomic_dir, atomic_path
 from ..common.checks import ConfigError, check_range
 from ..common.progress import progress as progress_bar
 from .archive import extract, locked_dir
@@ -223,15 +221,11 @@ def extract_cached(archive: Path, cache: Path) -> Path:
     with locked_dir(target.parent, TMP_PREFIX):  # also removes what a killed extraction left
         if target.is_dir():  # a concurrent run extracted it while we waited
             return target
-        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}.", dir=target.parent))
-        try:
+        with atomic_dir(target, prefix=f"{TMP_PREFIX}{target.name}.") as tmp:
             try:
                 extract(archive, tmp)
             except ValueError as e:
                 raise DatasetError(f"dataset.root={archive}: {e}") from None
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from ..common.atomic import write_text_atomic
+from ..common.atomic import move_into_place, write_text_atomic
 from .archive import check_tar, extract, locked_dir  # noqa: F401  (re-exported)
 
 CHUNK = 1 << 20
@@ -134,7 +134,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None,
         part.unlink(missing_ok=True)
         _meta(dest).unlink(missing_ok=True)
         raise
-    os.replace(part, dest)
+    move_into_place(part, dest)
     _meta(dest).unlink(missing_ok=True)
     if expected is None or expected[0] == "sha256":
         write_text_atomic(sidecar, f"{digest}  {dest.name}\n")

@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 TEXMEX_URL = "ftp://ftp.irisa.fr/local/texmex/corpus/sift.tar.gz"
 TEXMEX_MD5 = "b23d1b3b2ee8469d819b61ca900ef0ed"  # published in the corpus' MD5SUM file
-TEXMEX_BYTES = 168_280_445
 HDF5_URL = "http://ann-benchmarks.com/sift-128-euclidean.hdf5"
 HDF5_NAME = "sift-128-euclidean.hdf5"
 

@@ -98,11 +98,6 @@ def _check_dims(path: Path, raw: np.memmap, d: int, rec: int, n: int,
             )
 
 
-def vecs_shape(path: str | os.PathLike) -> tuple[int, int]:
-    """(N, d) of a vecs file, validated like ``read_vecs``."""
-    return read_vecs(path).shape
-
-
 def iter_float32(x: np.ndarray, chunk_size: int = 65536, start: int = 0,
                  stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(offset, float32 chunk)`` over rows ``start:stop`` of an (N, d) array.

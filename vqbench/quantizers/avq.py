@@ -51,6 +51,7 @@ class AVQConfig(QuantizerConfig):
 class AVQ(Quantizer):
     name = "avq"
     Config = AVQConfig
+    faiss_export = "residual"
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, beam_width: int = 16,
                  engine: str = "auto"):

@@ -10,7 +10,10 @@ line in ``QUANTIZERS``):
 * ``encode_ops()``              weighted operations per encoded vector (complexity.py's weights);
 * ``fit_kmeans(x, ...)``        its classical fit (the ``kmeans`` optimizer);
 * ``init_from_data(data, g)``   its data-dependent initialisation (``optimizer.init=data``);
-* ``ema_targets(x, codes)``     what each codebook should reproduce (EMA updates in a VQ-VAE).
+* ``ema_targets(x, codes)``     what each codebook should reproduce (EMA updates in a VQ-VAE);
+* ``faiss_export``              which faiss index holds its codebooks and codes: ``"pq"``
+                                (concatenated sub-codewords), ``"residual"`` (a sum of codewords)
+                                or None (cannot be exported; ann/faiss_index.py refuses it).
 
 The optimizers and experiments only ask the quantizer; nothing dispatches on its name.
 
@@ -22,7 +25,6 @@ The optimizers and experiments only ask the quantizer; nothing dispatches on its
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +57,7 @@ class Quantizer(nn.Module):
 
     name = "base"
     Config: type = QuantizerConfig
+    faiss_export: str | None = None  # "pq", "residual" or None: see the module docstring
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, codeword_dim: int):
         super().__init__()
@@ -208,13 +211,6 @@ def nearest_codeword(x: torch.Tensor, codebook: torch.Tensor, codebook_sq_norms:
     """
     scores = torch.addmm(codebook_sq_norms.unsqueeze(0), x, codebook.t(), alpha=-2.0)
     return argmin_rows(scores)
-
-
-def log2_int(k: int) -> int:
-    bits = int(math.log2(k))
-    if 1 << bits != k:
-        raise ValueError(f"codebook size must be a power of two, got {k}")
-    return bits
 
 
 # ---------------------------------------------------------------------------- shared by quantizers

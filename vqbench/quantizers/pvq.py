@@ -27,6 +27,7 @@ class PVQConfig(QuantizerConfig):
 class PVQ(Quantizer):
     name = "pvq"
     Config = PVQConfig
+    faiss_export = "pq"
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int):
         self.check_config({"num_codebooks": num_codebooks, "bits_per_codebook": bits_per_codebook}, dim)

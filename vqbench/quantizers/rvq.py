@@ -31,6 +31,7 @@ class RVQConfig(QuantizerConfig):
 class RVQ(Quantizer):
     name = "rvq"
     Config = RVQConfig
+    faiss_export = "residual"
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int):
         super().__init__(dim, num_codebooks, bits_per_codebook, codeword_dim=dim)

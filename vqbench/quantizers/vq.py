@@ -26,6 +26,7 @@ class VQConfig(QuantizerConfig):
 class VQ(PVQ):
     name = "vq"
     Config = VQConfig
+    faiss_export = "pq"  # one subspace
 
     def __init__(self, dim: int, bits_per_codebook: int, num_codebooks: int = 1):
         self.check_config({"num_codebooks": num_codebooks, "bits_per_codebook": bits_per_codebook}, dim)
