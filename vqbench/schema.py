@@ -45,52 +45,9 @@ class ToyKind(str, Enum):
 
 
 # ---------------------------------------------------------------------------- optimizer
-@dataclass
-class ReplacementConfig:
-    """Replacement of unused codewords during training."""
-
-    enabled: bool = True
-    num_batches: int = 100  # check codeword use every this many batches
-    discard_threshold: float = 0.01  # replace codewords used in fewer than this fraction of batches
-    noise: float = 0.01  # perturbation of the copies, relative to the codebook's std
-
-
-@dataclass
-class NSVQConfig:
-    """Noise substitution, x~ = x + ||x - x^|| v/||v||, trained with Adam."""
-
-    name: str = "nsvq"
-    steps: int = 600  # Adam steps (batches); the VQ-VAE counts experiment.epochs instead
-    batch_size: int = 256  # vectors (VQ-VAE: images) per step
-    lr: float = 0.05  # Adam step size in units of the data's std (VQ-VAE: the network's absolute step)
-    lr_schedule: LrSchedule = LrSchedule.cosine
-    init: Init = Init.random  # codebook start
-    replacement: ReplacementConfig = field(default_factory=ReplacementConfig)
-
-
-@dataclass
-class STEConfig(NSVQConfig):
-    """Straight-through estimator with codebook loss + beta * commitment loss (Adam)."""
-
-    name: str = "ste"
-    beta: float = 0.25  # commitment loss weight
-
-
-@dataclass
-class KMeansConfig:
-    """Classical fits: Lloyd (VQ, PVQ), residual k-means (RVQ), AQ alternations (AVQ);
-    inside a VQ-VAE: EMA codebook updates. Keys marked VQ-VAE are read only there."""
-
-    name: str = "kmeans"
-    lloyd_iterations: int = 25  # Lloyd iterations per k-means (faiss)
-    alternations: int = 3  # AVQ: rounds of (beam-search encoding, least-squares codebooks)
-    ema_decay: float = 0.99  # VQ-VAE: EMA decay of the codebook statistics
-    batch_size: int = 512  # VQ-VAE: images per step
-    lr: float = 0.001  # VQ-VAE: encoder/decoder Adam step size
-    lr_schedule: LrSchedule = LrSchedule.constant  # VQ-VAE
-    beta: float = 0.25  # VQ-VAE: commitment loss weight
-    init: Init = Init.data  # VQ-VAE: codebook start (the classical fits seed from the data themselves)
-    replacement: ReplacementConfig = field(default_factory=ReplacementConfig)  # VQ-VAE
+# Each optimizer declares its own section (``Config`` in its module under vqbench/training/, e.g.
+# nsvq.py's NSVQConfig) and vqbench.training's registry adds it here with ``add_option``: the
+# schema stays free of torch, and a new optimizer needs no line in this file.
 
 
 # ---------------------------------------------------------------------------- dataset
@@ -225,7 +182,7 @@ class VQBenchConfig:
 
 GROUP_OPTIONS: dict[str, dict[str, type]] = {
     "quantizer": {name: cls.Config for name, cls in QUANTIZERS.items()},  # each quantizer's module
-    "optimizer": {"nsvq": NSVQConfig, "ste": STEConfig, "kmeans": KMeansConfig},
+    "optimizer": {},  # filled by vqbench.training.registry (add_option)
     "dataset": {
         "toy": ToyDataset,
         "sift1m": SIFT1MDataset,
@@ -239,6 +196,18 @@ GROUP_OPTIONS: dict[str, dict[str, type]] = {
 EXPERIMENT_SCHEMAS: dict[str, type] = {"toy": ToyExperiment, "ann": ANNExperiment, "vqvae": VQVAEExperiment}
 ROOT_SCHEMA = "vqbench_schema"
 FREE_FORM = ("tags",)
+
+
+def add_option(group: str, name: str, node: type | None) -> None:
+    """Add (None: remove) option `name` of `group`, a config dataclass, to the schema and to
+    Hydra's ConfigStore; the optimizer registry declares its options this way."""
+    cs = ConfigStore.instance()
+    if node is None:
+        GROUP_OPTIONS[group].pop(name, None)
+        cs.repo.get(group, {}).pop(f"{name}.yaml", None)
+        return
+    GROUP_OPTIONS[group][name] = node
+    cs.store(group=group, name=name, node=node)
 
 
 def register() -> None:
@@ -277,7 +246,11 @@ def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
 
 def option_defaults(group: str, name: str, **overrides: Any) -> dict[str, Any]:
     """The plain default section of option `name` of `group` (e.g. ``optimizer``, ``nsvq``),
-    with `overrides` merged in (typed: a wrong type or unknown key raises)."""
+    with `overrides` merged in (typed: a wrong type or unknown key raises). Optimizer options
+    exist once vqbench.training is imported (its registry adds them)."""
+    if name not in GROUP_OPTIONS[group]:
+        raise KeyError(f"no {group} option {name!r} in the schema (known: {sorted(GROUP_OPTIONS[group])}; "
+                       f"optimizers register when vqbench.training is imported)")
     node = OmegaConf.structured(GROUP_OPTIONS[group][name])
     return to_plain(OmegaConf.merge(node, overrides))
 
@@ -287,4 +260,5 @@ def to_plain(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[return-value]
 
 
-__all__ = ["EXPERIMENT_SCHEMAS", "GROUP_OPTIONS", "VQBenchConfig", "option_defaults", "register", "to_plain", "unknown_keys"]
+__all__ = ["EXPERIMENT_SCHEMAS", "GROUP_OPTIONS", "VQBenchConfig", "add_option", "option_defaults", "register", "to_plain",
+           "unknown_keys"]
