@@ -44,6 +44,11 @@ class ToyKind(str, Enum):
     lowrank = "lowrank"  # x = z A, z ~ N(0, I_rank): the paper's Fig. 2a source (rank 16, 64 dims)
 
 
+class Search(str, Enum):
+    flat = "flat"  # the decoded base scanned in chunks (exact ||q - x_hat||^2)
+    faiss = "faiss"  # a faiss lookup-table index of our codebooks + codes (same distances)
+
+
 # ---------------------------------------------------------------------------- optimizer
 # Each optimizer declares its own section (``Config`` in its module under vqbench/training/, e.g.
 # nsvq.py's NSVQConfig) and vqbench.training's registry adds it here with ``add_option``: the
@@ -129,7 +134,7 @@ class ANNExperiment:
     baselines_only: bool = False  # run only the baselines
     search_k: int = 1000  # results per query (the largest recall@T)
     chunk_size: int = 131072  # base vectors per encode / decode / search chunk
-    search: str = "flat"  # flat: the decoded base scanned in chunks | faiss: lookup-table index of our codebooks + codes
+    search: Search = Search.flat  # flat: the decoded base scanned in chunks | faiss: lookup-table index of our codebooks + codes
     save_index: bool = False  # write the trained quantizer + encoded base as <run dir>/index.faiss (faiss.read_index)
     rq_beam_width: Optional[int] = None  # faiss RQ beam for rq_beam (null: quantizer.beam_width)
     lsq_encode_ils_iters: Optional[int] = None  # faiss LSQ encoding iterations (null: faiss's 16)
