@@ -39,8 +39,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
-    ds = load_dataset({"name": "sift1m", "root": args.root, "prefix": args.prefix, "max_base": args.nb,
-                       "max_queries": args.nq, "max_train": 20000}, seed=0)
+    ds = load_dataset(option_defaults("dataset", "sift1m", root=args.root, prefix=args.prefix, max_base=args.nb,
+                                      max_queries=args.nq, max_train=20000), seed=0)
     xt, xq, gt = ds.get_train(), ds.get_queries(), ds.get_groundtruth()
     xb = np.concatenate(list(ds.database_iterator(args.chunk)))
     print(f"base {len(xb)} x {xb.shape[1]}, {len(xq)} queries, k = {args.k}, {args.threads} threads, "

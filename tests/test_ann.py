@@ -63,7 +63,7 @@ def test_evaluate_known_answer(tmp_path):
     """A scalar quantizer (round to multiples of 8 per dimension) has a decoded base we can
     search by brute force: recall and error must match exactly."""
     data = make_texmex(tmp_path, nb=600, nq=40, nt=10, d=6)
-    ds = TexmexDataset(tmp_path)
+    ds = TexmexDataset(tmp_path, "sift")
     encode = lambda x: np.round(x / 8).astype(np.int64)  # noqa: E731  (values 0..255 -> codes 0..32)
     decode = lambda c: (c * 8).astype(np.float32)  # noqa: E731
     metrics, timings = ann.evaluate(ds, encode, decode, num_codebooks=6, codebook_size=64, search_k=100,
@@ -198,7 +198,7 @@ def test_baseline_codes_match_faiss_packing():
     from vqbench.ann.baselines import build_baseline
 
     x = np.random.default_rng(0).normal(size=(2000, 8)).astype(np.float32)
-    codec = build_baseline("pq", 8, 2, 6)
+    codec = build_baseline("pq", 8, 2, 6, beam_width=64, lsq_encode_ils_iters=None)
     codec.train(x)
     idx = codec.encode(x[:100])
     assert idx.shape == (100, 2) and idx.max() < 64
@@ -218,7 +218,7 @@ def test_opq_beats_pq_on_correlated_data():
     x = ((rng.normal(size=(4000, 16)) * np.linspace(4, 0.2, 16)) @ rng.normal(size=(16, 16))).astype(np.float32)
     err = {}
     for name in ("pq", "opq"):
-        codec = build_baseline(name, 16, 4, 4)
+        codec = build_baseline(name, 16, 4, 4, beam_width=64, lsq_encode_ils_iters=None)
         codec.train(x)
         err[name] = float(((x - codec.decode(codec.encode(x))) ** 2).sum(1).mean())
         assert codec.q.cp.niter == 25
@@ -237,7 +237,7 @@ def test_opq_does_not_lose_to_pq_when_the_blocks_are_already_right():
     xt, xv = x[:4000], x[4000:]
     err = {}
     for name in ("pq", "opq"):
-        codec = build_baseline(name, 16, 4, 4)
+        codec = build_baseline(name, 16, 4, 4, beam_width=64, lsq_encode_ils_iters=None)
         codec.train(xt)
         err[name] = float(((xv - codec.decode(codec.encode(xv))) ** 2).sum(1).mean())
     assert err["opq"] <= 1.02 * err["pq"], err

@@ -95,8 +95,8 @@ def test_float64_codebooks():
 
 def test_engine_is_checked():
     with pytest.raises(ValueError, match="engine must be one of"):
-        AVQ(8, 2, 2, engine="fast")
+        AVQ(8, 2, 2, 4, engine="fast")
     if torch.cuda.is_available():
-        q = AVQ(8, 2, 2, engine="numba").cuda()
+        q = AVQ(8, 2, 2, 4, engine="numba").cuda()
         with pytest.raises(ValueError, match="CPU only"):
             q.encode(torch.randn(3, 8, device="cuda"))

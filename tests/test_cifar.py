@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from vqbench.data.cifar import DatasetError, load_images
+from vqbench.run.schema import option_defaults
 
 CLASSES = ("cat", "dog")
 
@@ -28,7 +29,7 @@ def _write_tree(root, per_class=(3, 2), size=(8, 6)):
 
 
 def _cfg(root, cache, **kw):
-    return {"name": "image_folder", "root": str(root), "cache_dir": str(cache), **kw}
+    return option_defaults("dataset", "image_folder", root=str(root), cache_dir=str(cache), **kw)
 
 
 def test_image_folder_loads_exact_pixels_and_labels(tmp_path):
@@ -85,14 +86,14 @@ def test_seeded_subsets(tmp_path):
 
 def test_clear_errors(tmp_path):
     with pytest.raises(DatasetError, match="dataset.root must name"):
-        load_images({"name": "image_folder", "root": None, "cache_dir": str(tmp_path)}, seed=0)
+        load_images(option_defaults("dataset", "image_folder", root=None, cache_dir=str(tmp_path)), seed=0)
     with pytest.raises(DatasetError, match="does not exist"):
         load_images(_cfg(tmp_path / "nope", tmp_path), seed=0)
     (tmp_path / "flat").mkdir()
     with pytest.raises(DatasetError, match="expected train/<class>"):
         load_images(_cfg(tmp_path / "flat", tmp_path), seed=0)
     with pytest.raises(DatasetError, match="dataset.download=false"):
-        load_images({"name": "cifar10", "root": str(tmp_path / "empty"), "download": False}, seed=0)
+        load_images(option_defaults("dataset", "cifar10", root=str(tmp_path / "empty"), download=False), seed=0)
     tree = tmp_path / "mixed"
     _write_tree(tree)
     Image.fromarray(np.zeros((5, 5, 3), dtype=np.uint8)).save(tree / "train" / "dog" / "9999.png")
@@ -111,6 +112,7 @@ def test_cifar10_offline_fails_with_one_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(DownloadError) as err:
-        load_images({"name": "cifar10", "root": str(tmp_path / "c10"), "download": True}, seed=0)
+        load_images(option_defaults("dataset", "cifar10", root=str(tmp_path / "c10"), download=True,
+                                    cache_dir=str(tmp_path / "cache")), seed=0)
     msg = str(err.value)
     assert "\n" not in msg and "cifar-10-python.tar.gz" in msg and "offline" in msg

@@ -313,7 +313,7 @@ def test_download_sift1m_archive(server, tmp_path):
     root = tmp_path / "data"
     data_cli.download_sift1m(root, url=f"{server.url}/corpus/sift.tar.gz", md5=hashlib.md5(body).hexdigest(),
                              progress=False)
-    ds = TexmexDataset(root)
+    ds = TexmexDataset(root, "sift")
     assert (ds.dim, ds.nb, ds.nq) == (8, 300, 10)
     assert not (root / "sift.tar.gz").exists()  # archive removed after extraction
 
@@ -334,7 +334,7 @@ def test_cli_download_hdf5_and_info(server, tmp_path, capsys):
                         f"{server.url}/sift-128-euclidean.hdf5", "--no-progress"])
     assert rc == 0
     assert "dataset=sift1m_hdf5 dataset.root=" in capsys.readouterr().out
-    ds = AnnBenchmarksHDF5(root / "sift-128-euclidean.hdf5")
+    ds = AnnBenchmarksHDF5(root / "sift-128-euclidean.hdf5", train_size=100_000, seed=0)
     assert (ds.nb, ds.nq, ds.dim) == (1500, 20, 8)
     assert data_cli.main(["info", str(root)]) == 0
     assert "sift-128-euclidean.hdf5:train: 1500 x 8 float32" in capsys.readouterr().out
@@ -363,7 +363,7 @@ def test_first_download_that_is_not_hdf5_is_not_pinned(server, tmp_path, capsys)
     make_hdf5(tmp_path / "gen.hdf5")
     server.change("/sift-128-euclidean.hdf5", (tmp_path / "gen.hdf5").read_bytes())
     assert data_cli.main(args) == 0  # running again helps, as the message says
-    assert AnnBenchmarksHDF5(root / "sift-128-euclidean.hdf5").nb == 1500
+    assert AnnBenchmarksHDF5(root / "sift-128-euclidean.hdf5", train_size=100_000, seed=0).nb == 1500
 
 
 def test_a_pinned_invalid_file_from_an_older_version_is_recovered(server, tmp_path):

@@ -14,8 +14,10 @@ import torch
 
 from vqbench.data.toy import make_toy_data
 from vqbench.quantizers import build_quantizer
-from vqbench.training.estimators import nsvq, nsvq_loss, ste
+from vqbench.training import OPTIMIZERS
 from vqbench.training.gradient import fit_gradient
+from vqbench.training.nsvq import nsvq, nsvq_loss
+from vqbench.training.ste import ste
 
 
 def reference_encode(name, codebooks, x):
@@ -111,7 +113,8 @@ def test_learning_curve_matches_the_plain_loop(quantizer, optimizer, schedule):
             "beam_width": 3}
     q = build_quantizer(qcfg, 8)
     trace = []
-    stats = fit_gradient(q, data, ocfg, torch.device("cpu"), seed=11, progress=False, trace=trace)
+    stats = fit_gradient(q, data, ocfg, lambda x, x_hat: OPTIMIZERS[optimizer].raw_loss(x, x_hat, ocfg),
+                         torch.device("cpu"), seed=11, progress=False, trace=trace)
     beam_search = build_quantizer({**qcfg, "beam_width": 3}, 8) if quantizer == "avq" else None
     ref_books, ref_mse, ref_replaced, ref_trajectory = reference_fit(
         {"quantizer": quantizer, "optimizer": optimizer}, tuple(q.codebooks.shape), data, ocfg, seed=11,

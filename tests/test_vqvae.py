@@ -11,6 +11,7 @@ from vqbench.models.vqvae import build_vqvae
 from vqbench.quantizers import build_quantizer
 from vqbench.run.config import ConfigError
 from vqbench.run.schema import option_defaults, to_plain
+from vqbench.training import OPTIMIZERS
 from vqbench.training.ema import EMACodebooks, ema_targets
 
 TINY_MODEL = {"latent_dim": 8, "hidden_channels": 16, "res_channels": 8, "res_blocks": 1, "downsamples": 2}
@@ -35,8 +36,10 @@ def test_model_shapes_for_each_quantizer(qname):
     model = build_vqvae(TINY_MODEL, QUANTIZERS[qname])
     x = _smooth_images(3)
     M = QUANTIZERS[qname]["num_codebooks"]
-    for method in ("hard", "nsvq", "ste", "ema"):
-        out = model(x, method)
+    bottlenecks = [None] + [spec.bottleneck(model.quantizer, option_defaults("optimizer", name), torch.Generator())
+                            for name, spec in OPTIMIZERS.items()]
+    for bottleneck in bottlenecks:
+        out = model(x, bottleneck)
         assert out.recon.shape == (3, 3, 32, 32)
         assert out.latents.shape == (3 * 8 * 8, 8)
         assert out.codes.shape == (3 * 8 * 8, M) and out.codes.dtype == torch.long
@@ -45,10 +48,10 @@ def test_model_shapes_for_each_quantizer(qname):
     # The hard bottleneck passes exactly decode(encode(z)) to the decoder.
     z = model.encode(x)
     flat = z.permute(0, 2, 3, 1).reshape(-1, 8)
-    assert torch.equal(model(x, "hard").codes, model.quantizer.encode(flat))
+    assert torch.equal(model(x).codes, model.quantizer.encode(flat))
     # Three downsamples: 4x4 grid.
     deeper = build_vqvae({**TINY_MODEL, "downsamples": 3}, QUANTIZERS[qname])
-    out = deeper(x, "hard")
+    out = deeper(x)
     assert out.recon.shape == (3, 3, 32, 32) and out.latents.shape == (3 * 4 * 4, 8)
     assert deeper.latent_grid(32) == 4
 
@@ -88,7 +91,7 @@ def image_tree(tmp_path):
 def _objective(training, x, noise_state):
     training.noise_generator.set_state(noise_state)
     with torch.no_grad():
-        out = training.model(x, training.method, training.beta, training.noise_generator)
+        out = training.model(x, training.bottleneck)
         return (torch.nn.functional.mse_loss(out.recon, x) / training.data_variance + out.aux_loss).item()
 
 

@@ -39,8 +39,8 @@ def pack(idx: np.ndarray, nbits: int, code_size: int) -> np.ndarray:
 class FaissCodec:
     """Train / encode / decode through one faiss quantizer (and an optional rotation)."""
 
-    def __init__(self, name: str, d: int, M: int, nbits: int, beam_width: int = 64,
-                 lsq_encode_ils_iters: int | None = None):
+    def __init__(self, name: str, d: int, M: int, nbits: int, beam_width: int,
+                 lsq_encode_ils_iters: int | None):
         if name not in BASELINES:
             raise ValueError(f"experiment.baselines: unknown baseline {name!r} (choose from {', '.join(BASELINES)})")
         if name in ("pq", "opq") and d % M:
@@ -109,5 +109,6 @@ class FaissCodec:
         return x
 
 
-def build_baseline(name: str, d: int, M: int, nbits: int, beam_width: int = 64, **kw) -> FaissCodec:
-    return FaissCodec(name, d, M, nbits, beam_width, **kw)
+def build_baseline(name: str, d: int, M: int, nbits: int, beam_width: int, lsq_encode_ils_iters: int | None) -> FaissCodec:
+    """A faiss baseline; `beam_width` (rq_beam) and `lsq_encode_ils_iters` (lsq) as the config sets them."""
+    return FaissCodec(name, d, M, nbits, beam_width, lsq_encode_ils_iters)

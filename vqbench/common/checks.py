@@ -43,4 +43,4 @@ def check_range(path: str, value: Any, lo: float | None = None, hi: float | None
 def check_positive(section: Mapping[str, Any], where: str, *keys: str, allow_none: bool = False) -> None:
     """Every `section[key]` is an integer >= 1 (or None if allowed)."""
     for key in keys:
-        check_range(f"{where}.{key}", section.get(key), 1, allow_none=allow_none, integer=True)
+        check_range(f"{where}.{key}", section[key], 1, allow_none=allow_none, integer=True)

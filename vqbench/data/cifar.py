@@ -79,21 +79,21 @@ def seeded_subset(n: int, limit: int | None, seed: int, field: str) -> torch.Ten
     return torch.randperm(n, generator=gen)[:limit].sort().values
 
 
-def cache_root(dcfg: Mapping[str, Any] | None = None) -> Path:
+def cache_root(dcfg: Mapping[str, Any]) -> Path:
     """dataset.cache_dir, else $VQBENCH_DATA, else ~/.cache/vqbench."""
-    return data_home(dcfg.get("cache_dir") if dcfg is not None else None)
+    return data_home(dcfg["cache_dir"])
 
 
 def load_images(dcfg: Mapping[str, Any], seed: int, progress: bool = False) -> ImageSplits:
-    """The dataset described by a ``dataset`` config section, limited to max_train/max_test."""
-    name = dcfg.get("name")
+    """The dataset described by a (complete) ``dataset`` config section, limited to max_train/max_test."""
+    name = dcfg["name"]
     if name == "cifar10":
-        splits = load_cifar10(dcfg.get("root"), bool(dcfg.get("download", True)), cache_root(dcfg))
+        splits = load_cifar10(dcfg["root"], bool(dcfg["download"]), cache_root(dcfg))
     elif name == "image_folder":
-        splits = load_image_folder(dcfg.get("root"), cache_root(dcfg), progress)
+        splits = load_image_folder(dcfg["root"], cache_root(dcfg), progress)
     else:
         raise DatasetError(f"dataset.name must be 'cifar10' or 'image_folder' for image experiments, got {name!r}")
-    return splits.subset(dcfg.get("max_train"), dcfg.get("max_test"), seed)
+    return splits.subset(dcfg["max_train"], dcfg["max_test"], seed)
 
 
 # ---------------------------------------------------------------------------- CIFAR-10

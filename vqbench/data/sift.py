@@ -206,7 +206,7 @@ def _missing_message(root: Path, prefix: str, what: str) -> str:
 class TexmexDataset(ANNDataset):
     """TEXMEX layout under ``root``: {prefix}_{base,learn,query}.{fvecs,bvecs} + groundtruth."""
 
-    def __init__(self, root: str | os.PathLike | None = None, prefix: str = "sift",
+    def __init__(self, root: str | os.PathLike | None, prefix: str,
                  max_base=None, max_queries=None, max_train=None):
         super().__init__(max_base, max_queries, max_train)
         self.root = Path(root).expanduser() if root is not None else default_root("sift1m")
@@ -250,8 +250,8 @@ class AnnBenchmarksHDF5(ANNDataset):
     without replacement with ``seed`` (from the cut base when max_base is set).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, train_size: int = 100_000,
-                 seed: int = 0, max_base=None, max_queries=None, max_train=None):
+    def __init__(self, path: str | os.PathLike | None, train_size: int,
+                 seed: int, max_base=None, max_queries=None, max_train=None):
         super().__init__(max_base, max_queries, max_train)
         import h5py
 
@@ -305,17 +305,16 @@ class AnnBenchmarksHDF5(ANNDataset):
         return out
 
 
-def load_dataset(dcfg, seed: int = 0) -> ANNDataset:
-    """Build the dataset named by ``dcfg.name`` (sift1m | sift1m_hdf5) from a config."""
-    get = dcfg.get if hasattr(dcfg, "get") else lambda k, d=None: getattr(dcfg, k, d)
-    name = get("name")
-    common = dict(max_base=get("max_base"), max_queries=get("max_queries"), max_train=get("max_train"))
+def load_dataset(dcfg, seed: int) -> ANNDataset:
+    """Build the dataset a (complete) ``dataset`` config section names (sift1m | sift1m_hdf5);
+    `seed`: the run's, for an HDF5 training sample whose dataset.seed is null."""
+    name = dcfg["name"]
+    if name not in ("sift1m", "sift1m_hdf5"):
+        raise ValueError(f"dataset.name must be sift1m or sift1m_hdf5 for the ANN experiment, got {name!r}")
+    common = dict(max_base=dcfg["max_base"], max_queries=dcfg["max_queries"], max_train=dcfg["max_train"])
     if name == "sift1m":
-        return TexmexDataset(get("root"), prefix=get("prefix") or "sift", **common)
-    if name == "sift1m_hdf5":
-        root = get("root")
-        fname = get("file") or HDF5_NAME
-        path = Path(root).expanduser() / fname if root else None
-        return AnnBenchmarksHDF5(path, train_size=get("train_size") or 100_000,
-                                 seed=seed if get("seed") is None else get("seed"), **common)
-    raise ValueError(f"dataset.name must be sift1m or sift1m_hdf5 for the ANN experiment, got {name!r}")
+        return TexmexDataset(dcfg["root"], dcfg["prefix"], **common)
+    root = dcfg["root"]
+    path = Path(root).expanduser() / dcfg["file"] if root else None
+    return AnnBenchmarksHDF5(path, train_size=dcfg["train_size"],
+                             seed=seed if dcfg["seed"] is None else dcfg["seed"], **common)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-KINDS = ("correlated", "uncorrelated", "lowrank")
+from ..common.options import ToyKind
 
 
 def mixing_matrix(dim: int, rank: int, seed: int = 0) -> np.ndarray:
@@ -32,13 +32,13 @@ def mixing_matrix(dim: int, rank: int, seed: int = 0) -> np.ndarray:
 
 def toy_mixing(kind: str, dim: int, rho: float = 0.9, rank: int | None = None, mixing_seed: int = 0) -> np.ndarray:
     """The matrix A [r, dim] (float64) of x = z A for the source `kind`."""
-    if kind not in KINDS:
-        raise ValueError(f"dataset.kind must be one of {KINDS}, got {kind!r}")
+    if kind not in {k.value for k in ToyKind}:
+        raise ValueError(f"dataset.kind must be one of {[k.value for k in ToyKind]}, got {kind!r}")
     if dim < 1:
         raise ValueError(f"dataset.dim must be >= 1, got {dim}")
-    if kind == "uncorrelated":
+    if kind == ToyKind.uncorrelated.value:
         return np.eye(dim)
-    if kind == "lowrank":
+    if kind == ToyKind.lowrank.value:
         if rank is None or not 1 <= rank <= dim:
             raise ValueError(f"dataset.rank must be in 1..dataset.dim={dim} for kind=lowrank, got {rank}")
         return mixing_matrix(dim, rank, mixing_seed)

@@ -25,6 +25,7 @@ from ..ann.search import knn, recall_at, recall_ts
 from ..common.atomic import atomic_path
 from ..common.checks import ConfigError, check_positive
 from ..common.errors import write_failed
+from ..common.options import Search
 from ..common.progress import progress as progress_bar
 from ..data.sift import ANNDataset, load_dataset
 from ..metrics.vectors import code_statistics
@@ -35,8 +36,6 @@ from .complexity import complexity_metrics
 log = logging.getLogger(__name__)
 
 DATASETS = ("sift1m", "sift1m_hdf5")
-
-SEARCHES = ("faiss", "flat")
 
 Encoder = Callable[[np.ndarray], np.ndarray]   # float32 (n, d) -> codes (n, M)
 Decoder = Callable[[np.ndarray], np.ndarray]   # codes (n, M) -> float32 (n, d)
@@ -67,14 +66,12 @@ def reset_peak_rss() -> None:
 def validate(cfg: Mapping[str, Any]) -> None:
     """ANN-specific checks; also opens the dataset so missing files fail here in one line."""
     d, e = cfg["dataset"], cfg["experiment"]
-    if d.get("name") not in DATASETS:
-        raise ConfigError(f"experiment=ann needs dataset=sift1m or dataset=sift1m_hdf5, got dataset={d.get('name')!r}")
+    if d["name"] not in DATASETS:
+        raise ConfigError(f"experiment=ann needs dataset=sift1m or dataset=sift1m_hdf5, got dataset={d['name']!r}")
     check_positive(d, "dataset", *(k for k in ("max_base", "max_queries", "max_train", "train_size") if k in d),
                    allow_none=True)
     check_positive(e, "experiment", "search_k", "chunk_size")
     check_positive(e, "experiment", "rq_beam_width", "lsq_encode_ils_iters", allow_none=True)
-    if e["search"] not in SEARCHES:
-        raise ConfigError(f"experiment.search must be one of {', '.join(SEARCHES)}, got {e['search']!r}")
     baselines = e["baselines"]
     for b in baselines:
         if b not in BASELINES:
@@ -99,12 +96,12 @@ def open_dataset(cfg: Mapping[str, Any]) -> ANNDataset:
     try:
         return load_dataset(cfg["dataset"], seed=int(cfg["seed"]))
     except (OSError, ValueError) as err:
-        raise ConfigError(f"dataset={cfg['dataset'].get('name')}: {err}") from None
+        raise ConfigError(f"dataset={cfg['dataset']['name']}: {err}") from None
 
 
 def evaluate(ds: ANNDataset, encode: Encoder, decode: Decoder, num_codebooks: int,
-             codebook_size: int, *, search_k: int = 1000, chunk_size: int = 131072,
-             progress: bool = True, label: str = "",
+             codebook_size: int, *, search_k: int, chunk_size: int,
+             progress: bool, label: str = "",
              index_search: IndexSearch | None = None,
              search_with_index: bool = True) -> tuple[dict[str, float], dict[str, float]]:
     """Encode the base, measure reconstruction error, search all queries, compute recall.
@@ -197,7 +194,7 @@ def _save_codebooks(quantizer, run_dir: Path) -> None:
 
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
     e, q = cfg["experiment"], dict(cfg["quantizer"])
-    progress = bool(cfg.get("progress", True))
+    progress = bool(cfg["progress"])
     search_k = int(e["search_k"])
     chunk = int(e["chunk_size"])
     timings: dict[str, float] = {}
@@ -247,7 +244,7 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
 
     enc, dec = _torch_codec(quantizer, device)
     e = cfg["experiment"]
-    use_faiss, save = e["search"] == "faiss", bool(e["save_index"])
+    use_faiss, save = e["search"] == Search.faiss.value, bool(e["save_index"])
     index_search = IndexSearch(quantizer) if use_faiss or save else None
     metrics, t = evaluate(ds, enc, dec, quantizer.num_codebooks, quantizer.codebook_size,
                           search_k=search_k, chunk_size=chunk, progress=progress,
@@ -265,8 +262,8 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
 
 
 def run_baseline(name: str, ds: ANNDataset, xt: np.ndarray, cfg: Mapping[str, Any], *,
-                 search_k: int = 1000, chunk_size: int = 131072,
-                 progress: bool = True) -> tuple[dict[str, float], dict[str, float]]:
+                 search_k: int, chunk_size: int,
+                 progress: bool) -> tuple[dict[str, float], dict[str, float]]:
     """Train one faiss baseline at the configured M and bits, evaluate it like ours."""
     e, q = cfg["experiment"], cfg["quantizer"]
     M, nbits = int(q["num_codebooks"]), int(q["bits_per_codebook"])

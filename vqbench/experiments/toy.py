@@ -14,22 +14,22 @@ from ..data.toy import make_toy_data
 from ..metrics.rate_distortion import gap_db, gaussian_rd_distortion
 from ..metrics.vectors import code_statistics, reconstruction_error, snr_db
 from ..quantizers import build_quantizer, check_quantizer_fits
-from ..training import fit
+from ..training import fit, gradient_optimizers, optimizer_spec
 from .complexity import complexity_metrics
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
     d = cfg["dataset"]
-    if d.get("name") != "toy":
-        raise ConfigError(f"experiment=toy needs dataset=toy, got dataset={d.get('name')!r}")
+    if d["name"] != "toy":
+        raise ConfigError(f"experiment=toy needs dataset=toy, got dataset={d['name']!r}")
     check_positive(d, "dataset", "dim", "num_train", "num_test")
     if d["kind"] == "correlated":
         check_range("dataset.rho", d["rho"], -1, 1, lo_open=True, hi_open=True)
     if d["kind"] == "lowrank":
         check_range("dataset.rank", d["rank"], 1, int(d["dim"]))
     check_quantizer_fits(cfg, int(d["dim"]), "dataset.dim")
-    if d.get("fresh_batches") and cfg["optimizer"]["name"] not in ("nsvq", "ste"):
-        raise ConfigError(f"dataset.fresh_batches=true needs a gradient optimizer (nsvq or ste); "
+    if d["fresh_batches"] and not optimizer_spec(cfg["optimizer"]).gradient:
+        raise ConfigError(f"dataset.fresh_batches=true needs a gradient optimizer ({' or '.join(gradient_optimizers())}); "
                           f"optimizer={cfg['optimizer']['name']} fits the fixed dataset.num_train vectors "
                           f"(set dataset.fresh_batches=false)")
 
@@ -40,15 +40,15 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
 
     t0 = time.perf_counter()
     data = make_toy_data(d["kind"], int(d["dim"]), float(d["rho"]), int(d["num_train"]), int(d["num_test"]), seed,
-                         rank=d.get("rank"), mixing_seed=int(d.get("mixing_seed") or 0))
+                         rank=int(d["rank"]), mixing_seed=int(d["mixing_seed"]))
     timings["data"] = time.perf_counter() - t0
 
     torch.manual_seed(seed)
     quantizer = build_quantizer(cfg["quantizer"], int(d["dim"])).to(device)
     t0 = time.perf_counter()
-    batches = data.batches() if d.get("fresh_batches") else None
+    batches = data.batches() if d["fresh_batches"] else None
     train_stats = fit(quantizer, data.train, cfg["optimizer"], device, seed,
-                      progress=bool(cfg.get("progress", True)), batches=batches)
+                      progress=bool(cfg["progress"]), batches=batches)
     timings["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -3,11 +3,12 @@ and report reconstruction quality on the test images.
 
     vqbench experiment=vqvae quantizer=avq optimizer=nsvq quantizer.bits_per_codebook=6
 
-* Bottleneck training (``optimizer.name``): nsvq (noise substitution), ste (codebook +
-  beta * commitment loss) or kmeans = EMA codebook updates with a straight-through encoder.
+* Bottleneck training: the optimizer's own bottleneck (vqbench.training): nsvq (noise
+  substitution), ste (codebook + beta * commitment loss) or kmeans = EMA codebook updates with
+  a straight-through encoder.
 * Loss: pixel MSE divided by the training images' variance (as in the sonnet VQ-VAE
-  example) plus the bottleneck's auxiliary loss; Adam over encoder, decoder and (nsvq/ste)
-  the codebooks; dead codewords are replaced as in the foundation's gradient training.
+  example) plus the bottleneck's auxiliary loss; Adam over encoder, decoder and (unless the
+  bottleneck moves them itself, as EMA does) the codebooks; dead codewords are replaced as in the foundation's gradient training.
 * Every epoch: a pass over the shuffled training images, an evaluation on the test images,
   and an atomic checkpoint (model, optimizer, schedule, EMA and replacement state, RNG
   states, epoch, history). ``resume=true`` continues from ``<run dir>/checkpoint.pt`` and
@@ -48,8 +49,8 @@ HISTORY = "history.json"
 
 def validate(cfg: Mapping[str, Any]) -> None:
     d, e = cfg["dataset"], cfg["experiment"]
-    if d.get("name") not in DATASETS:
-        raise ConfigError(f"experiment=vqvae needs dataset=cifar10 or dataset=image_folder, got dataset={d.get('name')!r}")
+    if d["name"] not in DATASETS:
+        raise ConfigError(f"experiment=vqvae needs dataset=cifar10 or dataset=image_folder, got dataset={d['name']!r}")
     check_positive(d, "dataset", "max_train", "max_test", allow_none=True)
     check_positive(e, "experiment", "epochs", "eval_batch_size", "grid_images")
     m = e["model"]
@@ -62,12 +63,12 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     e = cfg["experiment"]
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    progress = bool(cfg.get("progress", True))
+    progress = bool(cfg["progress"])
     timings: dict[str, float] = {}
 
     ckpt = run_dir / CHECKPOINT
     state = None
-    if cfg.get("resume") and ckpt.is_file():  # refuse a mismatch before decoding any data
+    if cfg["resume"] and ckpt.is_file():  # refuse a mismatch before decoding any data
         state = read_checkpoint(ckpt)
         check_resumable(state, cfg, ckpt)
 
@@ -83,13 +84,13 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     if state is not None:
         training.load_state_dict(state, ckpt)
         log.info("vqbench: resumed %s after epoch %d/%d", ckpt, training.epoch, training.epochs)
-    elif cfg.get("resume"):
+    elif cfg["resume"]:
         log.info("vqbench: resume=true but %s does not exist; starting from scratch", ckpt)
     timings["setup"] = time.perf_counter() - t0
 
     eval_batch = int(e["eval_batch_size"])
     timings["eval"] = 0.0
-    if e.get("eval_untrained", False) and training.untrained is None:
+    if e["eval_untrained"] and training.untrained is None:
         t0 = time.perf_counter()
         training.untrained = evaluate(training.model, data.test, eval_batch, device, progress)
         timings["eval"] += time.perf_counter() - t0

@@ -27,7 +27,7 @@ def evaluate(model: VQVAE, images: torch.Tensor, batch_size: int, device: torch.
     psnrs, ssims, mses, codes = [], [], [], []
     for start in progress_bar(range(0, images.shape[0], batch_size), desc="evaluate", enabled=progress):
         x = to_unit(images[start : start + batch_size], device)
-        out = model(x, "hard")
+        out = model(x)
         recon = out.recon.clamp(0.0, 1.0)
         psnrs.append(psnr(recon, x).cpu())
         ssims.append(ssim(recon, x).cpu())
@@ -50,7 +50,7 @@ def save_grid(model: VQVAE, images: torch.Tensor, path: Path, device: torch.devi
 
     model.eval()
     x = to_unit(images, device)
-    recon = model(x, "hard").recon.clamp(0.0, 1.0)
+    recon = model(x).recon.clamp(0.0, 1.0)
     model.train()
     rows = []
     for start in range(0, x.shape[0], per_row):

@@ -19,13 +19,12 @@ from ..common.progress import progress as progress_bar
 from ..data.cifar import ImageSplits
 from ..metrics.images import psnr
 from ..models.vqvae import build_vqvae
-from ..training.ema import EMACodebooks
+from ..training import optimizer_spec
 from ..training.gradient import make_scheduler
 from ..training.init import initialize_codebooks
 from ..training.replacement import CodewordReplacer
 from .vqvae_eval import to_unit
 
-BOTTLENECK = {"nsvq": "nsvq", "ste": "ste", "kmeans": "ema"}
 CHECKPOINT_FORMAT = 1
 # Settings that may change between a run and its resumption: they do not change what was
 # trained so far (the data cache's location; the epoch count, so a run can be extended; tags).
@@ -73,8 +72,6 @@ class Training:
         self.seed = int(cfg["seed"])
         self.epochs = int(e["epochs"])
         self.batch_size = int(o["batch_size"])
-        self.method = BOTTLENECK[o["name"]]
-        self.beta = float(o.get("beta", 0.0))  # nsvq has no commitment loss (and no beta)
         n_train = data.train.shape[0]
         self.steps_per_epoch = math.ceil(n_train / self.batch_size)
         self.total_steps = self.epochs * self.steps_per_epoch
@@ -86,11 +83,13 @@ class Training:
         self.noise_generator = torch.Generator(device=device).manual_seed(self.seed + 1)  # NSVQ noise
         self.init_codebooks(data.train, o["init"])
 
+        # The optimizer's bottleneck: how latents pass the quantizer (and any EMA state).
+        self.bottleneck = optimizer_spec(o).bottleneck(self.quantizer, o, self.noise_generator)
         codebooks = self.quantizer.codebooks
-        params = [p for p in self.model.parameters() if not (self.method == "ema" and p is codebooks)]
+        params = [p for p in self.model.parameters()
+                  if self.bottleneck.codebooks_by_gradient or p is not codebooks]
         self.optimizer = torch.optim.Adam(params, lr=float(o["lr"]))
         self.scheduler = make_scheduler(self.optimizer, o["lr_schedule"], self.total_steps)
-        self.ema = EMACodebooks(self.quantizer, decay=float(o["ema_decay"])) if self.method == "ema" else None
         self.replacer = CodewordReplacer.from_config(o["replacement"], codebooks, self.generator)
         self.data_variance = pixel_variance(data.train)  # loss normaliser
         self.epoch = 0
@@ -119,14 +118,13 @@ class Training:
         for i in bar:
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             x = to_unit(train[idx], self.device)
-            out = self.model(x, self.method, self.beta, self.noise_generator)
+            out = self.model(x, self.bottleneck)
             loss = F.mse_loss(out.recon, x) / self.data_variance + out.aux_loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             self.scheduler.step()
-            if self.ema is not None:
-                self.ema.update(out.latents, out.codes)
+            self.bottleneck.after_step(out.latents, out.codes)
             if self.replacer is not None:
                 self.replace_dead(out.codes)
             self.step += 1
@@ -142,10 +140,10 @@ class Training:
     def replace_dead(self, codes: torch.Tensor) -> None:
         self.replacer.record(codes)
         closes_window = (self.step + 1) % self.replacer.num_batches == 0
-        before = self.quantizer.codebooks.detach().clone() if (closes_window and self.ema is not None) else None
+        before = self.quantizer.codebooks.detach().clone() if closes_window else None
         replaced = self.replacer.maybe_replace(self.step, self.total_steps)
-        if replaced and before is not None:  # restart the EMA of the replaced codewords
-            self.ema.reset((self.quantizer.codebooks.detach() != before).any(dim=-1))
+        if replaced and before is not None:  # e.g. restart the EMA of the replaced codewords
+            self.bottleneck.codewords_replaced((self.quantizer.codebooks.detach() != before).any(dim=-1))
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -161,7 +159,7 @@ class Training:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "ema": self.bottleneck.state_dict(),  # the bottleneck's state (EMA averages; None for most)
             "replacer": None if self.replacer is None else {
                 "batches_used": self.replacer.batches_used, "total_replaced": self.replacer.total_replaced},
             "rng": rng,
@@ -175,8 +173,7 @@ class Training:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        if self.ema is not None:
-            self.ema.load_state_dict(state["ema"])
+        self.bottleneck.load_state_dict(state["ema"])
         if self.replacer is not None:
             self.replacer.batches_used.copy_(state["replacer"]["batches_used"])
             self.replacer.total_replaced = int(state["replacer"]["total_replaced"])

@@ -6,13 +6,8 @@ B*8*8 latent vectors is quantized by the configured quantizer (flattened to [B*H
 the decoder mirrors the encoder with transposed convolutions. Layout after van den Oord et al.
 (2017), "Neural Discrete Representation Learning", section 4.2.
 
-How the quantizer passes gradients is the bottleneck ``method``:
-
-* ``nsvq``  noise substitution, x + ||x - x_hat|| v/||v||; no extra loss.
-* ``ste``   straight-through x + sg(x_hat - x) plus codebook and beta * commitment loss.
-* ``ema``   straight-through to the encoder plus beta * commitment loss; the codebooks get
-            no gradient (they are moved by :mod:`vqbench.training.ema`).
-* ``hard``  plain x_hat (evaluation).
+How the quantizer passes gradients is the optimizer's ``Bottleneck`` (vqbench.training: NSVQ's
+noise substitution, STE, EMA, ...); without one the decoder sees the plain x_hat (evaluation).
 """
 
 from __future__ import annotations
@@ -22,13 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..quantizers import Quantizer, build_quantizer
-from ..training.estimators import nsvq, ste
-
-BOTTLENECKS = ("nsvq", "ste", "ema", "hard")
+from ..training.spec import Bottleneck
 
 
 class ResidualBlock(nn.Module):
@@ -92,19 +84,19 @@ class VQVAEOutput:
     recon: torch.Tensor  # [B, 3, H, W], images in [0, 1] scale (not clamped)
     codes: torch.Tensor  # [B*h*w, M]
     latents: torch.Tensor  # [B*h*w, latent_dim], encoder output before quantization
-    aux_loss: torch.Tensor  # scalar: codebook/commitment terms of the bottleneck (0 for nsvq, hard)
+    aux_loss: torch.Tensor  # scalar: the bottleneck's auxiliary loss (codebook/commitment terms; 0 for nsvq, hard)
 
 
 class VQVAE(nn.Module):
-    """Encoder, quantizer and decoder; ``forward(images, method)`` runs all three."""
+    """Encoder, quantizer and decoder; ``forward(images, bottleneck)`` runs all three."""
 
     def __init__(
         self,
         quantizer: Quantizer,
-        hidden_channels: int = 128,
-        res_channels: int = 32,
-        res_blocks: int = 2,
-        downsamples: int = 2,
+        hidden_channels: int,
+        res_channels: int,
+        res_blocks: int,
+        downsamples: int,
         image_channels: int = 3,
     ):
         super().__init__()
@@ -130,49 +122,23 @@ class VQVAE(nn.Module):
         """Latent grid [B, C, h, w] -> images [B, 3, H, W] (about [0, 1])."""
         return self.decoder(z) + 0.5
 
-    def forward(
-        self,
-        images: torch.Tensor,
-        method: str = "hard",
-        beta: float = 0.25,
-        generator: torch.Generator | None = None,
-    ) -> VQVAEOutput:
-        """Reconstruct images [B, 3, H, W] in [0, 1]; ``generator`` draws NSVQ's noise."""
+    def forward(self, images: torch.Tensor, bottleneck: Bottleneck | None = None) -> VQVAEOutput:
+        """Reconstruct images [B, 3, H, W] in [0, 1] through the training `bottleneck` of an
+        optimizer (vqbench.training), or through the plain hard quantizer (None: evaluation).
+
+        The auxiliary losses are means over latent elements (as in van den Oord et al. 2017), so
+        their weight against the reconstruction loss does not grow with the latent dimension."""
         z = self.encode(images)
         b, c, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(b * h * w, c)
-        zq, codes, aux = bottleneck(self.quantizer, flat, method, beta, generator)
+        codes = self.quantizer.encode(flat.detach())
+        if bottleneck is None:
+            with torch.no_grad():
+                zq, aux = self.quantizer.decode(codes), flat.new_zeros(())
+        else:
+            zq, aux = bottleneck(flat, codes)
         zq = zq.reshape(b, h, w, c).permute(0, 3, 1, 2)
         return VQVAEOutput(self.decode(zq), codes, flat, aux)
-
-
-def bottleneck(
-    quantizer: Quantizer,
-    z: torch.Tensor,
-    method: str,
-    beta: float = 0.25,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Quantize latent vectors z [N, C] -> (z passed to the decoder, codes [N, M], auxiliary loss).
-
-    The auxiliary losses are means over latent elements (as in van den Oord et al. 2017), so
-    their weight against the reconstruction loss does not grow with the latent dimension.
-    """
-    zero = z.new_zeros(())
-    codes = quantizer.encode(z.detach())
-    if method == "hard":
-        with torch.no_grad():
-            return quantizer.decode(codes), codes, zero
-    if method == "nsvq":
-        return nsvq(z, quantizer.decode(codes), generator), codes, zero
-    if method == "ste":
-        zq, loss = ste(z, quantizer.decode(codes), beta)  # sums over the C latent dims
-        return zq, codes, loss / z.shape[1]
-    if method == "ema":
-        with torch.no_grad():
-            zhat = quantizer.decode(codes)
-        return z + (zhat - z).detach(), codes, beta * F.mse_loss(z, zhat)
-    raise ValueError(f"VQ-VAE bottleneck must be one of {BOTTLENECKS}, got {method!r}")
 
 
 def build_vqvae(mcfg: Mapping[str, Any], qcfg: Mapping[str, Any]) -> VQVAE:

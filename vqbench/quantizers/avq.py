@@ -53,7 +53,7 @@ class AVQ(Quantizer):
     Config = AVQConfig
     faiss_export = "residual"
 
-    def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, beam_width: int = 16,
+    def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, beam_width: int,
                  engine: str = "auto"):
         self.check_config({"num_codebooks": num_codebooks, "bits_per_codebook": bits_per_codebook,
                            "beam_width": beam_width}, dim)

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..quantizers import build_quantizer
 from ..run.runs import lookup
+from ..training import OPTIMIZERS
 
 Point = tuple[str, float, float, dict[str, float], tuple[str, ...]]  # method, x, value, extras, flags
 
@@ -41,8 +42,10 @@ USAGE_FLAG = 0.9
 
 
 def method_name(run: Mapping[str, Any]) -> str:
+    """The quantizer's name plus its optimizer's series suffix (none for the paper's NSVQ)."""
     q, opt = lookup(run, "quantizer.name"), lookup(run, "optimizer.name")
-    return q if opt == "nsvq" else f"{q}_{opt}"
+    spec = OPTIMIZERS.get(opt)  # a run of an optimizer this install does not have: name + suffix
+    return q + (spec.series_suffix if spec is not None else f"_{opt}")
 
 
 def _usage_flags(run: Mapping[str, Any]) -> tuple[str, ...]:

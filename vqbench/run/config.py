@@ -15,11 +15,10 @@ import torch
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from ..common.checks import ConfigError, check_positive, check_range
+from ..common.checks import ConfigError, check_range
 from ..quantizers import quantizer_class
-from .schema import GROUP_OPTIONS, unknown_keys
-
-OPTIMIZERS = tuple(GROUP_OPTIONS["optimizer"])
+from ..training import optimizer_spec
+from .schema import unknown_keys
 
 
 def check_schema(cfg: DictConfig) -> None:
@@ -62,22 +61,8 @@ def check_quantizer(cfg: Mapping[str, Any]) -> None:
 
 
 def check_optimizer(cfg: Mapping[str, Any]) -> None:
-    o = cfg["optimizer"]
-    if o["name"] not in OPTIMIZERS:
-        raise ConfigError(f"optimizer.name must be one of {list(OPTIMIZERS)}, got {o['name']!r}")
-    check_positive(o, "optimizer", *(k for k in ("steps", "lloyd_iterations", "batch_size") if k in o))
-    check_range("optimizer.lr", o["lr"], 0, lo_open=True)
-    if "alternations" in o:
-        check_range("optimizer.alternations", o["alternations"], 0)
-    if "beta" in o:
-        check_range("optimizer.beta", o["beta"], 0)
-    if "ema_decay" in o:
-        check_range("optimizer.ema_decay", o["ema_decay"], 0, 1, hi_open=True)
-    rep = o.get("replacement")
-    if rep:
-        check_positive(rep, "optimizer.replacement", "num_batches")
-        check_range("optimizer.replacement.discard_threshold", rep["discard_threshold"], 0, 1)
-        check_range("optimizer.replacement.noise", rep["noise"], 0)
+    """The optimizer's own checks (its registry entry's ``check_config``)."""
+    optimizer_spec(cfg["optimizer"]).check_config(cfg["optimizer"])
 
 
 def resolve_device(name: str) -> torch.device:

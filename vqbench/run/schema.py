@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from ..common.options import REGISTERED, Init, LrSchedule, Search, ToyKind, add_option  # noqa: F401 (re-exported)
 from ..quantizers import QUANTIZERS
 
 
@@ -28,69 +29,10 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
-class LrSchedule(str, Enum):
-    constant = "constant"
-    cosine = "cosine"
-
-
-class Init(str, Enum):
-    random = "random"  # N(0, (0.01 sigma)^2) near the origin, sigma = the training data's std
-    data = "data"  # random training vectors (VQ, PVQ) or residuals (RVQ, AVQ)
-
-
-class ToyKind(str, Enum):
-    correlated = "correlated"  # N(0, S), S_ij = rho^|i-j|
-    uncorrelated = "uncorrelated"  # N(0, I)
-    lowrank = "lowrank"  # x = z A, z ~ N(0, I_rank): the paper's Fig. 2a source (rank 16, 64 dims)
-
-
 # ---------------------------------------------------------------------------- optimizer
-@dataclass
-class ReplacementConfig:
-    """Replacement of unused codewords during training."""
-
-    enabled: bool = True
-    num_batches: int = 100  # check codeword use every this many batches
-    discard_threshold: float = 0.01  # replace codewords used in fewer than this fraction of batches
-    noise: float = 0.01  # perturbation of the copies, relative to the codebook's std
-
-
-@dataclass
-class NSVQConfig:
-    """Noise substitution, x~ = x + ||x - x^|| v/||v||, trained with Adam."""
-
-    name: str = "nsvq"
-    steps: int = 600  # Adam steps (batches); the VQ-VAE counts experiment.epochs instead
-    batch_size: int = 256  # vectors (VQ-VAE: images) per step
-    lr: float = 0.05  # Adam step size in units of the data's std (VQ-VAE: the network's absolute step)
-    lr_schedule: LrSchedule = LrSchedule.cosine
-    init: Init = Init.random  # codebook start
-    replacement: ReplacementConfig = field(default_factory=ReplacementConfig)
-
-
-@dataclass
-class STEConfig(NSVQConfig):
-    """Straight-through estimator with codebook loss + beta * commitment loss (Adam)."""
-
-    name: str = "ste"
-    beta: float = 0.25  # commitment loss weight
-
-
-@dataclass
-class KMeansConfig:
-    """Classical fits: Lloyd (VQ, PVQ), residual k-means (RVQ), AQ alternations (AVQ);
-    inside a VQ-VAE: EMA codebook updates. Keys marked VQ-VAE are read only there."""
-
-    name: str = "kmeans"
-    lloyd_iterations: int = 25  # Lloyd iterations per k-means (faiss)
-    alternations: int = 3  # AVQ: rounds of (beam-search encoding, least-squares codebooks)
-    ema_decay: float = 0.99  # VQ-VAE: EMA decay of the codebook statistics
-    batch_size: int = 512  # VQ-VAE: images per step
-    lr: float = 0.001  # VQ-VAE: encoder/decoder Adam step size
-    lr_schedule: LrSchedule = LrSchedule.constant  # VQ-VAE
-    beta: float = 0.25  # VQ-VAE: commitment loss weight
-    init: Init = Init.data  # VQ-VAE: codebook start (the classical fits seed from the data themselves)
-    replacement: ReplacementConfig = field(default_factory=ReplacementConfig)  # VQ-VAE
+# Each optimizer declares its own section (``Config`` in its module under vqbench/training/, e.g.
+# nsvq.py's NSVQConfig) and vqbench.training's registry adds it here with ``add_option``: the
+# schema stays free of torch, and a new optimizer needs no line in this file.
 
 
 # ---------------------------------------------------------------------------- dataset
@@ -172,7 +114,7 @@ class ANNExperiment:
     baselines_only: bool = False  # run only the baselines
     search_k: int = 1000  # results per query (the largest recall@T)
     chunk_size: int = 131072  # base vectors per encode / decode / search chunk
-    search: str = "flat"  # flat: the decoded base scanned in chunks | faiss: lookup-table index of our codebooks + codes
+    search: Search = Search.flat  # flat: the decoded base scanned in chunks | faiss: lookup-table index of our codebooks + codes
     save_index: bool = False  # write the trained quantizer + encoded base as <run dir>/index.faiss (faiss.read_index)
     rq_beam_width: Optional[int] = None  # faiss RQ beam for rq_beam (null: quantizer.beam_width)
     lsq_encode_ils_iters: Optional[int] = None  # faiss LSQ encoding iterations (null: faiss's 16)
@@ -225,7 +167,7 @@ class VQBenchConfig:
 
 GROUP_OPTIONS: dict[str, dict[str, type]] = {
     "quantizer": {name: cls.Config for name, cls in QUANTIZERS.items()},  # each quantizer's module
-    "optimizer": {"nsvq": NSVQConfig, "ste": STEConfig, "kmeans": KMeansConfig},
+    "optimizer": REGISTERED["optimizer"],  # filled by vqbench.training.registry (add_option)
     "dataset": {
         "toy": ToyDataset,
         "sift1m": SIFT1MDataset,
@@ -277,7 +219,11 @@ def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
 
 def option_defaults(group: str, name: str, **overrides: Any) -> dict[str, Any]:
     """The plain default section of option `name` of `group` (e.g. ``optimizer``, ``nsvq``),
-    with `overrides` merged in (typed: a wrong type or unknown key raises)."""
+    with `overrides` merged in (typed: a wrong type or unknown key raises). Optimizer options
+    exist once vqbench.training is imported (its registry adds them)."""
+    if name not in GROUP_OPTIONS[group]:
+        raise KeyError(f"no {group} option {name!r} in the schema (known: {sorted(GROUP_OPTIONS[group])}; "
+                       f"optimizers register when vqbench.training is imported)")
     node = OmegaConf.structured(GROUP_OPTIONS[group][name])
     return to_plain(OmegaConf.merge(node, overrides))
 
@@ -287,4 +233,5 @@ def to_plain(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[return-value]
 
 
-__all__ = ["EXPERIMENT_SCHEMAS", "GROUP_OPTIONS", "VQBenchConfig", "option_defaults", "register", "to_plain", "unknown_keys"]
+__all__ = ["EXPERIMENT_SCHEMAS", "GROUP_OPTIONS", "VQBenchConfig", "add_option", "option_defaults", "register", "to_plain",
+           "unknown_keys"]

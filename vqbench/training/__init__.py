@@ -1,17 +1,18 @@
-"""Optimizers that fit a quantizer's codebooks: gradient (NSVQ | STE) or classical (k-means)."""
+"""Optimizers that fit a quantizer's codebooks: gradient (NSVQ | STE) or classical (k-means).
+
+Each optimizer is one module (nsvq.py, ste.py, kmeans_ema.py) whose ``OptimizerSpec`` entry is
+listed in registry.py's ``OPTIMIZERS``; code elsewhere asks that entry (``optimizer_spec``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from ..quantizers import Quantizer
-from .gradient import fit_gradient
-from .kmeans import fit_kmeans
-
-OPTIMIZERS = ("nsvq", "ste", "kmeans")
+from .registry import OPTIMIZERS, gradient_optimizers, optimizer_spec, register_optimizer, unregister_optimizer
+from .spec import Batches, Bottleneck, OptimizerSpec
 
 
 def fit(
@@ -20,21 +21,15 @@ def fit(
     ocfg: Mapping[str, Any],
     device: torch.device,
     seed: int,
-    progress: bool = True,
-    batches: Callable[[int], torch.Tensor] | None = None,
+    progress: bool,
+    batches: Batches | None = None,
 ) -> dict[str, float]:
-    """Fit `quantizer` to `data` [N, D] with the optimizer named by `ocfg['name']`.
+    """Fit `quantizer` to `data` [N, D] with the optimizer `ocfg` configures.
 
     ``batches`` (n -> n fresh vectors) makes a gradient optimizer draw every batch from it
-    instead of from `data`; k-means fits the fixed `data` and refuses a stream."""
-    name = ocfg["name"]
-    if name in ("nsvq", "ste"):
-        return fit_gradient(quantizer, data, ocfg, device, seed, progress, batches=batches)
-    if name == "kmeans":
-        if batches is not None:
-            raise ValueError("optimizer=kmeans fits a fixed training set; it cannot draw fresh batches")
-        return fit_kmeans(quantizer, data, ocfg, device, seed, progress)
-    raise ValueError(f"optimizer.name must be one of {OPTIMIZERS}, got {name!r}")
+    instead of from `data`; a classical fit (k-means) refuses a stream."""
+    return optimizer_spec(ocfg).fit(quantizer, data, ocfg, device, seed, progress, batches)
 
 
-__all__ = ["OPTIMIZERS", "fit"]
+__all__ = ["OPTIMIZERS", "Bottleneck", "OptimizerSpec", "fit", "gradient_optimizers", "optimizer_spec",
+           "register_optimizer", "unregister_optimizer"]

@@ -34,7 +34,7 @@ def ema_targets(quantizer: Quantizer, x: torch.Tensor, codes: torch.Tensor) -> t
 class EMACodebooks(nn.Module):
     """Moving-average state for a quantizer's codebooks; ``update`` rewrites them in place."""
 
-    def __init__(self, quantizer: Quantizer, decay: float = 0.99, eps: float = 1e-5):
+    def __init__(self, quantizer: Quantizer, decay: float, eps: float = 1e-5):
         super().__init__()
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"optimizer.ema_decay must be in [0, 1), got {decay}")

@@ -1,29 +1,46 @@
-"""Gradient training of a quantizer's codebooks on vectors: NSVQ or STE with Adam.
+"""Gradient training of a quantizer's codebooks on vectors with Adam, shared by the gradient
+optimizers (NSVQ, STE, ...): their common config keys (``GradientConfig``), the training loop
+(``fit_gradient``) and the base of their registry entries (``GradientOptimizer``).
 
 The hard codes come from the quantizer's own encoder (no gradient); x_hat = decode(codes)
-carries the gradient to the codebooks through the estimator:
-
-* nsvq: loss = ||x - x_tilde||^2 with x_tilde = x + ||x - x_hat|| v/||v||, evaluated as
-        ||x - x_hat||^2, which it equals exactly in float32 (see estimators.nsvq_loss).
-* ste:  loss = ||x - x_st||^2 + ||sg[x] - x_hat||^2 + beta ||x - sg[x_hat]||^2.
-
-On raw vectors (no encoder in front) both reduce to descending ||x - x_hat||^2 through
-the chosen codewords; they differ once an encoder sits before the quantizer (VQ-VAE).
+carries the gradient to the codebooks through the optimizer's ``raw_loss(x, x_hat, ocfg)``
+(nsvq.py, ste.py). On raw vectors (no encoder in front) NSVQ and STE both reduce to descending
+||x - x_hat||^2 through the chosen codewords; they differ once an encoder sits before the
+quantizer (VQ-VAE).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from omegaconf import MISSING
 
+from ..common.checks import check_positive
+from ..common.options import Init, LrSchedule
 from ..common.progress import progress as progress_bar
 from ..quantizers import Quantizer
-from .estimators import nsvq_loss, ste
 from .init import initialize_codebooks
-from .replacement import CodewordReplacer
+from .replacement import CodewordReplacer, ReplacementConfig
+from .spec import Batches, OptimizerSpec
+
+RawLoss = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class GradientConfig:
+    """Keys every gradient optimizer has (Adam on the codebooks); each subclasses it with its name."""
+
+    name: str = MISSING
+    steps: int = 600  # Adam steps (batches); the VQ-VAE counts experiment.epochs instead
+    batch_size: int = 256  # vectors (VQ-VAE: images) per step
+    lr: float = 0.05  # Adam step size in units of the data's std (VQ-VAE: the network's absolute step)
+    lr_schedule: LrSchedule = LrSchedule.cosine
+    init: Init = Init.random  # codebook start
+    replacement: ReplacementConfig = field(default_factory=ReplacementConfig)
 
 
 def make_adam(param: torch.nn.Parameter, lr: float) -> torch.optim.Adam:
@@ -45,28 +62,21 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, steps: int):
     raise ValueError(f"optimizer.lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
 
 
-def quantizer_loss(name: str, x: torch.Tensor, x_hat: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training loss of estimator `name` for vectors x and their hard reconstruction
-    x_hat, and the per-vector squared error ||x - x_hat||^2 (detached)."""
-    if name == "nsvq":
-        return nsvq_loss(x, x_hat)  # = ||x - x_tilde||^2 exactly in float32: no noise to draw
-    if name == "ste":
-        x_st, vq_loss = ste(x, x_hat, beta)
-        return (x - x_st).pow(2).sum(1).mean() + vq_loss, (x - x_hat.detach()).pow(2).sum(1)
-    raise ValueError(f"fit_gradient: optimizer.name must be 'nsvq' or 'ste', got {name!r}")
 
 
 def fit_gradient(
     quantizer: Quantizer,
     data: torch.Tensor,
     ocfg: Mapping[str, Any],
+    raw_loss: RawLoss,
     device: torch.device,
     seed: int,
-    progress: bool = True,
+    progress: bool,
     trace: list[torch.Tensor] | None = None,
-    batches: Callable[[int], torch.Tensor] | None = None,
+    batches: Batches | None = None,
 ) -> dict[str, float]:
-    """Train the codebooks of `quantizer` on `data` [N, D] (float32, any device).
+    """Train the codebooks of `quantizer` on `data` [N, D] (float32, any device) by descending
+    ``raw_loss(x, x_hat) -> (loss, detached per-vector ||x - x_hat||^2)`` with Adam.
 
     ``batches``, if given, is a source of fresh vectors (n -> [n, D]) that every step draws its
     batch from; `data` then only seeds the codebooks and sets the learning-rate scale.
@@ -85,7 +95,6 @@ def fit_gradient(
     opt = make_adam(quantizer.codebooks, float(ocfg["lr"]) * data_scale)
     scheduler = make_scheduler(opt, ocfg["lr_schedule"], steps)
     replacer = CodewordReplacer.from_config(ocfg["replacement"], quantizer.codebooks, generator)
-    beta = float(ocfg["beta"]) if name == "ste" else 0.0
 
     # The running MSE stays on the device (float64, as the Python float it replaces) and is
     # read back only when the progress bar shows it: no host sync per step.
@@ -99,7 +108,7 @@ def fit_gradient(
             batch = batches(batch_size).to(device=device, dtype=torch.float32)
         codes = quantizer.encode(batch)
         x_hat = quantizer.decode(codes)
-        loss, err2 = quantizer_loss(name, batch, x_hat, beta)
+        loss, err2 = raw_loss(batch, x_hat)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -119,3 +128,23 @@ def fit_gradient(
         "steps": float(steps),
         "codewords_replaced": float(replacer.total_replaced if replacer else 0),
     }
+
+
+class GradientOptimizer(OptimizerSpec):
+    """Registry entry of a gradient optimizer: Adam on the codebooks through ``raw_loss``."""
+
+    gradient = True
+
+    def check_config(self, ocfg: Mapping[str, Any]) -> None:
+        check_positive(ocfg, "optimizer", "steps")
+        super().check_config(ocfg)
+
+    def raw_loss(self, x: torch.Tensor, x_hat: torch.Tensor, ocfg: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training loss for vectors x [N, D] and their hard reconstruction x_hat (carrying
+        the gradient to the codebooks), and the detached per-vector ||x - x_hat||^2."""
+        raise NotImplementedError
+
+    def fit(self, quantizer: Quantizer, data: torch.Tensor, ocfg: Mapping[str, Any], device: torch.device,
+            seed: int, progress: bool, batches: Batches | None) -> dict[str, float]:
+        return fit_gradient(quantizer, data, ocfg, lambda x, x_hat: self.raw_loss(x, x_hat, ocfg), device, seed,
+                            progress, batches=batches)

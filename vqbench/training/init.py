@@ -12,23 +12,23 @@ from __future__ import annotations
 
 import torch
 
+from ..common.options import Init
 from ..quantizers import Quantizer
 
 RANDOM_SCALE = 0.01  # std of the random start, relative to the data's std
-INITS = ("random", "data")
 
 
 @torch.no_grad()
 def initialize_codebooks(quantizer: Quantizer, data: torch.Tensor, how: str, generator: torch.Generator) -> None:
     """Set the codebooks of `quantizer` from `data` [N, D] as ``optimizer.init`` = `how` says."""
-    if how == "data":
+    if how == Init.data.value:
         init_from_data(quantizer, data, generator)
-    elif how == "random":
+    elif how == Init.random.value:
         sigma = data.float().std().clamp_min(1e-12).item()
         noise = torch.randn(quantizer.codebooks.shape, generator=generator) * (RANDOM_SCALE * sigma)
         quantizer.codebooks.data = noise.to(quantizer.codebooks)
     else:
-        raise ValueError(f"optimizer.init must be one of {INITS}, got {how!r}")
+        raise ValueError(f"optimizer.init must be one of {[i.value for i in Init]}, got {how!r}")
 
 
 def init_from_data(quantizer: Quantizer, data: torch.Tensor, generator: torch.Generator) -> None:

@@ -18,7 +18,7 @@ def fit_kmeans(
     ocfg: Mapping[str, Any],
     device: torch.device,
     seed: int,
-    progress: bool = True,
+    progress: bool,
 ) -> dict[str, float]:
     """The quantizer's own classical fit (``Quantizer.fit_kmeans``) on `data` [N, D]."""
     x = data.detach().cpu().numpy().astype(np.float32, copy=False)

@@ -8,16 +8,28 @@ copies of used codewords of the same codebook, and the counts restart. Replaceme
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+
+
+@dataclass
+class ReplacementConfig:
+    """Replacement of unused codewords during training (``optimizer.replacement``)."""
+
+    enabled: bool = True
+    num_batches: int = 100  # check codeword use every this many batches
+    discard_threshold: float = 0.01  # replace codewords used in fewer than this fraction of batches
+    noise: float = 0.01  # perturbation of the copies, relative to the codebook's std
 
 
 class CodewordReplacer:
     def __init__(
         self,
         codebooks: torch.nn.Parameter,
-        num_batches: int = 100,
-        discard_threshold: float = 0.01,
-        noise: float = 0.01,
+        num_batches: int,
+        discard_threshold: float,
+        noise: float,
         generator: torch.Generator | None = None,
     ):
         if num_batches < 1:

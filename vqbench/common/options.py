@@ -1,0 +1,46 @@
+"""Config vocabulary shared by every layer: the enums of the schema and the options that
+lower layers register themselves (the optimizer registry), kept torch-free and below
+`vqbench.run.schema`, which assembles the whole schema from them."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from hydra.core.config_store import ConfigStore
+
+
+class LrSchedule(str, Enum):
+    constant = "constant"
+    cosine = "cosine"
+
+
+class Init(str, Enum):
+    random = "random"  # N(0, (0.01 sigma)^2) near the origin, sigma = the training data's std
+    data = "data"  # random training vectors (VQ, PVQ) or residuals (RVQ, AVQ)
+
+
+class ToyKind(str, Enum):
+    correlated = "correlated"  # N(0, S), S_ij = rho^|i-j|
+    uncorrelated = "uncorrelated"  # N(0, I)
+    lowrank = "lowrank"  # x = z A, z ~ N(0, I_rank): the paper's Fig. 2a source (rank 16, 64 dims)
+
+
+class Search(str, Enum):
+    flat = "flat"  # the decoded base scanned in chunks (exact ||q - x_hat||^2)
+    faiss = "faiss"  # a faiss lookup-table index of our codebooks + codes (same distances)
+
+
+# Options registered from below the schema (group -> name -> config dataclass).
+REGISTERED: dict[str, dict[str, type]] = {"optimizer": {}}
+
+
+def add_option(group: str, name: str, node: type | None) -> None:
+    """Add (None: remove) option `name` of `group`, a config dataclass, to the schema and to
+    Hydra's ConfigStore; the optimizer registry declares its options this way."""
+    cs = ConfigStore.instance()
+    if node is None:
+        REGISTERED[group].pop(name, None)
+        cs.repo.get(group, {}).pop(f"{name}.yaml", None)
+        return
+    REGISTERED[group][name] = node
+    cs.store(group=group, name=name, node=node)

@@ -1,0 +1,92 @@
+"""The ``kmeans`` optimizer: classical fits on raw vectors, EMA codebook updates in a VQ-VAE.
+
+* Raw vectors (toy, ANN): each quantizer's own classical fit (``Quantizer.fit_kmeans``, built
+  from the primitives in kmeans.py): Lloyd (VQ, PVQ), residual k-means (RVQ), AQ alternations
+  (AVQ). It fits the fixed training set and cannot draw fresh batches.
+* VQ-VAE: straight-through to the encoder plus beta * commitment loss; the codebooks get no
+  gradient, they follow exponential moving averages of their assigned latents (ema.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..common.checks import ConfigError, check_positive, check_range
+from ..common.options import Init, LrSchedule
+from ..quantizers import Quantizer
+from .ema import EMACodebooks
+from .kmeans import fit_kmeans
+from .replacement import ReplacementConfig
+from .spec import Batches, Bottleneck, OptimizerSpec
+
+
+@dataclass
+class KMeansConfig:
+    """Classical fits: Lloyd (VQ, PVQ), residual k-means (RVQ), AQ alternations (AVQ);
+    inside a VQ-VAE: EMA codebook updates. Keys marked VQ-VAE are read only there."""
+
+    name: str = "kmeans"
+    lloyd_iterations: int = 25  # Lloyd iterations per k-means (faiss)
+    alternations: int = 3  # AVQ: rounds of (beam-search encoding, least-squares codebooks)
+    ema_decay: float = 0.99  # VQ-VAE: EMA decay of the codebook statistics
+    batch_size: int = 512  # VQ-VAE: images per step
+    lr: float = 0.001  # VQ-VAE: encoder/decoder Adam step size
+    lr_schedule: LrSchedule = LrSchedule.constant  # VQ-VAE
+    beta: float = 0.25  # VQ-VAE: commitment loss weight
+    init: Init = Init.data  # VQ-VAE: codebook start (the classical fits seed from the data themselves)
+    replacement: ReplacementConfig = field(default_factory=ReplacementConfig)  # VQ-VAE
+
+
+class EMABottleneck(Bottleneck):
+    """Straight-through to the encoder plus beta * commitment loss; EMA moves the codebooks."""
+
+    codebooks_by_gradient = False
+
+    def __init__(self, quantizer: Quantizer, beta: float, decay: float):
+        super().__init__(quantizer)
+        self.beta = beta
+        self.ema = EMACodebooks(quantizer, decay=decay)
+
+    def forward(self, z: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            zhat = self.quantizer.decode(codes)
+        return z + (zhat - z).detach(), self.beta * F.mse_loss(z, zhat)
+
+    def after_step(self, latents: torch.Tensor, codes: torch.Tensor) -> None:
+        self.ema.update(latents, codes)
+
+    def codewords_replaced(self, mask: torch.Tensor) -> None:
+        self.ema.reset(mask)  # restart the averages of the replaced codewords
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.ema.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any] | None) -> None:
+        self.ema.load_state_dict(state)
+
+
+class KMeans(OptimizerSpec):
+    name = "kmeans"
+    Config = KMeansConfig
+    gradient = False
+
+    def check_config(self, ocfg: Mapping[str, Any]) -> None:
+        check_positive(ocfg, "optimizer", "lloyd_iterations")
+        super().check_config(ocfg)
+        check_range("optimizer.alternations", ocfg["alternations"], 0)
+        check_range("optimizer.beta", ocfg["beta"], 0)
+        check_range("optimizer.ema_decay", ocfg["ema_decay"], 0, 1, hi_open=True)
+
+    def fit(self, quantizer: Quantizer, data: torch.Tensor, ocfg: Mapping[str, Any], device: torch.device,
+            seed: int, progress: bool, batches: Batches | None) -> dict[str, float]:
+        if batches is not None:
+            raise ConfigError("optimizer=kmeans fits a fixed training set; it cannot draw fresh batches")
+        return fit_kmeans(quantizer, data, ocfg, device, seed, progress)
+
+    def bottleneck(self, quantizer: Quantizer, ocfg: Mapping[str, Any], generator: torch.Generator) -> Bottleneck:
+        return EMABottleneck(quantizer, float(ocfg["beta"]), float(ocfg["ema_decay"]))
