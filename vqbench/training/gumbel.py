@@ -32,7 +32,8 @@ _SCALE_FLOOR = 1e-12
 def gumbel_noise(shape: torch.Size, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Standard Gumbel noise -log(-log U), U ~ Uniform(0, 1), of `like`'s device and dtype."""
     u = torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
-    return -torch.log(-torch.log(u.clamp_min(_TINY)).clamp_min(_TINY))
+    exponential = -torch.log(u.clamp_min(_TINY))  # Exp(1), > 0
+    return -torch.log(exponential.clamp_min(_TINY))
 
 
 def gumbel_select(target: torch.Tensor, codebook: torch.Tensor, temperature: float,

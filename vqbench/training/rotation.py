@@ -28,13 +28,21 @@ def householder(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return v - 2.0 * w * (w * v).sum(-1, keepdim=True)
 
 
+def _orthogonal_unit(u: torch.Tensor) -> torch.Tensor:
+    """A unit vector orthogonal to each unit row of u: its smallest-magnitude axis minus its
+    projection on u."""
+    axis = torch.zeros_like(u).scatter_(-1, u.abs().argmin(dim=-1, keepdim=True), 1.0)
+    w = axis - u * (u * axis).sum(-1, keepdim=True)
+    return w / w.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+
+
 def rotate_to(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     """lambda R x for x, x_hat [N, D] with lambda and R detached: the value of x_hat (up to
     float rounding), the gradient lambda R^T g with respect to x and none to x_hat.
 
     A zero x or x_hat gives zero scale (the output is x_hat = 0, or x scaled to zero); an x_hat
-    pointing exactly opposite x (u = -q, no unique rotation) falls back to r = u, which maps
-    u to -u = q."""
+    pointing exactly opposite x (u = -q, no unique rotation) takes r orthogonal to u (then
+    H_r u = u = -q), i.e. the half turn in the plane of u and r."""
     xd, qd = x.detach(), x_hat.detach()
     x_norm = xd.norm(dim=-1, keepdim=True)
     q_norm = qd.norm(dim=-1, keepdim=True)
@@ -42,7 +50,7 @@ def rotate_to(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     q = qd / q_norm.clamp_min(_EPS)
     bisector = u + q
     b_norm = bisector.norm(dim=-1, keepdim=True)
-    r = torch.where(b_norm > 1e-6, bisector / b_norm.clamp_min(_EPS), u)
+    r = torch.where(b_norm > 1e-6, bisector / b_norm.clamp_min(_EPS), _orthogonal_unit(u))
     scale = q_norm / x_norm.clamp_min(_EPS)
     return scale * householder(householder(x, r), q)
 
