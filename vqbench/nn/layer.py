@@ -221,51 +221,68 @@ def _bits(codebook_size: int) -> int:
         raise ValueError(f"vqbench layer: codebook_size must be a power of two, got {codebook_size}") from None
 
 
+_COMMON_ARGS = """
+    Keyword arguments shared by every layer (see :class:`QuantizerLayer`):
+
+    * ``estimator="nsvq"``: one of ``"nsvq"``, ``"ste"``, ``"rotation"``, ``"diveq"``, ``"gumbel"``, ``"ema"``;
+    * ``beta=0.25``: commitment weight (``ste``, ``rotation``, ``ema``);
+    * ``replacement=False``, ``replacement_every=100``, ``discard_threshold=0.01``: dead-codeword
+      replacement in training;
+    * ``temperature=1.0`` (``gumbel``), ``sigma2=1e-3`` (``diveq``), ``ema_decay=0.99`` (``ema``).
+
+    ``forward(x)`` on x [..., dim] returns :class:`~vqbench.nn.Quantized` ``(x_hat, codes, aux_loss)``
+    with codes [..., num_codebooks]; ``encode(x)`` / ``decode(codes)``; ``init_from_data(x)``.
+"""
+
+
 class VQ(QuantizerLayer):
-    """Vector quantization: one codebook of ``codebook_size`` codewords of dimension ``dim``.
+    """Vector quantization: one codebook of ``codebook_size`` codewords (a power of two) of
+    dimension ``dim``; codes are [..., 1]."""
 
-    ``VQ(dim, codebook_size=256, estimator="nsvq", beta=0.25, replacement=False, ...)``; the
-    other keyword arguments are those of :class:`QuantizerLayer`. Codes are [..., 1].
-    """
-
-    def __init__(self, dim: int, codebook_size: int = 256, estimator: str = "nsvq", **kwargs):
-        super().__init__(_VQ(dim, bits_per_codebook=_bits(codebook_size)), estimator, **kwargs)
+    def __init__(self, dim: int, codebook_size: int = 256, estimator: str = "nsvq", beta: float = 0.25,
+                 replacement: bool = False, replacement_every: int = 100, discard_threshold: float = 0.01,
+                 temperature: float = 1.0, sigma2: float = DEFAULT_SIGMA2, ema_decay: float = 0.99):
+        super().__init__(_VQ(dim, bits_per_codebook=_bits(codebook_size)), estimator, beta, replacement,
+                         replacement_every, discard_threshold, temperature, sigma2, ema_decay)
 
 
 class RVQ(QuantizerLayer):
-    """Residual VQ: ``num_codebooks`` greedy stages, stage m quantizing what stages 0..m-1 left.
-
-    ``RVQ(dim, num_codebooks=4, codebook_size=256, estimator="nsvq", beta=0.25,
-    replacement=False, ...)``; the other keyword arguments are those of
-    :class:`QuantizerLayer`. Bits per vector: num_codebooks * log2(codebook_size).
-    """
+    """Residual VQ: ``num_codebooks`` greedy stages of ``codebook_size`` codewords (a power of
+    two), stage m quantizing what stages 0..m-1 left; num_codebooks * log2(codebook_size) bits."""
 
     def __init__(self, dim: int, num_codebooks: int = 4, codebook_size: int = 256, estimator: str = "nsvq",
-                 **kwargs):
-        super().__init__(_RVQ(dim, num_codebooks, _bits(codebook_size)), estimator, **kwargs)
+                 beta: float = 0.25, replacement: bool = False, replacement_every: int = 100,
+                 discard_threshold: float = 0.01, temperature: float = 1.0, sigma2: float = DEFAULT_SIGMA2,
+                 ema_decay: float = 0.99):
+        super().__init__(_RVQ(dim, num_codebooks, _bits(codebook_size)), estimator, beta, replacement,
+                         replacement_every, discard_threshold, temperature, sigma2, ema_decay)
 
 
 class PVQ(QuantizerLayer):
-    """Product VQ: ``dim`` split into ``num_codebooks`` subspaces (``dim`` must be divisible by
-    it), one codebook per subspace.
-
-    ``PVQ(dim, num_codebooks=4, codebook_size=256, estimator="nsvq", beta=0.25,
-    replacement=False, ...)``; the other keyword arguments are those of :class:`QuantizerLayer`.
-    """
+    """Product VQ: ``dim`` split into ``num_codebooks`` equal subspaces (``dim`` must be
+    divisible by it), one codebook of ``codebook_size`` codewords per subspace."""
 
     def __init__(self, dim: int, num_codebooks: int = 4, codebook_size: int = 256, estimator: str = "nsvq",
-                 **kwargs):
-        super().__init__(_PVQ(dim, num_codebooks, _bits(codebook_size)), estimator, **kwargs)
+                 beta: float = 0.25, replacement: bool = False, replacement_every: int = 100,
+                 discard_threshold: float = 0.01, temperature: float = 1.0, sigma2: float = DEFAULT_SIGMA2,
+                 ema_decay: float = 0.99):
+        super().__init__(_PVQ(dim, num_codebooks, _bits(codebook_size)), estimator, beta, replacement,
+                         replacement_every, discard_threshold, temperature, sigma2, ema_decay)
 
 
 class AVQ(QuantizerLayer):
     """Additive VQ: x_hat is a sum of one codeword from each of ``num_codebooks`` full-dimension
-    codebooks, found by beam search of width ``beam_width`` (Babenko & Lempitsky 2014).
-
-    ``AVQ(dim, num_codebooks=4, codebook_size=256, beam_width=16, estimator="nsvq", beta=0.25,
-    replacement=False, ...)``; the other keyword arguments are those of :class:`QuantizerLayer`.
-    """
+    codebooks, the codes found by beam search of width ``beam_width`` (Babenko & Lempitsky 2014)."""
 
     def __init__(self, dim: int, num_codebooks: int = 4, codebook_size: int = 256, beam_width: int = 16,
-                 estimator: str = "nsvq", **kwargs):
-        super().__init__(_AVQ(dim, num_codebooks, _bits(codebook_size), beam_width), estimator, **kwargs)
+                 estimator: str = "nsvq", beta: float = 0.25, replacement: bool = False,
+                 replacement_every: int = 100, discard_threshold: float = 0.01, temperature: float = 1.0,
+                 sigma2: float = DEFAULT_SIGMA2, ema_decay: float = 0.99):
+        super().__init__(_AVQ(dim, num_codebooks, _bits(codebook_size), beam_width), estimator, beta,
+                         replacement, replacement_every, discard_threshold, temperature, sigma2, ema_decay)
+
+
+for _layer in (VQ, RVQ, PVQ, AVQ):
+    _layer.__doc__ = (_layer.__doc__ or "") + "\n" + _COMMON_ARGS
+    _layer.__init__.__doc__ = f"Build a {_layer.__name__} layer; see the class docstring for the arguments."
+del _layer
