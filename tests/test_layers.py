@@ -172,8 +172,8 @@ def test_layers_run_on_cuda(estimator):
 
 def test_help_shows_the_documented_api():
     text = pydoc.render_doc(vqbench.RVQ, renderer=pydoc.plaintext)
-    for word in ("num_codebooks=4", "codebook_size=256", "estimator", "replacement", "forward", "encode", "decode",
-                 "Quantized"):
+    for word in ("num_codebooks: 'int' = 4", "codebook_size: 'int' = 256", "estimator", "beta", "ema_decay",
+                 "replacement", "forward", "encode", "decode", "Quantized"):
         assert word in text, word
     for name in vqbench.__all__:
         assert getattr(vqbench, name) is not None
