@@ -73,6 +73,7 @@ def test_ste_layer_passes_identity_gradient_and_rotation_layer_does_not():
         layer.init_from_data(x.detach())
         (grad,) = torch.autograd.grad((layer(x).x_hat * x.detach()).sum(), x)
         assert torch.allclose(grad, x.detach()) == identity
+        assert grad.abs().sum() > 0
 
 
 def test_replacement_revives_a_dead_codeword():
