@@ -66,9 +66,9 @@ def test_eval_is_the_hard_quantization_and_encode_decode_agree(cls, kwargs, M):
     assert torch.allclose((noisy.x_hat - x).norm(dim=-1), (first.x_hat - x).norm(dim=-1), atol=1e-5)
 
 
-def test_ste_layer_passes_identity_gradient_and_rotation_layer_does_not():
+def test_ste_and_ema_layers_pass_identity_gradient_and_rotation_layer_does_not():
     x = _data(10, 4, seed=2).requires_grad_()
-    for estimator, identity in (("ste", True), ("rotation", False)):
+    for estimator, identity in (("ste", True), ("ema", True), ("rotation", False)):
         layer = vqbench.RVQ(4, num_codebooks=2, codebook_size=4, estimator=estimator)
         layer.init_from_data(x.detach())
         (grad,) = torch.autograd.grad((layer(x).x_hat * x.detach()).sum(), x)
