@@ -190,3 +190,25 @@ def test_import_is_light_and_the_package_is_typed():
     assert (Path(vqbench.__file__).parent / "py.typed").is_file()
     with pytest.raises(AttributeError):
         vqbench.NoSuchLayer  # noqa: B018
+
+
+def test_every_public_name_of_the_new_modules_has_a_docstring():
+    import importlib
+    import inspect
+
+    modules = ["vqbench.nn", "vqbench.nn.layer", "vqbench.nn.fsq", "vqbench.nn.result", "vqbench.quantizers.fsq",
+               "vqbench.training.rotation", "vqbench.training.diveq", "vqbench.training.gumbel",
+               "vqbench.training.ema_raw"]
+    for name in modules:
+        module = importlib.import_module(name)
+        assert module.__doc__, name
+        for attr, obj in vars(module).items():
+            if attr.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            if getattr(obj, "__module__", None) != module.__name__:
+                continue  # imported from elsewhere
+            assert obj.__doc__, f"{name}.{attr}"
+            if inspect.isclass(obj):
+                for meth, fn in vars(obj).items():
+                    if not meth.startswith("_") and (inspect.isfunction(fn) or isinstance(fn, property)):
+                        assert fn.__doc__, f"{name}.{attr}.{meth}"

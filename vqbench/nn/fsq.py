@@ -50,6 +50,7 @@ class FSQ(nn.Module):
         return fsq_bits(self.levels)
 
     def extra_repr(self) -> str:
+        """The settings printed in the module's repr."""
         return f"dim={self.dim}, levels={list(self.levels)}, bits={self.bits:g}"
 
     def _check(self, x: torch.Tensor) -> None:

@@ -123,6 +123,7 @@ class QuantizerLayer(nn.Module):
         return self._replacer.total_replaced
 
     def extra_repr(self) -> str:
+        """The settings printed in the module's repr."""
         return f"estimator={self.estimator}, replacement={self.replacement}"
 
     # ------------------------------------------------------------------ encode / decode

@@ -4,16 +4,18 @@ For codebook m with codewords C_m [K, d] and target t (what codebook m alone sho
 the quantizer's ``ema_targets``, i.e. the sub-vector for VQ/PVQ, the residual of the earlier
 stages for RVQ, x minus the other codebooks' codewords for AVQ):
 
-    logits_k = -||t - C_m[k]||^2 / (temperature * s),    g_k ~ Gumbel(0, 1),
+    logits_k = -||t - C_m[k]||^2 / temperature,    g_k ~ Gumbel(0, 1),
     soft     = softmax(logits + g),                hard = one_hot(argmax(logits + g)),
     y        = hard + soft - sg[soft]              (straight-through: forward hard, backward soft),
     x_hat_m  = y C_m.
 
-with s the batch's mean squared distance to the nearest codeword (detached), so the temperature
-is unitless: a codeword whose distance exceeds the nearest one's by the typical quantization
-error has its logit lowered by 1/temperature. The noise is added at unit scale, so the sampled
-codeword follows softmax(logits): as temperature -> 0 it is the nearest codeword and the
-relaxation is one-hot. Codebooks are sampled one after another
+The temperature is in the units of squared distance (as vector-quantize-pytorch's stochastic
+code sampling) and the noise is added at unit scale, so the sampled codeword follows
+softmax(-||t - c||^2 / temperature): as temperature -> 0 it is the nearest codeword and the
+relaxation is one-hot. (Dividing the distances by the batch's mean nearest distance instead, a
+unitless temperature, failed in a model: with a fresh codebook far from the encoder's outputs
+all codewords looked alike, the samples were uniform and nothing trained; see
+scripts/layer_estimators.py.) Codebooks are sampled one after another
 (m = 0..M-1), each given the current codes of the others, so RVQ samples stage m on the
 residual its earlier (sampled) stages left, and AVQ resamples each codebook given the others.
 Gradients reach x only through the logits, and the codebooks through both. No auxiliary loss.
@@ -26,7 +28,6 @@ import torch
 from ..quantizers import Quantizer
 
 _TINY = 1e-20
-_SCALE_FLOOR = 1e-12
 
 
 def gumbel_noise(shape: torch.Size, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -44,13 +45,13 @@ def gumbel_select(target: torch.Tensor, codebook: torch.Tensor, temperature: flo
         raise ValueError(f"gumbel: temperature must be > 0, got {temperature}")
     dist = (target.pow(2).sum(-1, keepdim=True) - 2.0 * target @ codebook.t()
             + codebook.pow(2).sum(-1).unsqueeze(0))
-    scale = dist.detach().amin(dim=-1).mean().clamp_min(_SCALE_FLOOR)
-    perturbed = -dist / (temperature * scale) + gumbel_noise(dist.shape, dist, generator)
+    perturbed = -dist / temperature + gumbel_noise(dist.shape, dist, generator)
     soft = perturbed.softmax(dim=-1)
     index = perturbed.argmax(dim=-1)
-    hard = torch.zeros_like(soft).scatter_(1, index.unsqueeze(1), 1.0)
-    weights = hard + soft - soft.detach()
-    return weights @ codebook, index
+    # hard one-hot forward, softmax backward: (soft - sg[soft]) is exactly 0 in the forward pass,
+    # so the output is exactly the sampled codeword, and its gradient is that of
+    # (hard + soft - sg[soft]) @ codebook.
+    return codebook.index_select(0, index) + (soft - soft.detach()) @ codebook, index
 
 
 def combine_codewords(quantizer: Quantizer, selected: torch.Tensor) -> torch.Tensor:
