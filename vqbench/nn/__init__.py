@@ -1,0 +1,10 @@
+"""vqbench's quantizers as ``torch.nn.Module`` layers (``vqbench.VQ``, ``RVQ``, ``PVQ``, ``AVQ``,
+``FSQ``) and the result they return (:class:`Quantized`)."""
+
+from __future__ import annotations
+
+from .fsq import FSQ
+from .layer import AVQ, ESTIMATORS, PVQ, RVQ, VQ, QuantizerLayer
+from .result import Quantized
+
+__all__ = ["AVQ", "ESTIMATORS", "FSQ", "PVQ", "QuantizerLayer", "Quantized", "RVQ", "VQ"]
