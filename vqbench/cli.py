@@ -24,7 +24,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import rundir
+from . import attempts, rundir
 from .config import ConfigError, check_schema, composition_error_line, validate
 from .errors import RunFailed
 from .experiments import experiment_module
@@ -64,6 +64,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "metrics": out["metrics"],
         "timings": out["timings"],
         "environment": environment(device, plain["seed"]),
+        "finished_at": attempts.now_utc(),
     }
     bad = non_finite(record["metrics"])
     if bad:
@@ -94,6 +95,11 @@ def execute(cfg: DictConfig, run_dir: Path, *, in_sweep: bool = False, overrides
     .hydra/ files its directory had before; in a sweep it also leaves failed.json and
     returns 0 so the other jobs run (sweep.SweepSummary reports it). Unexpected exceptions
     propagate in a single run (a traceback is a bug); in a sweep they fail that job alone.
+
+    In a sweep with ``resume=true`` a job whose directory already holds its finished record
+    (attempts.finished_record: same resolved config) is skipped; any other sweep job that runs
+    in a directory holding an earlier record moves it to metrics.superseded.json first, so the
+    directory's result is always its final attempt.
     """
     try:
         rundir.acquire(run_dir)
@@ -101,6 +107,8 @@ def execute(cfg: DictConfig, run_dir: Path, *, in_sweep: bool = False, overrides
         print(f"vqbench: error: {err}", file=sys.stderr)
         return 0 if in_sweep else 2  # the live run owns that directory: write nothing there
     try:
+        if in_sweep and skip_finished(cfg, run_dir, job):
+            return 0
         record = run(cfg, run_dir)
     except (ConfigError, RunFailed, OSError) as err:
         logging.getLogger(__name__).debug("run failed", exc_info=True)
@@ -164,6 +172,24 @@ def share_cores(hydra_cfg: DictConfig) -> None:
     faiss.omp_set_num_threads(threads)
 
 
+def skip_finished(cfg: DictConfig, run_dir: Path, job: Any) -> bool:
+    """True when this sweep job need not run (resume=true and its finished record is there);
+    otherwise an earlier record in ``run_dir`` is set aside (attempts.SUPERSEDED_FILE)."""
+    try:
+        plain = to_plain(cfg)
+    except Exception:  # an invalid config: run() reports it
+        return False
+    if plain.get("resume") and attempts.finished_record(run_dir, plain) is not None:
+        rundir.restore_hydra(run_dir)  # the directory stays exactly as the finished run left it
+        log.info("vqbench: job %s skipped: %s holds its finished run (same config)", job, run_dir / METRICS_FILE)
+        return True
+    previous = run_dir / METRICS_FILE
+    if previous.exists():
+        os.replace(previous, run_dir / attempts.SUPERSEDED_FILE)
+        log.info("vqbench: job %s runs again; the earlier record is now %s", job, run_dir / attempts.SUPERSEDED_FILE)
+    return False
+
+
 def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: BaseException,
                    record: dict[str, Any] | None = None) -> None:
     """Write <run_dir>/failed.json: the job's overrides, its config and the one-line error
@@ -175,7 +201,8 @@ def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: Ba
     try:
         write_json_atomic(
             run_dir / FAILED_FILE,
-            {"overrides": overrides, "error": f"{type(err).__name__}: {err}", "config": config, **(record or {})},
+            {"overrides": overrides, "error": f"{type(err).__name__}: {err}", "config": config, **(record or {}),
+             "finished_at": attempts.now_utc()},
         )
     except (OSError, RunFailed) as write_err:  # e.g. the disk that made the job fail is still full
         print(f"vqbench: error: cannot record the failure in {run_dir / FAILED_FILE}: {write_err}", file=sys.stderr)
