@@ -202,9 +202,10 @@ def test_plain_pip_install_ships_the_configs(tmp_path):
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
-def test_sweep_runs_through_the_cluster_launchers(tmp_path, launcher):
+def test_sweep_runs_through_the_cluster_launchers(tmp_path, launcher, monkeypatch):
     """The optional launchers (pip install '.[cluster]'): a two-job sweep, each job's metrics written;
-    joblib jobs split the cores between them."""
+    joblib jobs split the cores between them (when the caller sets no OMP_NUM_THREADS)."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=5"]
     res = vqbench("-m", f"hydra/launcher={launcher}", *extra, *SMALL, "quantizer=pvq", "optimizer=kmeans",
                   "quantizer.bits_per_codebook=2,3", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)

@@ -221,6 +221,8 @@ def test_resume_reruns_failed_changed_and_broken_jobs_through_joblib(tmp_path):
     runs = scan_runs([sweep])
     assert len(runs.finished) == 4 and not runs.failed
     assert {r["optimizer"]["steps"] for r in runs.finished} == {20}
+    rerun = [r for r in runs.finished if r["path"] != str(sweep / "0")]
+    assert {r["environment"]["torch_threads"] for r in rerun} == {1}  # OMP_NUM_THREADS=1 beats cores/n_jobs
 
     again = run_vqbench(*args, cwd=tmp_path)  # no resume: a deliberate rerun of everything
     assert again.returncode == 0, again.stderr[-3000:]

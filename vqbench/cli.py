@@ -152,20 +152,23 @@ def _hydra_main(cfg: DictConfig) -> None:
     share_cores(hydra_cfg)
     keep_freed_memory()  # per job process: joblib workers do not pass through main()
     status = execute(cfg, Path(hydra_cfg.runtime.output_dir), in_sweep=in_sweep,
-                     overrides=list(hydra_cfg.overrides.task), job=hydra_cfg.job.num if in_sweep else None)
+                     overrides=list(hydra_cfg.overrides.task),
+                     job=Path(hydra_cfg.runtime.output_dir).name if in_sweep else None)  # its directory in the sweep
     if status:
         sys.exit(status)
 
 
 def share_cores(hydra_cfg: DictConfig) -> None:
-    """Jobs of a local parallel sweep (joblib launcher) split the cores instead of each taking all."""
+    """Jobs of a local parallel sweep (joblib launcher) split the cores instead of each taking all;
+    an OMP_NUM_THREADS set by the caller (scripts/reproduce_paper.sh sets 1) is kept instead."""
     launcher = hydra_cfg.launcher
     if "joblib" not in str(launcher.get("_target_", "")):
         return
     cores = os.cpu_count() or 1
     n_jobs = int(launcher.get("n_jobs") or -1)
     n_jobs = cores if n_jobs <= 0 else n_jobs
-    threads = max(1, cores // n_jobs)
+    asked = os.environ.get("OMP_NUM_THREADS", "")
+    threads = int(asked) if asked.isdigit() and int(asked) > 0 else max(1, cores // n_jobs)
     torch.set_num_threads(threads)
     import faiss
 
@@ -208,10 +211,22 @@ def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: Ba
         print(f"vqbench: error: cannot record the failure in {run_dir / FAILED_FILE}: {write_err}", file=sys.stderr)
 
 
+def register_sweeper() -> None:
+    """Make conf/hydra/sweeper/chunked.yaml's class known to Hydra: its plugin scan does not see
+    packages of an editable install (pip install -e .), so the class is registered by hand."""
+    from hydra.core.plugins import Plugins
+
+    plugins = Plugins.instance()  # first: its scan re-executes Hydra's modules, BasicSweeper included
+    from hydra_plugins.vqbench_sweeper import ChunkSweeper  # so this subclasses the class Hydra uses
+
+    plugins.register(ChunkSweeper)
+
+
 def main() -> None:
     # Let composition errors (a value of the wrong type, an unknown key or option) reach us
     # instead of Hydra's multi-line report, so they end as one line with exit status 2.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    register_sweeper()
     try:
         _hydra_main()
     except (HydraException, OmegaConfBaseException) as err:
