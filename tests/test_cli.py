@@ -119,7 +119,11 @@ def test_run_writes_metrics_json_and_prints_a_row(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "rd_gap_db" in res.stdout and "avq" in res.stdout
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert set(record) == {"config", "metrics", "timings", "environment"}
+    assert set(record) == {"config", "metrics", "timings", "environment", "finished_at"}
+    from datetime import datetime, timezone  # when it finished, in UTC (the report's newest-wins rule)
+    finished = datetime.fromisoformat(record["finished_at"])
+    assert finished.utcoffset().total_seconds() == 0
+    assert 0 <= (datetime.now(timezone.utc) - finished).total_seconds() < 600
     m = record["metrics"]
     assert m["bits"] == 16.0 and m["mse"] > 0 and m["rd_bound_mse"] < m["mse"]
     assert m["rd_gap_db"] == pytest.approx(10 * __import__("math").log10(m["mse"] / m["rd_bound_mse"]))

@@ -160,8 +160,8 @@ def test_a_killed_sweep_finishes_on_rerun_without_redoing_finished_jobs(tmp_path
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     try:
-        # after the 2nd job's metrics.json appears, once the 3rd job has begun (its .hydra/ written)
-        for marker in (sweep / "1" / "metrics.json", sweep / "2" / ".hydra" / "overrides.yaml"):
+        # after the 2nd job's metrics.json appears, once the 3rd job has begun (holds its directory's lock)
+        for marker in (sweep / "1" / "metrics.json", sweep / "2" / ".vqbench.lock"):
             while not marker.exists():
                 assert proc.poll() is None, "the sweep ended before it could be killed"
                 assert time.monotonic() < deadline, f"{marker} never appeared"
