@@ -1,30 +1,83 @@
 #!/usr/bin/env bash
-# Regenerate the paper's figures 2-6: every figure's sweep, then the report into results/paper/.
-#
-#   bash scripts/reproduce_paper.sh [--quick] [FIGURE ...]        FIGURE: fig2a fig2b fig3 fig4 fig5 fig6
-#
-# --quick runs each figure's quick preset (fewer seeds, steps, images or base vectors; each preset
-# file in conf/paper/ says what it changes). Data roots come from the environment:
-#   CIFAR10=PATH         CIFAR-10 as an image-folder tree or .tar.gz of one (default: torchvision's
-#                        official archive, downloaded into the cache)
-#   SIFT_ROOT=DIR        TEXMEX layout {SIFT_PREFIX}_{base,learn,query}.{fvecs,bvecs} + _groundtruth.ivecs
-#   SIFT_PREFIX=sift     (default: vqbench-data download sift1m's cache)
-#   LAUNCHER="hydra/launcher=joblib hydra.launcher.n_jobs=2"   parallel jobs (pip install -e '.[cluster]')
-# A figure whose sweep has failed jobs goes on to the next; the report lists every failed,
-# incomplete or missing point.
+# Regenerate the paper's figures 2-6: each figure's sweep (resumable), then the report pages.
+# `bash scripts/reproduce_paper.sh --help` lists figures, flags and environment variables.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-suffix="" mode=full
+ALL_FIGURES=(fig2a fig2b fig3 fig4 fig5 fig6)
+
+usage() {
+  cat <<'EOF'
+Usage: bash scripts/reproduce_paper.sh [--quick] [--out DIR] [--chunk I/N] [--no-report] [--dry-run] [FIGURE ...]
+
+Runs each FIGURE's sweep (conf/paper/<figure>[_quick].yaml), then writes its report pages
+(<figure>.md, .csv, .png and README.md) into --out. Without FIGURE: all of them.
+
+Figures:
+  fig2a fig2b fig3 fig4 fig5 fig6   (fig3 reports 64 dims from fig2b's runs; 4c and 6b are counted)
+
+Flags:
+  --quick        the quick presets (fewer seeds, steps, images or base vectors; each preset says what)
+  --out DIR      where the pages go (default reports/paper; only --out results/paper writes over the
+                 committed pages)
+  --chunk I/N    run only the I-th of N interleaved slices of each figure's job list (e.g. 1/8 ... 8/8,
+                 one slice per batch job of bounded wall time); every slice uses the same sweep
+                 directory, so the report sees the union. Slices of one figure run one at a time.
+  --no-report    run the sweeps only
+  --dry-run      print the commands, run nothing
+  -h, --help     this text
+
+Resuming: every figure sweeps into a fixed directory, $SWEEPS/<figure>-<quick|full>/campaign, with
+resume=true: run the same command again (after a kill, a preemption, a failed job) and the jobs
+that finished with the same config are skipped; failed and unfinished jobs run again.
+
+Threads: one per job (OMP_NUM_THREADS=MKL_NUM_THREADS=NUMBA_NUM_THREADS=OPENBLAS_NUM_THREADS=1;
+torch and faiss follow OMP_NUM_THREADS); run jobs side by side with LAUNCHER.
+
+Environment:
+  CIFAR10=PATH      CIFAR-10 as an image-folder tree or .tar.gz of one (default: torchvision's archive,
+                    downloaded into the cache)
+  SIFT_ROOT=DIR     TEXMEX layout {SIFT_PREFIX}_{base,learn,query}.{fvecs,bvecs} + _groundtruth.ivecs
+  SIFT_PREFIX=NAME  (default sift; without SIFT_ROOT: vqbench-data download sift1m's cache)
+  LAUNCHER="hydra/launcher=joblib hydra.launcher.n_jobs=2"   parallel jobs (pip install -e '.[cluster]')
+  SWEEPS=DIR        root of the sweep directories (default multirun/paper)
+
+Exit status: 0 when every sweep and the report succeeded, 1 when a sweep had failed or unfinished
+jobs (the report lists them), 2 for a bad argument.
+EOF
+}
+
+die() {
+  echo "reproduce_paper.sh: error: $*; see --help" >&2
+  exit 2
+}
+
+mode=full suffix="" out=reports/paper chunk="" dry=0 report=1
 figures=()
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
     --quick) suffix=_quick mode=quick ;;
-    fig2a|fig2b|fig3|fig4|fig5|fig6) figures+=("$arg") ;;
-    *) echo "reproduce_paper.sh: unknown argument '$arg' (use --quick and figure names fig2a fig2b fig3 fig4 fig5 fig6)" >&2; exit 2 ;;
+    --out) [ $# -ge 2 ] && [ -n "$2" ] || die "--out needs a directory"; out=$2; shift ;;
+    --out=*) out=${1#--out=}; [ -n "$out" ] || die "--out needs a directory" ;;
+    --chunk) [ $# -ge 2 ] || die "--chunk needs I/N (e.g. 2/4)"; chunk=$2; shift ;;
+    --chunk=*) chunk=${1#--chunk=} ;;
+    --no-report) report=0 ;;
+    --dry-run) dry=1 ;;
+    fig2a|fig2b|fig3|fig4|fig5|fig6) figures+=("$1") ;;
+    *) die "unknown argument '$1' (flags: --quick --out DIR --chunk I/N --no-report --dry-run --help; figures: ${ALL_FIGURES[*]})" ;;
   esac
+  shift
 done
-[ ${#figures[@]} -gt 0 ] || figures=(fig2a fig2b fig3 fig4 fig5 fig6)
+if [ -n "$chunk" ]; then
+  [[ "$chunk" =~ ^([0-9]+)/([0-9]+)$ ]] || die "--chunk must be I/N with 1 <= I <= N (e.g. 2/4), got '$chunk'"
+  i=$((10#${BASH_REMATCH[1]})) n=$((10#${BASH_REMATCH[2]}))
+  [ "$i" -ge 1 ] && [ "$i" -le "$n" ] || die "--chunk must be I/N with 1 <= I <= N (e.g. 2/4), got '$chunk'"
+  chunk="$i/$n"
+fi
+[ ${#figures[@]} -gt 0 ] || figures=("${ALL_FIGURES[@]}")
+sweeps_root=${SWEEPS:-multirun/paper}
+threads=(OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1)
 
 data_args() {
   case "$1" in
@@ -33,22 +86,38 @@ data_args() {
   esac
 }
 
+sweep_dir() { echo "$sweeps_root/$1-$mode/campaign"; }
+
+run() {  # print the command; run it unless --dry-run
+  printf '%q ' "$@" | sed 's/ $//'
+  echo
+  [ "$dry" -eq 1 ] || "$@"
+}
+
 status=0
 for fig in "${figures[@]}"; do
   start=$(date +%s)
   # shellcheck disable=SC2046  # word splitting of the data and launcher arguments is intended
-  vqbench -m "+paper=${fig}${suffix}" progress=false $(data_args "$fig") ${LAUNCHER:-}
+  run env "${threads[@]}" vqbench -m "+paper=${fig}${suffix}" progress=false resume=true \
+    "hydra.sweep.dir=$(sweep_dir "$fig")" ${chunk:+"hydra.sweeper.chunk=$chunk"} $(data_args "$fig") ${LAUNCHER:-}
   rc=$?
-  echo "reproduce_paper: ${fig}${suffix} finished with status $rc in $(( $(date +%s) - start )) s" >&2
+  [ "$dry" -eq 1 ] || echo "reproduce_paper: ${fig}${suffix}${chunk:+ chunk $chunk} finished with status $rc in $(( $(date +%s) - start )) s" >&2
   [ "$rc" -eq 0 ] || status=1
 done
+[ "$report" -eq 1 ] || exit "$status"
 
-# One page per panel of the figures run (complexity panels 4c and 6b are counted, not run).
+# The pages of the figures run, from every campaign of this mode (fig3 reads fig2b's 64-dim runs).
 shopt -s nullglob
-sweeps=(multirun/paper/*-"$mode")
+sweeps=("$sweeps_root"/*-"$mode"/campaign)
+if [ "$dry" -eq 1 ]; then
+  for fig in "${figures[@]}"; do
+    d=$(sweep_dir "$fig")
+    [[ " ${sweeps[*]} " == *" $d "* ]] || sweeps+=("$d")
+  done
+fi
 if [ ${#sweeps[@]} -eq 0 ]; then
-  echo "reproduce_paper: no sweep directory multirun/paper/*-$mode to report" >&2
+  echo "reproduce_paper: no sweep directory $sweeps_root/*-$mode/campaign to report" >&2
   exit 1
 fi
-vqbench-report "${sweeps[@]}" --figure "${figures[@]}" --out results/paper || status=1
+run vqbench-report "${sweeps[@]}" --figure "${figures[@]}" --out "$out" || status=1
 exit "$status"

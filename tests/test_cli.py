@@ -119,7 +119,11 @@ def test_run_writes_metrics_json_and_prints_a_row(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "rd_gap_db" in res.stdout and "avq" in res.stdout
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert set(record) == {"config", "metrics", "timings", "environment"}
+    assert set(record) == {"config", "metrics", "timings", "environment", "finished_at"}
+    from datetime import datetime, timezone  # when it finished, in UTC (the report's newest-wins rule)
+    finished = datetime.fromisoformat(record["finished_at"])
+    assert finished.utcoffset().total_seconds() == 0
+    assert 0 <= (datetime.now(timezone.utc) - finished).total_seconds() < 600
     m = record["metrics"]
     assert m["bits"] == 16.0 and m["mse"] > 0 and m["rd_bound_mse"] < m["mse"]
     assert m["rd_gap_db"] == pytest.approx(10 * __import__("math").log10(m["mse"] / m["rd_bound_mse"]))
@@ -202,9 +206,10 @@ def test_plain_pip_install_ships_the_configs(tmp_path):
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
-def test_sweep_runs_through_the_cluster_launchers(tmp_path, launcher):
+def test_sweep_runs_through_the_cluster_launchers(tmp_path, launcher, monkeypatch):
     """The optional launchers (pip install '.[cluster]'): a two-job sweep, each job's metrics written;
-    joblib jobs split the cores between them."""
+    joblib jobs split the cores between them (when the caller sets no OMP_NUM_THREADS)."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=5"]
     res = vqbench("-m", f"hydra/launcher={launcher}", *extra, *SMALL, "quantizer=pvq", "optimizer=kmeans",
                   "quantizer.bits_per_codebook=2,3", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)

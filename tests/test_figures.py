@@ -73,8 +73,8 @@ def toy_run(path, quantizer, bits, seed, mse, mode="quick", usage=1.0, dim=64):
     (path / ".hydra").mkdir()
     record = {
         "config": {"experiment": {"name": "toy"}, "dataset": {"name": "toy", "kind": "uncorrelated", "dim": dim},
-                   "quantizer": {"name": quantizer, "num_codebooks": 4}, "optimizer": {"name": "nsvq"},
-                   "paper": {"figure": "fig2b", "mode": mode}, "seed": seed},
+                   "quantizer": {"name": quantizer, "num_codebooks": 4, "bits_per_codebook": bits // 4},
+                   "optimizer": {"name": "nsvq"}, "paper": {"figure": "fig2b", "mode": mode}, "seed": seed},
         "metrics": {"bits": float(bits), "mse": mse, "rd_gap_db": 1.0, "rd_bound_mse": mse / 1.2589,
                     "data_variance": float(dim), "usage_mean": usage},
         "timings": {"total": 2.0}, "environment": {},

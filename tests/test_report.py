@@ -7,7 +7,8 @@ from vqbench.report.cli import main
 
 def write_run(path, quantizer, bits, mse):
     path.mkdir(parents=True)
-    record = {"config": {"quantizer": {"name": quantizer}}, "metrics": {"bits": bits, "mse": mse,
+    # a job's recorded config says what it ran (two records with one config are one job: runs.py)
+    record = {"config": {"quantizer": {"name": quantizer, "bits_per_codebook": bits / 4}}, "metrics": {"bits": bits, "mse": mse,
                                                                        "baseline.pq.recall@10": 0.5},
               "timings": {"total": 1.0}, "environment": {}}
     (path / "metrics.json").write_text(json.dumps(record))

@@ -55,3 +55,4 @@ class FigureData:
     failed: list[dict[str, Any]]
     incomplete: list[Path]
     duplicates: int = 0
+    superseded: int = 0  # older attempts of this figure's jobs, left out (runs.py)

@@ -46,12 +46,14 @@ def collect(panel: Panel, runset: RunSet) -> FigureData:
     rows: dict[tuple[str, float], Row] = {}
     seen: set[tuple[str, float, int]] = set()
     duplicates = 0
-    for run in sorted(runs, key=lambda r: r["path"]):  # later sweeps (newer timestamps) win
+    # The same point and seed in two runs (configs that differ outside the point, e.g. two
+    # presets): the run that finished last wins, whatever its directory is called.
+    for run in sorted(runs, key=lambda r: (r.get("finished_at", 0.0), r["path"])):
         seed = int(lookup(run, "seed") or 0)
         for method, x, value, extras, flags in panel.points(run):
             key = (method, float(x))
             row = rows.setdefault(key, Row(method, float(x)))
-            if (method, float(x), seed) in seen:  # the same point and seed twice: keep the newer run
+            if (method, float(x), seed) in seen:  # the same point and seed twice: keep the newest run
                 duplicates += 1
                 i = row.seeds.index(seed)
                 del row.values[i], row.seeds[i]
@@ -74,7 +76,9 @@ def collect(panel: Panel, runset: RunSet) -> FigureData:
     failed = [f for f in runset.failed if panel.selects(f)]
     incomplete = [j for j in runset.incomplete if _incomplete_selected(panel, j)]
     ordered = sorted(rows.values(), key=lambda r: (r.paper is None, r.method, r.x))
-    return FigureData(panel, ordered, runs, failed, incomplete, duplicates)
+    kept = {r["path"] for r in runs}
+    superseded = sum(1 for s in runset.superseded if s["by"] in kept)
+    return FigureData(panel, ordered, runs, failed, incomplete, duplicates, superseded)
 
 
 # --------------------------------------------------------------------------- tables
@@ -163,7 +167,11 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
         lines.append(f"Bands: the {BAND[0]:.0%}–{BAND[1]:.0%} quantiles over seeds (ours); the paper's "
                      "published quantile band (paper_low/high).")
         if data.duplicates:
-            lines.append(f"{data.duplicates} points were run twice with the same seed; the newer run is used.")
+            lines.append(f"{data.duplicates} points were run twice with the same seed; the run that finished "
+                         "last is used.")
+        if data.superseded:
+            lines.append(f"{data.superseded} older attempts of these jobs (the same config run again) are left "
+                         "out: only each job's newest finished run counts.")
         for cmd in sweep_commands(runs):
             lines.append(f"Command: `{cmd}`")
         lines += comparability(runs)

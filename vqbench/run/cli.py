@@ -28,7 +28,7 @@ from ..common.atomic import write_json_atomic
 from ..common.errors import RunFailed
 from ..common.malloc import keep_freed_memory
 from ..experiments import experiment_module
-from . import rundir
+from . import attempts, rundir
 from .config import ConfigError, check_schema, composition_error_line, validate
 from .results import FAILED_FILE, METRICS_FILE, environment, format_table, non_finite
 from .schema import register, to_plain
@@ -65,6 +65,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "metrics": out["metrics"],
         "timings": out["timings"],
         "environment": environment(device, plain["seed"]),
+        "finished_at": attempts.now_utc(),
     }
     bad = non_finite(record["metrics"])
     if bad:
@@ -95,6 +96,11 @@ def execute(cfg: DictConfig, run_dir: Path, *, in_sweep: bool = False, overrides
     .hydra/ files its directory had before; in a sweep it also leaves failed.json and
     returns 0 so the other jobs run (sweep.SweepSummary reports it). Unexpected exceptions
     propagate in a single run (a traceback is a bug); in a sweep they fail that job alone.
+
+    In a sweep with ``resume=true`` a job whose directory already holds its finished record
+    (attempts.finished_record: same resolved config) is skipped; any other sweep job that runs
+    in a directory holding an earlier record moves it to metrics.superseded.json first, so the
+    directory's result is always its final attempt.
     """
     try:
         rundir.acquire(run_dir)
@@ -102,6 +108,8 @@ def execute(cfg: DictConfig, run_dir: Path, *, in_sweep: bool = False, overrides
         print(f"vqbench: error: {err}", file=sys.stderr)
         return 0 if in_sweep else 2  # the live run owns that directory: write nothing there
     try:
+        if in_sweep and skip_finished(cfg, run_dir, job):
+            return 0
         record = run(cfg, run_dir)
     except (ConfigError, RunFailed, OSError) as err:
         logging.getLogger(__name__).debug("run failed", exc_info=True)
@@ -145,24 +153,45 @@ def _hydra_main(cfg: DictConfig) -> None:
     share_cores(hydra_cfg)
     keep_freed_memory()  # per job process: joblib workers do not pass through main()
     status = execute(cfg, Path(hydra_cfg.runtime.output_dir), in_sweep=in_sweep,
-                     overrides=list(hydra_cfg.overrides.task), job=hydra_cfg.job.num if in_sweep else None)
+                     overrides=list(hydra_cfg.overrides.task),
+                     job=Path(hydra_cfg.runtime.output_dir).name if in_sweep else None)  # its directory in the sweep
     if status:
         sys.exit(status)
 
 
 def share_cores(hydra_cfg: DictConfig) -> None:
-    """Jobs of a local parallel sweep (joblib launcher) split the cores instead of each taking all."""
+    """Jobs of a local parallel sweep (joblib launcher) split the cores instead of each taking all;
+    an OMP_NUM_THREADS set by the caller (scripts/reproduce_paper.sh sets 1) is kept instead."""
     launcher = hydra_cfg.launcher
     if "joblib" not in str(launcher.get("_target_", "")):
         return
     cores = os.cpu_count() or 1
     n_jobs = int(launcher.get("n_jobs") or -1)
     n_jobs = cores if n_jobs <= 0 else n_jobs
-    threads = max(1, cores // n_jobs)
+    asked = os.environ.get("OMP_NUM_THREADS", "")
+    threads = int(asked) if asked.isdigit() and int(asked) > 0 else max(1, cores // n_jobs)
     torch.set_num_threads(threads)
     import faiss
 
     faiss.omp_set_num_threads(threads)
+
+
+def skip_finished(cfg: DictConfig, run_dir: Path, job: Any) -> bool:
+    """True when this sweep job need not run (resume=true and its finished record is there);
+    otherwise an earlier record in ``run_dir`` is set aside (attempts.SUPERSEDED_FILE)."""
+    try:
+        plain = to_plain(cfg)
+    except Exception:  # an invalid config: run() reports it
+        return False
+    if plain.get("resume") and attempts.finished_record(run_dir, plain) is not None:
+        rundir.restore_hydra(run_dir)  # the directory stays exactly as the finished run left it
+        log.info("vqbench: job %s skipped: %s holds its finished run (same config)", job, run_dir / METRICS_FILE)
+        return True
+    previous = run_dir / METRICS_FILE
+    if previous.exists():
+        os.replace(previous, run_dir / attempts.SUPERSEDED_FILE)
+        log.info("vqbench: job %s runs again; the earlier record is now %s", job, run_dir / attempts.SUPERSEDED_FILE)
+    return False
 
 
 def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: BaseException,
@@ -176,16 +205,29 @@ def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: Ba
     try:
         write_json_atomic(
             run_dir / FAILED_FILE,
-            {"overrides": overrides, "error": f"{type(err).__name__}: {err}", "config": config, **(record or {})},
+            {"overrides": overrides, "error": f"{type(err).__name__}: {err}", "config": config, **(record or {}),
+             "finished_at": attempts.now_utc()},
         )
     except (OSError, RunFailed) as write_err:  # e.g. the disk that made the job fail is still full
         print(f"vqbench: error: cannot record the failure in {run_dir / FAILED_FILE}: {write_err}", file=sys.stderr)
+
+
+def register_sweeper() -> None:
+    """Make conf/hydra/sweeper/chunked.yaml's class known to Hydra: its plugin scan does not see
+    packages of an editable install (pip install -e .), so the class is registered by hand."""
+    from hydra.core.plugins import Plugins
+
+    plugins = Plugins.instance()  # first: its scan re-executes Hydra's modules, BasicSweeper included
+    from hydra_plugins.vqbench_sweeper import ChunkSweeper  # so this subclasses the class Hydra uses
+
+    plugins.register(ChunkSweeper)
 
 
 def main() -> None:
     # Let composition errors (a value of the wrong type, an unknown key or option) reach us
     # instead of Hydra's multi-line report, so they end as one line with exit status 2.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    register_sweeper()
     try:
         _hydra_main()
     except (HydraException, OmegaConfBaseException) as err:

@@ -1,0 +1,125 @@
+"""scripts/reproduce_paper.sh's arguments (through --dry-run, which prints the commands) and the
+sweep slices it relies on (hydra.sweeper.chunk=I/N: the slices of one sweep directory add up to
+the whole sweep, job for job)."""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from vqbench.runs import scan_runs
+
+from vqbench.run.attempts import job_key
+from vqbench.run.chunk_sweeper import chunk_indices, parse_chunk
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "reproduce_paper.sh"
+FIGURES = ["fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6"]
+
+
+def script(*args, **env):
+    full_env = {k: v for k, v in os.environ.items() if k not in ("CIFAR10", "SIFT_ROOT", "SIFT_PREFIX", "LAUNCHER",
+                                                                 "SWEEPS")}
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=60,
+                          env={**full_env, **env})
+
+
+def commands(res):
+    return [shlex.split(line) for line in res.stdout.splitlines() if line.strip()]
+
+
+def test_help_lists_figures_flags_and_environment():
+    for flag in ("--help", "-h"):
+        res = script(flag)
+        assert res.returncode == 0 and res.stderr == ""
+        assert res.stdout.startswith("Usage: bash scripts/reproduce_paper.sh")
+        for word in [*FIGURES, "--quick", "--out DIR", "--chunk I/N", "--no-report", "--dry-run", "CIFAR10=",
+                     "SIFT_ROOT=", "SIFT_PREFIX=", "LAUNCHER=", "SWEEPS=", "reports/paper", "OMP_NUM_THREADS"]:
+            assert word in res.stdout, word
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bogus"], "unknown argument '--bogus'"),
+    (["fig7"], "unknown argument 'fig7'"),
+    (["--out"], "--out needs a directory"),
+    (["--chunk"], "--chunk needs I/N"),
+    (["--chunk", "0/4"], "got '0/4'"),
+    (["--chunk", "5/4"], "got '5/4'"),
+    (["--chunk", "two/4"], "got 'two/4'"),
+    (["--chunk=3"], "got '3'"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, message):
+    res = script("--dry-run", *args)
+    assert res.returncode == 2 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("reproduce_paper.sh: error: ") and message in lines[0]
+
+
+def test_dry_run_prints_resumable_single_thread_sweeps_and_the_report():
+    res = script("--dry-run", "--quick", "--chunk", "2/4", "fig2a", "fig5", SIFT_ROOT="/d/sift", SIFT_PREFIX="siftlike")
+    assert res.returncode == 0, res.stderr
+    sweep_a, sweep_5, report = commands(res)
+    for cmd, fig in ((sweep_a, "fig2a"), (sweep_5, "fig5")):
+        assert cmd[:5] == ["env", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMBA_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1"]
+        assert cmd[5:8] == ["vqbench", "-m", f"+paper={fig}_quick"]
+        assert "resume=true" in cmd and "hydra.sweeper.chunk=2/4" in cmd
+        assert f"hydra.sweep.dir=multirun/paper/{fig}-quick/campaign" in cmd  # fixed: a rerun resumes
+    assert "dataset.root=/d/sift" in sweep_5 and "dataset.prefix=siftlike" in sweep_5
+    assert report == ["vqbench-report", "multirun/paper/fig2a-quick/campaign", "multirun/paper/fig5-quick/campaign",
+                      "--figure", "fig2a", "fig5", "--out", "reports/paper"]
+
+
+def test_out_chunk_forms_and_defaults():
+    res = script("--dry-run", "fig4", "--out=results/paper", "--chunk=08/08", CIFAR10="/c/cifar.tgz", SWEEPS="/s")
+    sweep, report = commands(res)
+    assert "hydra.sweeper.chunk=8/8" in sweep and "hydra.sweep.dir=/s/fig4-full/campaign" in sweep
+    assert sweep[-2:] == ["dataset=image_folder", "dataset.root=/c/cifar.tgz"]
+    assert report[-2:] == ["--out", "results/paper"]
+    every = commands(script("--dry-run"))
+    assert [c[7] for c in every[:-1]] == [f"+paper={f}" for f in FIGURES]  # no figure: all, full mode
+    assert not any(a.startswith("hydra.sweeper.chunk") for c in every for a in c)
+    assert commands(script("--dry-run", "--no-report", "fig2b"))[-1][5] == "vqbench"
+
+
+def test_chunk_parsing():
+    assert parse_chunk("2/4") == (2, 4) and parse_chunk(" 4 / 4 ") == (4, 4)
+    for bad in ("0/4", "5/4", "2", "a/b", "-1/4", None):
+        with pytest.raises(Exception, match="hydra.sweeper.chunk must be I/N"):
+            parse_chunk(bad)
+    slices = [chunk_indices(10, i, 3) for i in (1, 2, 3)]
+    assert slices == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
+    assert chunk_indices(2, 3, 3) == []
+
+
+def test_sweep_slices_add_up_to_the_whole_sweep(tmp_path):
+    """Slices 1/2 and 2/2 into one directory: the same six job directories, each with the
+    config the unsliced sweep gives it."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    args = ["-m", "dataset.num_train=1024", "dataset.num_test=256", "dataset.dim=8", "progress=false", "quantizer=pvq",
+            "optimizer=kmeans", "optimizer.lloyd_iterations=3", "quantizer.bits_per_codebook=1,2,3", "seed=0,1"]
+
+    def sweep(directory, *extra):
+        res = subprocess.run([sys.executable, "-m", "vqbench", *args, f"hydra.sweep.dir={directory}", *extra],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return res
+
+    first = sweep(tmp_path / "sliced", "hydra.sweeper.chunk=2/2")
+    assert sorted(p.parent.name for p in (tmp_path / "sliced").glob("*/metrics.json")) == ["1", "3", "5"]
+    assert "3 of 3 jobs finished" in first.stderr
+    sweep(tmp_path / "sliced", "hydra.sweeper.chunk=1/2")
+    sweep(tmp_path / "whole")
+
+    def jobs(directory):  # job directory -> its recorded config
+        return {p.parent.name: job_key(json.loads(p.read_text())["config"]) for p in directory.glob("*/metrics.json")}
+
+    sliced, whole = jobs(tmp_path / "sliced"), jobs(tmp_path / "whole")
+    assert sorted(sliced) == ["0", "1", "2", "3", "4", "5"] and len(set(sliced.values())) == 6
+    assert sliced == whole
+    assert len(scan_runs([tmp_path / "sliced"]).finished) == 6
+    res = subprocess.run([sys.executable, "-m", "vqbench", *args, f"hydra.sweep.dir={tmp_path / 'x'}",
+                          "hydra.sweeper.chunk=3/2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "hydra.sweeper.chunk must be I/N" in res.stderr and "Traceback" not in res.stderr
