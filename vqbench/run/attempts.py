@@ -22,7 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .results import METRICS_FILE, non_finite, strict_json
+from ..common.atomic import strict_json
+from .results import METRICS_FILE, non_finite
 
 ATTEMPT_FREE = ("resume", "progress")  # settings that do not change a job's result
 SUPERSEDED_FILE = "metrics.superseded.json"  # an earlier attempt's record, kept but never read as a result
