@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from vqbench.runs import scan_runs
+from vqbench.run.runs import scan_runs
 
 from vqbench.run.attempts import job_key
 from vqbench.run.chunk_sweeper import chunk_indices, parse_chunk

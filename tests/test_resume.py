@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from vqbench.figure_report import collect
-from vqbench.figures import panels
-from vqbench.runs import scan_runs
+from vqbench.report.figure_page import collect
+from vqbench.report.panels import panels
+from vqbench.run.runs import scan_runs
 
 from vqbench.paper.conventions import to_paper_units
-from vqbench.report import main as report_main
+from vqbench.report.cli import main as report_main
 from vqbench.run.attempts import SUPERSEDED_FILE, finished_record, job_key
 
 # Six quick toy jobs (~1 s each): 3 rates x 2 seeds, NSVQ on 16 dims.
