@@ -68,9 +68,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     bad = non_finite(record["metrics"])
     if bad:
         shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+        gradient = plain["optimizer"]["name"] != "kmeans" or plain["experiment"]["name"] == "vqvae"
+        hint = "training diverged or the data holds NaN/Inf (try a smaller optimizer.lr)" if gradient else \
+            "the data holds NaN/Inf or values too large for float32"
         raise NonFiniteMetrics(
-            f"non-finite metrics ({shown}): training diverged or the data holds NaN/Inf "
-            f"(try a smaller optimizer.lr); no {METRICS_FILE} written, record in {run_dir / FAILED_FILE}",
+            f"non-finite metrics ({shown}): {hint}; no {METRICS_FILE} written, record in {run_dir / FAILED_FILE}",
             record,
         )
     write_json_atomic(run_dir / METRICS_FILE, record)
@@ -105,7 +107,7 @@ def execute(cfg: DictConfig, run_dir: Path, *, in_sweep: bool = False, overrides
     except (ConfigError, RunFailed, OSError) as err:
         logging.getLogger(__name__).debug("run failed", exc_info=True)
         print(f"vqbench: error: {err}", file=sys.stderr)
-        rundir.restore_hydra(run_dir)
+        rundir.restore_hydra(run_dir, clean_fresh=not in_sweep and not isinstance(err, NonFiniteMetrics))
         if isinstance(err, NonFiniteMetrics):  # keep the numbers (null where non-finite)
             record_failure(run_dir, cfg, overrides or [], err, err.record)
         elif in_sweep:
@@ -189,6 +191,9 @@ def main() -> None:
         _hydra_main()
     except (HydraException, OmegaConfBaseException) as err:
         print(f"vqbench: error: {composition_error_line(err)}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:  # Hydra could not write the run's .hydra/*.yaml (disk full, file-size limit)
+        print(f"vqbench: error: {rundir.abandon_all(err)}", file=sys.stderr)
         sys.exit(2)
 
 

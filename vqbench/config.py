@@ -93,9 +93,31 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+SEED_MAX = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
+
+
+def check_seed(path: str, value: Any, allow_none: bool = False) -> None:
+    """A seed: an integer in 0..2^63-1 (numpy refuses negatives, torch anything past int64)."""
+    check_range(path, value, 0, SEED_MAX, allow_none=allow_none, integer=True)
+
+
+def check_kmeans_rows(cfg: Mapping[str, Any], rows: int, source: str) -> None:
+    """optimizer=kmeans fits K = 2^bits_per_codebook centroids to the training vectors: refuse
+    fewer vectors than centroids before any work (`source` names the key or file they come from)."""
+    if cfg["optimizer"]["name"] != "kmeans":
+        return
+    k = 1 << int(cfg["quantizer"]["bits_per_codebook"])
+    if rows < k:
+        raise ConfigError(f"optimizer=kmeans: {source} gives {rows} training vectors, fewer than the {k} centroids "
+                          f"of quantizer.bits_per_codebook={cfg['quantizer']['bits_per_codebook']}; "
+                          f"use more training vectors or fewer bits")
+
+
 def validate(cfg: Mapping[str, Any]) -> torch.device:
     """All experiment-independent checks of a plain (resolved) config; returns the device."""
-    check_range("seed", cfg["seed"], 0)
+    check_seed("seed", cfg["seed"])
+    # before the optimizer: conf/ann_method/*_nsvq.yaml set optimizer.steps=${paper.sift_steps}
+    check_positive(cfg.get("paper") or {"sift_steps": 1}, "paper", "sift_steps")
     check_quantizer(cfg)
     check_optimizer(cfg)
     return resolve_device(cfg["device"])

@@ -21,6 +21,7 @@ class RunSet:
     finished: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)  # {"path", "error", "overrides", config...}
     incomplete: list[Path] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # "<file>: not valid JSON (...)": truncated, damaged
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -39,16 +40,31 @@ def _flatten(record: dict[str, Any], path: Path) -> dict[str, Any]:
 def scan_runs(paths: list[Path]) -> RunSet:
     """Every run below `paths` (directories or metrics.json files), sorted by path."""
     out = RunSet()
+
+    def read(f: Path) -> dict[str, Any] | None:
+        try:
+            record = _read_json(f)
+        except (ValueError, OSError) as err:  # listed, and the other runs still count
+            out.unreadable.append(str(err) if isinstance(err, ValueError) else f"{f}: cannot read ({err})")
+            return None
+        if not isinstance(record, dict):
+            out.unreadable.append(f"{f}: not a vqbench record (a JSON {type(record).__name__})")
+            return None
+        return record
+
     for p in paths:
         if p.is_file():
-            out.finished.append(_flatten(_read_json(p), p.parent))
+            if (record := read(p)) is not None:
+                out.finished.append(_flatten(record, p.parent))
             continue
         if not p.is_dir():
             raise FileNotFoundError(f"no such run directory or metrics file: {p}")
         for f in sorted(p.rglob(METRICS_FILE)):
-            out.finished.append(_flatten(_read_json(f), f.parent))
+            if (record := read(f)) is not None:
+                out.finished.append(_flatten(record, f.parent))
         for f in sorted(p.rglob(FAILED_FILE)):
-            record = _read_json(f)
+            if (record := read(f)) is None:
+                continue
             out.failed.append({**_flatten(record, f.parent), "error": record.get("error", "?"),
                                "overrides": record.get("overrides", [])})
         for h in sorted(p.rglob(".hydra")):

@@ -66,6 +66,10 @@ class NSVQConfig:
     lr_schedule: LrSchedule = LrSchedule.cosine
     init: Init = Init.random  # codebook start
     replacement: ReplacementConfig = field(default_factory=ReplacementConfig)
+    # k-means' budget keys, accepted so that one sweep can set every optimizer's budget
+    # (`-m optimizer=nsvq,ste,kmeans optimizer.lloyd_iterations=5`); ignored here.
+    lloyd_iterations: int = 25
+    alternations: int = 3
 
 
 @dataclass
@@ -91,6 +95,9 @@ class KMeansConfig:
     beta: float = 0.25  # VQ-VAE: commitment loss weight
     init: Init = Init.data  # VQ-VAE: codebook start (the classical fits seed from the data themselves)
     replacement: ReplacementConfig = field(default_factory=ReplacementConfig)  # VQ-VAE
+    # the gradient optimizers' budget key, accepted so that one sweep can set every optimizer's
+    # budget (`-m optimizer=nsvq,ste,kmeans optimizer.steps=100`); ignored by k-means.
+    steps: int = 600
 
 
 # ---------------------------------------------------------------------------- dataset

@@ -21,11 +21,12 @@ import torch
 
 from ..atomic import atomic_path
 from ..baselines import BASELINES, build_baseline
-from ..config import ConfigError, check_positive, check_quantizer_fits
+from ..config import ConfigError, check_kmeans_rows, check_positive, check_quantizer_fits, check_seed
 from ..data.sift import ANNDataset, load_dataset
 from ..errors import write_failed
 from ..complexity import complexity_metrics
 from ..faiss_index import IndexSearch, save_index
+from ..memory import F32, quantizer_terms, refuse_if_too_big
 from ..metrics import code_statistics
 from ..progress import progress as progress_bar
 from ..quantizers import build_quantizer
@@ -81,8 +82,13 @@ def validate(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"experiment.baselines: unknown baseline {b!r} (choose from {', '.join(BASELINES)})")
     if e["baselines_only"] and not baselines:
         raise ConfigError("experiment.baselines_only=true needs experiment.baselines (e.g. [pq,lsq])")
+    if "seed" in d:
+        check_seed("dataset.seed", d["seed"], allow_none=True)
     ds = open_dataset(cfg)
     check_quantizer_fits(cfg, ds.dim, f"dataset {d['name']}")
+    if not e["baselines_only"]:
+        check_kmeans_rows(cfg, training_size(ds), ds.source("learn"))
+    refuse_if_too_big(estimate_memory(cfg, ds))
     if "pq" in baselines or "opq" in baselines:
         M = int(cfg["quantizer"]["num_codebooks"])
         if ds.dim % M:
@@ -92,6 +98,30 @@ def validate(cfg: Mapping[str, Any]) -> None:
         ds.check_values()
     except ValueError as err:
         raise ConfigError(f"dataset={d['name']}: {err}") from None
+
+
+def training_size(ds: ANNDataset) -> int:
+    """How many vectors the codebooks train on."""
+    limit = getattr(ds, "train_size", None)  # HDF5: a sample of the base
+    _, rows = ds.training_rows()
+    caps = [rows] + [c for c in (limit, ds.max_train) if c]
+    return int(min(caps))
+
+
+def estimate_memory(cfg: Mapping[str, Any], ds: ANNDataset) -> dict[str, float]:
+    """The run's large allocations (bytes) by the setting that drives each (vqbench.memory):
+    the training vectors (float32 copy), the quantizer, the codes of the base and the result
+    lists; the base and queries are read in chunks or memory-mapped."""
+    e, q, o = cfg["experiment"], cfg["quantizer"], cfg["optimizer"]
+    n = training_size(ds)
+    key = "dataset.max_train" if ds.max_train else ds.source("learn")
+    terms = {f"{key}={n}" if key.startswith("dataset.") else key: float(n) * ds.dim * F32,
+             f"experiment.search_k={e['search_k']}": float(ds.nq) * min(int(e["search_k"]), ds.nb) * 12,
+             f"experiment.chunk_size={e['chunk_size']}": float(min(int(e["chunk_size"]), ds.nb)) * ds.dim * F32 * 3}
+    batch = int(o["batch_size"]) if o["name"] != "kmeans" else None
+    for k, nbytes in quantizer_terms(q, ds.dim, batch).items():
+        terms[k] = terms.get(k, 0.0) + nbytes
+    return terms
 
 
 def open_dataset(cfg: Mapping[str, Any]) -> ANNDataset:

@@ -10,8 +10,9 @@ from typing import Any
 import torch
 
 from ..complexity import complexity_metrics
-from ..config import ConfigError, check_positive, check_quantizer_fits, check_range
+from ..config import ConfigError, check_kmeans_rows, check_positive, check_quantizer_fits, check_range, check_seed
 from ..data.toy import make_toy_data
+from ..memory import F32, F64, quantizer_terms, refuse_if_too_big
 from ..metrics import code_statistics, reconstruction_error, snr_db
 from ..quantizers import build_quantizer
 from ..rate_distortion import gap_db, gaussian_rd_distortion
@@ -27,11 +28,32 @@ def validate(cfg: Mapping[str, Any]) -> None:
         check_range("dataset.rho", d["rho"], -1, 1, lo_open=True, hi_open=True)
     if d["kind"] == "lowrank":
         check_range("dataset.rank", d["rank"], 1, int(d["dim"]))
+        check_seed("dataset.mixing_seed", d["mixing_seed"])
     check_quantizer_fits(cfg, int(d["dim"]), "dataset.dim")
+    check_kmeans_rows(cfg, int(d["num_train"]), f"dataset.num_train={d['num_train']}")
+    refuse_if_too_big(estimate_memory(cfg))
     if d.get("fresh_batches") and cfg["optimizer"]["name"] not in ("nsvq", "ste"):
         raise ConfigError(f"dataset.fresh_batches=true needs a gradient optimizer (nsvq or ste); "
                           f"optimizer={cfg['optimizer']['name']} fits the fixed dataset.num_train vectors "
                           f"(set dataset.fresh_batches=false)")
+
+
+def estimate_memory(cfg: Mapping[str, Any]) -> dict[str, float]:
+    """The run's large allocations (bytes) by the setting that drives each (vqbench.memory)."""
+    d, o = cfg["dataset"], cfg["optimizer"]
+    dim = int(d["dim"])
+    r = int(d["rank"]) if d["kind"] == "lowrank" else dim
+    per_vector = (r + dim) * F64 + dim * F32  # drawn in float64, kept in float32
+    terms = {
+        f"dataset.num_train={d['num_train']}": float(d["num_train"]) * per_vector,
+        f"dataset.num_test={d['num_test']}": float(d["num_test"]) * (per_vector + 2 * dim * F32),  # + x_hat
+        # the source: a Toeplitz covariance and its Cholesky factor (dim^2), or the rank x dim matrix
+        f"dataset.dim={dim}": float(dim) * r * F64 * (4 if d["kind"] == "correlated" else 1),
+    }
+    batch = int(o["batch_size"]) if o["name"] != "kmeans" else None
+    for key, nbytes in quantizer_terms(cfg["quantizer"], dim, batch).items():
+        terms[key] = terms.get(key, 0.0) + nbytes
+    return terms
 
 
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
