@@ -17,13 +17,12 @@ beam search of the same width over the codebooks in fixed order.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from .atomic import atomic_path
 from .baselines import pack
 from .quantizers import PVQ, VQ, Quantizer
 
@@ -82,15 +81,8 @@ def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray,
 def save_index(index: faiss.Index, path: str | Path) -> Path:
     """Write ``index`` to ``path`` atomically (a temporary file in the same directory, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        faiss.write_index(index, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:  # the usual 0644, not mkstemp's 0600
+        faiss.write_index(index, str(tmp))
     return path
 
 

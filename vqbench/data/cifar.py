@@ -229,6 +229,9 @@ def extract_cached(archive: Path, cache: Path) -> Path:
                 extract(archive, tmp)
             except ValueError as e:
                 raise DatasetError(f"dataset.root={archive}: {e}") from None
+            mask = os.umask(0o022)
+            os.umask(mask)
+            os.chmod(tmp, 0o777 & ~mask)  # like a plainly created directory (0755), not mkdtemp's 0700
             os.replace(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -225,6 +225,25 @@ def _save_codebooks(quantizer, run_dir: Path) -> None:
         raise write_failed(path, err) from None
 
 
+def _save_results(quantizer, index, run_dir: Path) -> None:
+    """codebooks.pt (and index.faiss), after evaluation: a run that fails on the way, or while
+    writing one of them (disk full), leaves neither."""
+    written: list[Path] = []
+    try:
+        if index is not None:
+            path = run_dir / "index.faiss"
+            try:
+                save_index(index, path)
+            except (OSError, RuntimeError) as err:  # disk full: faiss says RuntimeError, a C++ message
+                raise write_failed(path, err) from None
+            written.append(path)
+        _save_codebooks(quantizer, run_dir)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
     e, q = cfg["experiment"], dict(cfg["quantizer"])
     progress = bool(cfg.get("progress", True))
@@ -273,7 +292,6 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
     train_stats = fit(quantizer, torch.from_numpy(xt), cfg["optimizer"], device, seed, progress=progress)
     timings["train"] = time.perf_counter() - t0
     quantizer.eval()
-    _save_codebooks(quantizer, run_dir)
 
     enc, dec = _torch_codec(quantizer, device)
     e = cfg["experiment"]
@@ -283,9 +301,9 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
                           search_k=search_k, chunk_size=chunk, progress=progress,
                           index_search=index_search, search_with_index=use_faiss)
     timings.update(t)
+    t0 = time.perf_counter()
+    _save_results(quantizer, index_search.index if save else None, run_dir)
     if save:
-        t0 = time.perf_counter()
-        save_index(index_search.index, run_dir / "index.faiss")
         timings["save_index"] = time.perf_counter() - t0
     metrics["beam_width"] = float(getattr(quantizer, "beam_width", 1))
     metrics.update(complexity_metrics(quantizer))

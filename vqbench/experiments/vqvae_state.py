@@ -5,6 +5,7 @@ from exactly (same seed, same device: the same parameters as an uninterrupted ru
 from __future__ import annotations
 
 import math
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -221,8 +222,19 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         # On the CPU first: generator states must stay CPU tensors; load_state_dict moves the rest.
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unreadable / truncated file: say which one
-        raise ConfigError(f"resume=true: cannot read checkpoint {path} ({err})") from None
+    except Exception as err:  # unreadable / truncated file: say which one, in one short line
+        raise ConfigError(f"resume=true: cannot read checkpoint {path} ({_unreadable_reason(path, err)}); "
+                          f"delete it to start again, or set resume=false") from None
+
+
+def _unreadable_reason(path: Path, err: BaseException) -> str:
+    """torch.load's errors run to many lines (pickle advice, 'file an issue'): keep the gist."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    if not zipfile.is_zipfile(path):
+        return "not a PyTorch checkpoint: truncated or another kind of file"
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(err).__name__)[:200]
 
 
 def load_checkpoint(training: Training, path: Path) -> None:
