@@ -218,7 +218,7 @@ def test_index_and_image_cache_get_the_usual_permissions(tmp_path):
     (os.urandom(4096), "not a tar archive (neither a plain tar nor gzip/bzip2/xz-compressed)"),
     (b"", "empty file (0 bytes), not a tar archive"),
     (gzip.compress(b"hello, not a tar\n" * 10), "a gzip file that does not hold a (complete) tar archive"),
-])
+], ids=["random-bytes", "empty", "gzip-of-non-tar"])
 def test_archive_that_is_not_a_tar_is_one_short_line(tmp_path, capsys, content, reason):
     archive = tmp_path / "imgs.tar.gz"
     archive.write_bytes(content)
@@ -228,7 +228,7 @@ def test_archive_that_is_not_a_tar_is_one_short_line(tmp_path, capsys, content, 
     no_results(tmp_path / "run")
 
 
-@pytest.mark.parametrize("content", [b"garbage" * 100, b""])
+@pytest.mark.parametrize("content", [b"garbage" * 100, b""], ids=["garbage", "empty"])
 def test_garbage_checkpoint_with_resume_is_one_short_line(tmp_path, content):
     png_tree(tmp_path / "imgs")
     cfg = {**_vqvae_cfg(tmp_path), "resume": True}
