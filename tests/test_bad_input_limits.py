@@ -379,3 +379,31 @@ def test_directory_named_like_a_vector_file_is_not_called_missing(tmp_path, caps
     assert execute(tmp_path / "run", *ANN, f"dataset.root={root}") == 2
     line = one_line_error(capsys, f"{root / 'sift_base.fvecs'} is a directory, not a vector file")
     assert "missing" not in line
+
+
+# ------------------------------------------------------------------ device portability (CPU side)
+def test_checkpoint_noise_state_of_another_device_resumes_with_a_warning(tmp_path, caplog):
+    """A checkpoint written on CUDA holds a Philox generator state (16 bytes: seed, offset);
+    a CPU run cannot set it. Resuming continues from a fresh noise stream with one warning."""
+    import logging
+
+    png_tree(tmp_path / "imgs")
+    cfg = _vqvae_cfg(tmp_path, epochs=1)
+    vqvae_exp.run(cfg, tmp_path / "run", torch.device("cpu"))
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    state = torch.load(ckpt, weights_only=True)
+    state["rng"]["noise_generator"] = torch.tensor([7, 0, 0, 0, 0, 0, 0, 0] + [0] * 8, dtype=torch.uint8)
+    torch.save(state, ckpt)
+    more = {**cfg, "resume": True, "experiment": {**cfg["experiment"], "epochs": 2}}
+    with caplog.at_level(logging.WARNING):
+        out = vqvae_exp.run(more, tmp_path / "run", torch.device("cpu"))
+    assert out["metrics"]["epochs"] == 2 and np.isfinite(out["metrics"]["psnr"])
+    assert "written on another kind of device" in caplog.text
+
+
+def test_fresh_batches_are_drawn_on_the_given_device():
+    from vqbench.data.toy import make_toy_data
+
+    data = make_toy_data("correlated", 8, 0.9, 64, 16, seed=3)
+    a, b = data.batches("cpu")(5), data.batches(torch.device("cpu"))(5)
+    assert a.device.type == "cpu" and torch.equal(a, b) and a.shape == (5, 8)

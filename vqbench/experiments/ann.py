@@ -263,6 +263,9 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
                  ds.nb, ds.nb_total)
     info = ds.describe()
 
+    if device.type != "cpu":
+        log.warning("ann: search (faiss%s) runs on the CPU, not on device=%s; only training and encoding use it",
+                    " and the baselines" if e["baselines"] else "", device)
     metrics: dict[str, float] = {"nb": float(info["nb"]), "nq": float(info["nq"]), "ntrain": float(len(xt)),
                                  "gt_recomputed": float(ds.gt_recomputed)}
     if not e["baselines_only"]:

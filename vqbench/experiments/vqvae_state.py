@@ -4,6 +4,7 @@ from exactly (same seed, same device: the same parameters as an uninterrupted ru
 
 from __future__ import annotations
 
+import logging
 import math
 import zipfile
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ from ..training.gradient import make_scheduler
 from ..training.init import initialize_codebooks
 from ..training.replacement import CodewordReplacer
 from .vqvae_eval import to_unit
+
+log = logging.getLogger(__name__)
 
 BOTTLENECK = {"nsvq": "nsvq", "ste": "ste", "kmeans": "ema"}
 CHECKPOINT_FORMAT = 1
@@ -150,6 +153,23 @@ class Training:
         if replaced and before is not None:  # restart the EMA of the replaced codewords
             self.ema.reset((self.quantizer.codebooks.detach() != before).any(dim=-1))
 
+    def _load_noise_state(self, state: torch.Tensor, path: Path) -> None:
+        """The NSVQ noise generator lives on the run's device, and CPU and CUDA generators keep
+        states of different kinds (Mersenne twister vs Philox seed + offset). A checkpoint from
+        the same kind of device continues its stream exactly; one from another device starts
+        a fresh stream derived from (seed, step), with a warning: the run continues, but its
+        noise is no longer that of an uninterrupted run."""
+        try:
+            if state.numel() == self.noise_generator.get_state().numel():
+                self.noise_generator.set_state(state)
+                return
+        except RuntimeError:
+            pass
+        self.noise_generator.manual_seed((self.seed + 1) * 1_000_003 + int(self.step))
+        log.warning("resume: %s was written on another kind of device than %s; the NSVQ noise continues from a new "
+                    "stream (seeded by seed and step), so the run is no longer bit-identical to an uninterrupted one",
+                    path, self.device)
+
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
@@ -183,10 +203,11 @@ class Training:
         if self.replacer is not None:
             self.replacer.batches_used.copy_(state["replacer"]["batches_used"])
             self.replacer.total_replaced = int(state["replacer"]["total_replaced"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         self.generator.set_state(rng["generator"])
-        self.noise_generator.set_state(rng["noise_generator"])
+        self._load_noise_state(rng["noise_generator"], path)
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])

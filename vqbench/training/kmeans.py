@@ -13,6 +13,7 @@ which fit is its own, built from the primitives here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,8 @@ import torch
 
 from ..progress import progress as progress_bar
 from ..quantizers import Quantizer
+
+log = logging.getLogger(__name__)
 
 
 def lloyd(x: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarray:
@@ -49,6 +52,10 @@ def fit_kmeans(
     progress: bool = True,
 ) -> dict[str, float]:
     """The quantizer's own classical fit (``Quantizer.fit_kmeans``) on `data` [N, D]."""
+    if torch.device(device).type != "cpu":  # faiss k-means, and AVQ's alternations on the compiled CPU search
+        log.warning("optimizer=kmeans runs on the CPU (faiss k-means%s), not on device=%s; the codebooks move "
+                    "to %s afterwards", ", AVQ alternations by the compiled CPU beam search"
+                    if getattr(quantizer, "name", "") == "avq" else "", device, device)
     x = data.detach().cpu().numpy().astype(np.float32, copy=False)
     quantizer.to("cpu")
     stats = quantizer.fit_kmeans(x, int(ocfg["lloyd_iterations"]), int(ocfg["alternations"]), seed, progress)
