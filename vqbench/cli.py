@@ -31,6 +31,7 @@ from .experiments import experiment_module
 from .malloc import keep_freed_memory
 from .results import FAILED_FILE, METRICS_FILE, environment, format_table, non_finite, write_json_atomic
 from .schema import register, to_plain
+from .threads import set_threads
 
 register()  # the typed schema conf/ selects from (also registered when Hydra imports vqbench.conf)
 
@@ -52,6 +53,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     check_schema(cfg)
     plain = to_plain(cfg)
     device = validate(plain)
+    if plain.get("threads") is not None or not _threads_shared:
+        set_threads(plain)
     module = experiment_module(plain["experiment"]["name"])
     if hasattr(module, "validate"):
         module.validate(plain)
@@ -151,11 +154,16 @@ def _hydra_main(cfg: DictConfig) -> None:
         sys.exit(status)
 
 
+_threads_shared = False  # a joblib sweep split the cores among its jobs (share_cores)
+
+
 def share_cores(hydra_cfg: DictConfig) -> None:
     """Jobs of a local parallel sweep (joblib launcher) split the cores instead of each taking all."""
+    global _threads_shared
     launcher = hydra_cfg.launcher
     if "joblib" not in str(launcher.get("_target_", "")):
         return
+    _threads_shared = True
     cores = os.cpu_count() or 1
     n_jobs = int(launcher.get("n_jobs") or -1)
     n_jobs = cores if n_jobs <= 0 else n_jobs

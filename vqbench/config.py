@@ -116,6 +116,7 @@ def check_kmeans_rows(cfg: Mapping[str, Any], rows: int, source: str) -> None:
 def validate(cfg: Mapping[str, Any]) -> torch.device:
     """All experiment-independent checks of a plain (resolved) config; returns the device."""
     check_seed("seed", cfg["seed"])
+    check_range("threads", cfg.get("threads"), 1, 1024, allow_none=True, integer=True)
     # before the optimizer: conf/ann_method/*_nsvq.yaml set optimizer.steps=${paper.sift_steps}
     check_positive(cfg.get("paper") or {"sift_steps": 1}, "paper", "sift_steps")
     check_quantizer(cfg)
