@@ -11,7 +11,6 @@ import os
 import resource
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
