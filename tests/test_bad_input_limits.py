@@ -406,3 +406,20 @@ def test_fresh_batches_are_drawn_on_the_given_device():
     data = make_toy_data("correlated", 8, 0.9, 64, 16, seed=3)
     a, b = data.batches("cpu")(5), data.batches(torch.device("cpu"))(5)
     assert a.device.type == "cpu" and torch.equal(a, b) and a.shape == (5, 8)
+
+
+# ------------------------------------------------------------------ threads
+def test_threads_key_and_default(tmp_path, capsys, monkeypatch):
+    from vqbench.threads import default_threads, physical_cores, set_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert set_threads({"threads": 1}) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        assert default_threads() == 3  # the user's environment wins
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        assert 1 <= default_threads() <= min(4, physical_cores()) <= (os.cpu_count() or 1)
+    finally:
+        torch.set_num_threads(before)
+    assert execute(tmp_path / "run", *TOY, "threads=0") == 2
+    one_line_error(capsys, "threads must be in 1..1024 or null, got 0")
