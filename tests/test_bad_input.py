@@ -33,7 +33,7 @@ from vqbench.run.config import ConfigError
     (["optimizer.lr=inf"], "optimizer.lr must be a finite number > 0, got inf"),
     (["optimizer.lr=nan"], "optimizer.lr must be a finite number > 0, got nan"),
     (["optimizer.lr=0"], "optimizer.lr must be > 0, got 0"),
-    (["seed=-1"], "seed must be >= 0, got -1"),
+    (["seed=-1"], "seed must be in 0..9223372036854775807, got -1"),
     (["optimizer.replacement.noise=-1"], "optimizer.replacement.noise must be >= 0, got -1"),
     (["optimizer.replacement.noise=nan"], "optimizer.replacement.noise must be a finite number >= 0, got nan"),
     (["optimizer=ste", "optimizer.beta=nan"], "optimizer.beta must be a finite number >= 0, got nan"),

@@ -170,5 +170,5 @@ def test_restore_hydra_in_process(tmp_path, capsys):
     rundir.snapshot_hydra(run_dir)
     (run_dir / ".hydra" / "config.yaml").write_text("rejected\n")
     assert execute(run_dir, *TOY, "seed=-3") == 2
-    one_line_error(capsys, "seed must be >= 0, got -3")
+    one_line_error(capsys, "seed must be in 0..9223372036854775807, got -3")
     assert (run_dir / ".hydra" / "config.yaml").read_text() == "old\n"

@@ -67,7 +67,7 @@ def test_invalid_settings_fail_before_work(tmp_path, overrides, message):
          "quantizer.bits_per_codebook: Value 'abc' of type 'str' could not be converted to Integer"),
         (["device=tpu"], "device: Invalid value 'tpu', expected one of [auto, cpu, cuda]"),
         (["dataset.kind=laplacian"], "dataset.kind: Invalid value 'laplacian', expected one of [correlated, uncorrelated, lowrank]"),
-        (["optimizer=kmeans", "optimizer.steps=5"], "unknown option 'optimizer.steps' (known: name, lloyd_iterations,"),
+        (["optimizer=kmeans", "optimizer.momentum=5"], "unknown option 'optimizer.momentum' (known: name, lloyd_iterations,"),
         (["quantizer.colour=red"], "unknown option 'quantizer.colour'"),
         (["+verbose=1"], "unknown option 'verbose' (user keys go under tags"),
         (["quantizer=zzz"], "Could not find 'quantizer/zzz' (options: avq, pvq, rvq, vq)"),
@@ -107,7 +107,7 @@ def test_schema_is_the_one_source_of_defaults():
     assert cfg["dataset"] == option_defaults("dataset", "toy")
     assert cfg["paper"] == {"figure": None, "mode": None, "sift_steps": 2000} and cfg["tags"] == {}
     kmeans = to_plain(composed("optimizer=kmeans"))["optimizer"]
-    assert "steps" not in kmeans and kmeans["lloyd_iterations"] == 25
+    assert kmeans["steps"] == 600 and kmeans["lloyd_iterations"] == 25  # steps: accepted (sweeps), ignored
     assert "beta" not in to_plain(composed("optimizer=nsvq"))["optimizer"]
     ann = to_plain(composed("experiment=ann", "quantizer=avq"))
     assert (ann["quantizer"]["num_codebooks"], ann["quantizer"]["bits_per_codebook"], ann["quantizer"]["beam_width"]) \

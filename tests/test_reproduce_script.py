@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from vqbench.run.runs import scan_runs
 
 from vqbench.run.attempts import job_key
 from vqbench.run.chunk_sweeper import chunk_indices, parse_chunk
+from vqbench.run.runs import scan_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "reproduce_paper.sh"

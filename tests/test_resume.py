@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from vqbench.report.figure_page import collect
-from vqbench.report.panels import panels
-from vqbench.run.runs import scan_runs
 
 from vqbench.paper.conventions import to_paper_units
 from vqbench.report.cli import main as report_main
+from vqbench.report.figure_page import collect
+from vqbench.report.panels import panels
 from vqbench.run.attempts import SUPERSEDED_FILE, finished_record, job_key
+from vqbench.run.runs import scan_runs
 
 # Six quick toy jobs (~1 s each): 3 rates x 2 seeds, NSVQ on 16 dims.
 TOY = ["dataset.num_train=2048", "dataset.num_test=512", "dataset.dim=16", "progress=false", "quantizer=rvq",

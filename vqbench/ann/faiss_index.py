@@ -91,7 +91,7 @@ def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray,
 def save_index(index: faiss.Index, path: str | Path) -> Path:
     """Write ``index`` to ``path`` atomically (common/atomic.py: 0644 under the usual umask)."""
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:  # the usual 0644, not mkstemp's 0600
         faiss.write_index(index, str(tmp))
     return path
 

@@ -44,3 +44,11 @@ def check_positive(section: Mapping[str, Any], where: str, *keys: str, allow_non
     """Every `section[key]` is an integer >= 1 (or None if allowed)."""
     for key in keys:
         check_range(f"{where}.{key}", section[key], 1, allow_none=allow_none, integer=True)
+
+
+SEED_MAX = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
+
+
+def check_seed(path: str, value: Any, allow_none: bool = False) -> None:
+    """A seed: an integer in 0..2^63-1 (numpy refuses negatives, torch anything past int64)."""
+    check_range(path, value, 0, SEED_MAX, allow_none=allow_none, integer=True)

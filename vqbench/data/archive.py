@@ -54,7 +54,10 @@ def check_tar(path: Path) -> None:
             for member in tf:  # walking every header reads the whole (compressed) stream
                 pass
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"{path}: not a complete tar archive ({e or type(e).__name__})") from None
+        reason = " ".join(str(e).split()) or type(e).__name__
+        if "could not be opened successfully" in reason:  # tarfile's list of every method it tried
+            reason = why_not_tar(path)
+        raise ValueError(f"{path}: not a complete tar archive ({reason})") from None
 
 
 EXTRACT_PREFIX = ".extract-"
@@ -98,11 +101,29 @@ def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike,
         raise ValueError(f"{archive}: truncated or corrupt archive ({e or type(e).__name__})") from None
 
 
+MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+
+
+def why_not_tar(archive: Path) -> str:
+    """A short reason why tarfile cannot open ``archive`` (instead of its per-method list)."""
+    try:
+        with open(archive, "rb") as f:
+            head = f.read(512)
+    except OSError as e:
+        return f"cannot read ({e.strerror or e})"
+    if not head:
+        return "empty file (0 bytes), not a tar archive"
+    kind = next((k for magic, k in MAGIC.items() if head.startswith(magic)), None)
+    if kind is None:
+        return "not a tar archive (neither a plain tar nor gzip/bzip2/xz-compressed)"
+    return f"a {kind} file that does not hold a (complete) tar archive"
+
+
 def _extract_locked(archive: Path, dest_dir: Path, strip_components: int) -> list[Path]:
     try:
         tf = tarfile.open(archive)
-    except (tarfile.TarError, OSError) as e:
-        raise ValueError(f"{archive}: not a readable tar archive ({e})") from None
+    except (tarfile.TarError, OSError):
+        raise ValueError(f"{archive}: {why_not_tar(archive)}") from None
     with tf:
         tmp = Path(tempfile.mkdtemp(prefix=EXTRACT_PREFIX, dir=dest_dir))
         try:

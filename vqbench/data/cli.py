@@ -54,27 +54,37 @@ def check_root(root: Path) -> None:
         raise ValueError(f"--root {root} is not writable")
 
 
-def info(directory: Path) -> list[str]:
-    """One line per vector file (or HDF5 dataset) under ``directory``."""
-    lines = []
+def info(directory: Path) -> tuple[list[str], list[str]]:
+    """One line per vector file (or HDF5 dataset) under ``directory``, and one error line per
+    file that cannot be read (every file is tried: one bad file does not hide the others)."""
+    lines: list[str] = []
+    errors: list[str] = []
     try:
         entries = sorted(directory.iterdir())
     except OSError as e:
         raise ValueError(f"{directory}: cannot list the directory ({e.strerror or e})") from None
     for p in entries:
-        if p.suffix in VALUE_DTYPES:
-            a = read_vecs(p)
-            lines.append(f"{p.name}: {a.shape[0]} x {a.shape[1]} {a.dtype}")
-        elif p.suffix in (".hdf5", ".h5"):
-            import h5py
-            try:
-                with h5py.File(p, "r") as f:
-                    for k, v in f.items():
-                        lines.append(f"{p.name}:{k}: {' x '.join(map(str, getattr(v, 'shape', ())))} "
-                                     f"{getattr(v, 'dtype', 'group')}")
-            except OSError as e:
-                raise ValueError(f"{p}: not a readable HDF5 file ({e})") from None
-    return lines
+        try:
+            if p.suffix in VALUE_DTYPES:
+                a = read_vecs(p)
+                lines.append(f"{p.name}: {a.shape[0]} x {a.shape[1]} {a.dtype}")
+            elif p.suffix in (".hdf5", ".h5"):
+                lines.extend(_hdf5_info(p))
+        except (ValueError, OSError) as e:
+            errors.append(str(e))
+    return lines, errors
+
+
+def _hdf5_info(p: Path) -> list[str]:
+    import h5py
+    if p.is_dir():
+        raise IsADirectoryError(f"{p}: is a directory, not an HDF5 file")
+    try:
+        with h5py.File(p, "r") as f:
+            return [f"{p.name}:{k}: {' x '.join(map(str, getattr(v, 'shape', ())))} {getattr(v, 'dtype', 'group')}"
+                    for k, v in f.items()]
+    except OSError as e:
+        raise ValueError(f"{p}: not a readable HDF5 file ({e})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if not args.dir.is_dir():
                 raise FileNotFoundError(f"{args.dir}: not a directory")
-            for line in info(args.dir):
+            lines, errors = info(args.dir)
+            for line in lines:
                 print(line)
+            for line in errors:
+                print(f"vqbench-data: error: {line}", file=sys.stderr)
+            if errors:
+                return 2
     except DownloadError as e:  # the network or the remote file: retrying may help
         print(f"vqbench-data: error: {e}", file=sys.stderr)
         return 1

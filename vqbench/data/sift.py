@@ -174,6 +174,10 @@ def _find_split(root: Path, prefix: str, split: str) -> Path:
     cands = [root / f"{prefix}_{split}{ext}" for ext in (".fvecs", ".bvecs")]
     found = [p for p in cands if p.is_file()]
     if not found:
+        dirs = [p for p in cands if p.is_dir()]
+        if dirs:
+            raise DatasetNotFound(f"{dirs[0]} is a directory, not a vector file (dataset.root={root}, "
+                                  f"dataset.prefix={prefix})")
         raise DatasetNotFound(_missing_message(root, prefix, f"{prefix}_{split}.fvecs (or .bvecs)"))
     if len(found) > 1:
         log.warning("both %s and %s exist; using %s", found[0].name, found[1].name, found[0].name)
@@ -215,6 +219,9 @@ class TexmexDataset(ANNDataset):
             raise DatasetNotFound(_missing_message(self.root, prefix, ""))
         self.paths = {s: _find_split(self.root, prefix, s) for s in ("base", "learn", "query")}
         gt = self.root / f"{prefix}_groundtruth.ivecs"
+        if gt.is_dir():
+            raise DatasetNotFound(f"{gt} is a directory, not a vector file (dataset.root={self.root}, "
+                                  f"dataset.prefix={prefix})")
         if not gt.is_file():
             raise DatasetNotFound(_missing_message(self.root, prefix, gt.name))
         self.paths["groundtruth"] = gt

@@ -66,15 +66,17 @@ class ToyData:
         """[dim, dim] float64: the true source covariance A^T A."""
         return self.mixing.T @ self.mixing
 
-    def batches(self) -> Callable[[int], torch.Tensor]:
-        """A function n -> n fresh vectors [n, dim] of the source, from the seed's third stream
-        (independent of train and test; the same sequence for the same seed)."""
+    def batches(self, device: torch.device | str = "cpu") -> Callable[[int], torch.Tensor]:
+        """A function n -> n fresh vectors [n, dim] of the source on `device` (drawn there: no
+        host -> device copy per step), from the seed's third stream (independent of train and
+        test; the same sequence for the same seed and device type: CPU and CUDA generators differ)."""
         stream = np.random.SeedSequence(self.seed).spawn(3)[2]  # [0], [1]: train, test
-        generator = torch.Generator().manual_seed(int(stream.generate_state(1)[0]))
-        mixing = torch.from_numpy(self.mixing.astype(np.float32))
+        device = torch.device(device)
+        generator = torch.Generator(device=device).manual_seed(int(stream.generate_state(1)[0]))
+        mixing = torch.from_numpy(self.mixing.astype(np.float32)).to(device)
 
         def draw(n: int) -> torch.Tensor:
-            return torch.randn(n, mixing.shape[0], generator=generator) @ mixing
+            return torch.randn(n, mixing.shape[0], generator=generator, device=device) @ mixing
 
         return draw
 

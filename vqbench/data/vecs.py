@@ -45,6 +45,8 @@ def read_vecs(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
     """
     path = Path(path)
     dtype = value_dtype(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory, not a vector file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:

@@ -23,14 +23,16 @@ from ..ann.baselines import BASELINES, build_baseline
 from ..ann.faiss_index import IndexSearch, save_index
 from ..ann.search import knn, recall_at, recall_ts
 from ..common.atomic import atomic_path
-from ..common.checks import ConfigError, check_positive
+from ..common.checks import ConfigError, check_positive, check_seed
 from ..common.errors import write_failed
+from ..common.memory import F32, quantizer_terms, refuse_if_too_big
 from ..common.options import Search
 from ..common.progress import progress as progress_bar
 from ..data.sift import ANNDataset, load_dataset
 from ..metrics.vectors import code_statistics
 from ..quantizers import build_quantizer, check_quantizer_fits
 from ..training import fit
+from ..training.kmeans_ema import check_kmeans_rows
 from .complexity import complexity_metrics
 
 log = logging.getLogger(__name__)
@@ -78,8 +80,13 @@ def validate(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"experiment.baselines: unknown baseline {b!r} (choose from {', '.join(BASELINES)})")
     if e["baselines_only"] and not baselines:
         raise ConfigError("experiment.baselines_only=true needs experiment.baselines (e.g. [pq,lsq])")
+    if "seed" in d:
+        check_seed("dataset.seed", d["seed"], allow_none=True)
     ds = open_dataset(cfg)
     check_quantizer_fits(cfg, ds.dim, f"dataset {d['name']}")
+    if not e["baselines_only"]:
+        check_kmeans_rows(cfg, training_size(ds), ds.source("learn"))
+    refuse_if_too_big(estimate_memory(cfg, ds))
     if "pq" in baselines or "opq" in baselines:
         M = int(cfg["quantizer"]["num_codebooks"])
         if ds.dim % M:
@@ -89,6 +96,30 @@ def validate(cfg: Mapping[str, Any]) -> None:
         ds.check_values()
     except ValueError as err:
         raise ConfigError(f"dataset={d['name']}: {err}") from None
+
+
+def training_size(ds: ANNDataset) -> int:
+    """How many vectors the codebooks train on."""
+    limit = getattr(ds, "train_size", None)  # HDF5: a sample of the base
+    _, rows = ds.training_rows()
+    caps = [rows] + [c for c in (limit, ds.max_train) if c]
+    return int(min(caps))
+
+
+def estimate_memory(cfg: Mapping[str, Any], ds: ANNDataset) -> dict[str, float]:
+    """The run's large allocations (bytes) by the setting that drives each (vqbench.memory):
+    the training vectors (float32 copy), the quantizer, the codes of the base and the result
+    lists; the base and queries are read in chunks or memory-mapped."""
+    e, q, o = cfg["experiment"], cfg["quantizer"], cfg["optimizer"]
+    n = training_size(ds)
+    key = "dataset.max_train" if ds.max_train else ds.source("learn")
+    terms = {f"{key}={n}" if key.startswith("dataset.") else key: float(n) * ds.dim * F32,
+             f"experiment.search_k={e['search_k']}": float(ds.nq) * min(int(e["search_k"]), ds.nb) * 12,
+             f"experiment.chunk_size={e['chunk_size']}": float(min(int(e["chunk_size"]), ds.nb)) * ds.dim * F32 * 3}
+    batch = int(o["batch_size"]) if o["name"] != "kmeans" else None
+    for k, nbytes in quantizer_terms(q, ds.dim, batch).items():
+        terms[k] = terms.get(k, 0.0) + nbytes
+    return terms
 
 
 def open_dataset(cfg: Mapping[str, Any]) -> ANNDataset:
@@ -192,6 +223,25 @@ def _save_codebooks(quantizer, run_dir: Path) -> None:
         raise write_failed(path, err) from None
 
 
+def _save_results(quantizer, index, run_dir: Path) -> None:
+    """codebooks.pt (and index.faiss), after evaluation: a run that fails on the way, or while
+    writing one of them (disk full), leaves neither."""
+    written: list[Path] = []
+    try:
+        if index is not None:
+            path = run_dir / "index.faiss"
+            try:
+                save_index(index, path)
+            except (OSError, RuntimeError) as err:  # disk full: faiss says RuntimeError, a C++ message
+                raise write_failed(path, err) from None
+            written.append(path)
+        _save_codebooks(quantizer, run_dir)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
     e, q = cfg["experiment"], dict(cfg["quantizer"])
     progress = bool(cfg["progress"])
@@ -211,6 +261,9 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
                  ds.nb, ds.nb_total)
     info = ds.describe()
 
+    if device.type != "cpu":
+        log.warning("ann: search (faiss%s) runs on the CPU, not on device=%s; only training and encoding use it",
+                    " and the baselines" if e["baselines"] else "", device)
     metrics: dict[str, float] = {"nb": float(info["nb"]), "nq": float(info["nq"]), "ntrain": float(len(xt)),
                                  "gt_recomputed": float(ds.gt_recomputed)}
     if not e["baselines_only"]:
@@ -240,7 +293,6 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
     train_stats = fit(quantizer, torch.from_numpy(xt), cfg["optimizer"], device, seed, progress=progress)
     timings["train"] = time.perf_counter() - t0
     quantizer.eval()
-    _save_codebooks(quantizer, run_dir)
 
     enc, dec = _torch_codec(quantizer, device)
     e = cfg["experiment"]
@@ -250,9 +302,9 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
                           search_k=search_k, chunk_size=chunk, progress=progress,
                           index_search=index_search, search_with_index=use_faiss)
     timings.update(t)
+    t0 = time.perf_counter()
+    _save_results(quantizer, index_search.index if save else None, run_dir)
     if save:
-        t0 = time.perf_counter()
-        save_index(index_search.index, run_dir / "index.faiss")
         timings["save_index"] = time.perf_counter() - t0
     metrics["beam_width"] = float(getattr(quantizer, "beam_width", 1))
     metrics.update(complexity_metrics(quantizer))

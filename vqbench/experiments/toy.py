@@ -9,12 +9,14 @@ from typing import Any
 
 import torch
 
-from ..common.checks import ConfigError, check_positive, check_range
+from ..common.checks import ConfigError, check_positive, check_range, check_seed
+from ..common.memory import F32, F64, quantizer_terms, refuse_if_too_big
 from ..data.toy import make_toy_data
 from ..metrics.rate_distortion import gap_db, gaussian_rd_distortion
 from ..metrics.vectors import code_statistics, reconstruction_error, snr_db
 from ..quantizers import build_quantizer, check_quantizer_fits
 from ..training import fit, gradient_optimizers, optimizer_spec
+from ..training.kmeans_ema import check_kmeans_rows
 from .complexity import complexity_metrics
 
 
@@ -27,11 +29,37 @@ def validate(cfg: Mapping[str, Any]) -> None:
         check_range("dataset.rho", d["rho"], -1, 1, lo_open=True, hi_open=True)
     if d["kind"] == "lowrank":
         check_range("dataset.rank", d["rank"], 1, int(d["dim"]))
+        check_seed("dataset.mixing_seed", d["mixing_seed"])
     check_quantizer_fits(cfg, int(d["dim"]), "dataset.dim")
+    check_kmeans_rows(cfg, int(d["num_train"]), f"dataset.num_train={d['num_train']}")
+    refuse_if_too_big(estimate_memory(cfg))
     if d["fresh_batches"] and not optimizer_spec(cfg["optimizer"]).gradient:
         raise ConfigError(f"dataset.fresh_batches=true needs a gradient optimizer ({' or '.join(gradient_optimizers())}); "
                           f"optimizer={cfg['optimizer']['name']} fits the fixed dataset.num_train vectors "
                           f"(set dataset.fresh_batches=false)")
+
+
+def synchronize(device: torch.device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def estimate_memory(cfg: Mapping[str, Any]) -> dict[str, float]:
+    """The run's large allocations (bytes) by the setting that drives each (vqbench.memory)."""
+    d, o = cfg["dataset"], cfg["optimizer"]
+    dim = int(d["dim"])
+    r = int(d["rank"]) if d["kind"] == "lowrank" else dim
+    per_vector = (r + dim) * F64 + dim * F32  # drawn in float64, kept in float32
+    terms = {
+        f"dataset.num_train={d['num_train']}": float(d["num_train"]) * per_vector,
+        f"dataset.num_test={d['num_test']}": float(d["num_test"]) * (per_vector + 2 * dim * F32),  # + x_hat
+        # the source: a Toeplitz covariance and its Cholesky factor (dim^2), or the rank x dim matrix
+        f"dataset.dim={dim}": float(dim) * r * F64 * (4 if d["kind"] == "correlated" else 1),
+    }
+    batch = int(o["batch_size"]) if o["name"] != "kmeans" else None
+    for key, nbytes in quantizer_terms(cfg["quantizer"], dim, batch).items():
+        terms[key] = terms.get(key, 0.0) + nbytes
+    return terms
 
 
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
@@ -46,16 +74,18 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     torch.manual_seed(seed)
     quantizer = build_quantizer(cfg["quantizer"], int(d["dim"])).to(device)
     t0 = time.perf_counter()
-    batches = data.batches() if d["fresh_batches"] else None
+    batches = data.batches(device) if d["fresh_batches"] else None
     train_stats = fit(quantizer, data.train, cfg["optimizer"], device, seed,
                       progress=bool(cfg["progress"]), batches=batches)
     timings["train"] = time.perf_counter() - t0
 
+    test = data.test.to(device)  # the host -> device copy is not encoding: outside the timed window
+    synchronize(device)
     t0 = time.perf_counter()
-    test = data.test.to(device)
     x_hat, codes = quantizer.quantize(test)
-    x_hat = x_hat.detach()
+    synchronize(device)  # CUDA kernels run asynchronously: wait for them before reading the clock
     timings["encode"] = time.perf_counter() - t0
+    x_hat = x_hat.detach()
 
     bound = gaussian_rd_distortion(data.eigenvalues, quantizer.bits)
     metrics: dict[str, float] = {"bits": float(quantizer.bits)}

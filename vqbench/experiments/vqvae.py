@@ -32,9 +32,11 @@ import torch
 
 from ..common.atomic import write_json_atomic
 from ..common.checks import ConfigError, check_positive, check_range
+from ..common.memory import ADAM_COPIES, F32, quantizer_terms, refuse_if_too_big
 from ..data.cifar import ImageSplits, load_images
 from ..data.download import DownloadError
 from ..metrics.complexity import encode_ops
+from ..models.vqvae import MAX_DOWNSAMPLES, Decoder, Encoder, check_image_shape
 from ..quantizers import check_quantizer_fits
 from .complexity import complexity_metrics
 from .vqvae_eval import evaluate, grid_indices, save_grid, to_unit  # noqa: F401 (to_unit: API)
@@ -55,8 +57,48 @@ def validate(cfg: Mapping[str, Any]) -> None:
     check_positive(e, "experiment", "epochs", "eval_batch_size", "grid_images")
     m = e["model"]
     check_positive(m, "experiment.model", "latent_dim", "hidden_channels", "res_channels", "downsamples")
+    check_range("experiment.model.downsamples", m["downsamples"], 1, MAX_DOWNSAMPLES)
+    if d["name"] == "cifar10":  # 32x32: known before any data is read
+        _check_shape(m, 32, 32, "dataset=cifar10")
     check_range("experiment.model.res_blocks", m["res_blocks"], 0)
     check_quantizer_fits(cfg, int(m["latent_dim"]), "experiment.model.latent_dim")
+    refuse_if_too_big(estimate_memory(cfg))
+
+
+def estimate_memory(cfg: Mapping[str, Any], height: int = 32, width: int = 32) -> dict[str, float]:
+    """The run's large allocations (bytes) by the setting that drives each (vqbench.memory):
+    the network's weights with Adam's copies (counted exactly on the meta device, nothing
+    allocated), the activations of a training batch kept for the backward pass (for
+    height x width images), the quantizer, and the decoded images (CIFAR-10's 60,000 at most)."""
+    m, o, e, d = cfg["experiment"]["model"], cfg["optimizer"], cfg["experiment"], cfg["dataset"]
+    h, r, blocks, down = (int(m[k]) for k in ("hidden_channels", "res_channels", "res_blocks", "downsamples"))
+    latent = int(m["latent_dim"])
+    with torch.device("meta"):
+        weights = sum(p.numel() for net in (Encoder(3, h, r, blocks, down, latent), Decoder(3, h, r, blocks, down, latent))
+                      for p in net.parameters())
+    pixels = height * width
+    per_image = (h * pixels / 4 * (2 * blocks + 2 * down + 4) * 2 + 3 * pixels * 4) * F32  # encoder + decoder
+    batch, eval_batch = int(o["batch_size"]), int(e["eval_batch_size"])
+    images = min(int(d.get("max_train") or 50_000) + int(d.get("max_test") or 10_000), 60_000)
+    grid = max(1, height >> down) * max(1, width >> down)
+    def driver(key: str, n: int, default: int) -> str:  # activations grow with both: name the larger
+        return f"{key}={n}" if n / default >= h / 128 else f"experiment.model.hidden_channels={h}"
+
+    terms: dict[str, float] = {f"experiment.model.hidden_channels={h}": float(weights) * F32 * ADAM_COPIES}
+    for key, nbytes in ((driver("optimizer.batch_size", batch, 128), float(batch) * per_image),
+                        (driver("experiment.eval_batch_size", eval_batch, 500), float(eval_batch) * per_image / 2),
+                        (f"dataset.max_train={d.get('max_train')}", float(images) * 3 * pixels * F32)):
+        terms[key] = terms.get(key, 0.0) + nbytes
+    for k, nbytes in quantizer_terms(cfg["quantizer"], latent, batch * grid).items():
+        terms[k] = terms.get(k, 0.0) + nbytes
+    return terms
+
+
+def _check_shape(model: Mapping[str, Any], height: int, width: int, source: str) -> None:
+    try:
+        check_image_shape(int(model["downsamples"]), int(height), int(width), source)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
@@ -78,6 +120,9 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     except DownloadError as err:
         raise ConfigError(str(err)) from None
     timings["data"] = time.perf_counter() - t0
+    for images in (data.train, data.test):  # before training: the network must give back their shape
+        _check_shape(e["model"], *images.shape[-2:], f"dataset={cfg['dataset']['name']} "
+                     f"(dataset.root={cfg['dataset'].get('root')})")
 
     t0 = time.perf_counter()
     training = Training(cfg, data, device)

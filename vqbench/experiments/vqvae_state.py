@@ -4,7 +4,9 @@ from exactly (same seed, same device: the same parameters as an uninterrupted ru
 
 from __future__ import annotations
 
+import logging
 import math
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,13 @@ from ..training.init import initialize_codebooks
 from ..training.replacement import CodewordReplacer
 from .vqvae_eval import to_unit
 
+log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
 # Settings that may change between a run and its resumption: they do not change what was
-# trained so far (the data cache's location; the epoch count, so a run can be extended; tags).
-RESUME_FREE = ("resume", "progress", "device", "hydra", "tags", "dataset.cache_dir", "experiment.epochs")
+# trained so far (the data cache's location; the epoch count, so a run can be extended; tags;
+# the budget keys a VQ-VAE ignores, which every optimizer accepts for sweeps).
+RESUME_FREE = ("resume", "progress", "device", "threads", "hydra", "tags", "dataset.cache_dir", "experiment.epochs",
+               "optimizer.steps", "optimizer.lloyd_iterations", "optimizer.alternations")
 INIT_IMAGES = 1024  # training images whose latents set the codebooks' start (optimizer.init)
 
 
@@ -145,6 +150,23 @@ class Training:
         if replaced and before is not None:  # e.g. restart the EMA of the replaced codewords
             self.bottleneck.codewords_replaced((self.quantizer.codebooks.detach() != before).any(dim=-1))
 
+    def _load_noise_state(self, state: torch.Tensor, path: Path) -> None:
+        """The NSVQ noise generator lives on the run's device, and CPU and CUDA generators keep
+        states of different kinds (Mersenne twister vs Philox seed + offset). A checkpoint from
+        the same kind of device continues its stream exactly; one from another device starts
+        a fresh stream derived from (seed, step), with a warning: the run continues, but its
+        noise is no longer that of an uninterrupted run."""
+        try:
+            if state.numel() == self.noise_generator.get_state().numel():
+                self.noise_generator.set_state(state)
+                return
+        except RuntimeError:
+            pass
+        self.noise_generator.manual_seed((self.seed + 1) * 1_000_003 + int(self.step))
+        log.warning("resume: %s was written on another kind of device than %s; the NSVQ noise continues from a new "
+                    "stream (seeded by seed and step), so the run is no longer bit-identical to an uninterrupted one",
+                    path, self.device)
+
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
@@ -177,10 +199,11 @@ class Training:
         if self.replacer is not None:
             self.replacer.batches_used.copy_(state["replacer"]["batches_used"])
             self.replacer.total_replaced = int(state["replacer"]["total_replaced"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         self.generator.set_state(rng["generator"])
-        self.noise_generator.set_state(rng["noise_generator"])
+        self._load_noise_state(rng["noise_generator"], path)
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
@@ -216,8 +239,19 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         # On the CPU first: generator states must stay CPU tensors; load_state_dict moves the rest.
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unreadable / truncated file: say which one
-        raise ConfigError(f"resume=true: cannot read checkpoint {path} ({err})") from None
+    except Exception as err:  # unreadable / truncated file: say which one, in one short line
+        raise ConfigError(f"resume=true: cannot read checkpoint {path} ({_unreadable_reason(path, err)}); "
+                          f"delete it to start again, or set resume=false") from None
+
+
+def _unreadable_reason(path: Path, err: BaseException) -> str:
+    """torch.load's errors run to many lines (pickle advice, 'file an issue'): keep the gist."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    if not zipfile.is_zipfile(path):
+        return "not a PyTorch checkpoint: truncated or another kind of file"
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(err).__name__)[:200]
 
 
 def load_checkpoint(training: Training, path: Path) -> None:

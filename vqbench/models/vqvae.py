@@ -39,6 +39,27 @@ class ResidualBlock(nn.Module):
         return x + self.block(x)
 
 
+MAX_DOWNSAMPLES = 8  # a 256-pixel image down to one latent position
+
+
+def check_image_shape(downsamples: int, height: int, width: int, source: str) -> None:
+    """The network reproduces [H, W] only when both are multiples of 2^downsamples (each strided
+    stage halves them, each transposed stage doubles them): refuse other images before training."""
+    step = 1 << downsamples
+    if height % step or width % step:
+        raise ValueError(f"{source}: {height}x{width} images cannot pass through experiment.model.downsamples="
+                         f"{downsamples} stride-2 stages and come back the same size (height and width must be "
+                         f"multiples of {step}); choose downsamples <= "
+                         f"{_largest_fitting(height, width)} or other images")
+
+
+def _largest_fitting(height: int, width: int) -> int:
+    n = 0
+    while n < MAX_DOWNSAMPLES and height % (2 << n) == 0 and width % (2 << n) == 0:
+        n += 1
+    return n
+
+
 def _stage_channels(hidden: int, downsamples: int) -> list[int]:
     """Output channels of each strided stage: hidden/2 for all but the last, hidden for the last."""
     return [max(1, hidden // 2)] * (downsamples - 1) + [hidden]

@@ -16,11 +16,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..run.runs import RunSet, lookup, scan_runs
 from .tables import aggregate, build_table, not_finished_markdown, pivot, settings_note, to_markdown, write_table
 
 DEFAULT_COLUMNS = ["experiment.name", "quantizer.name", "optimizer.name", "metrics.bits", "seed", "timings.total"]
+# Each experiment's main metric(s), added to the default columns for the experiments present.
+MAIN_METRICS = {"toy": ["metrics.mse"], "ann": ["metrics.recall@1", "metrics.recall@10"],
+                "vqvae": ["metrics.psnr", "metrics.ssim"]}
+
+
+def default_columns(runs: list[dict[str, Any]]) -> list[str]:
+    """DEFAULT_COLUMNS with the main metrics of the runs' experiments before the time."""
+    names = {lookup(r, "experiment.name") for r in runs}
+    metrics = [m for name, ms in MAIN_METRICS.items() if name in names for m in ms]
+    return DEFAULT_COLUMNS[:-1] + metrics + DEFAULT_COLUMNS[-1:]
 
 
 def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
@@ -52,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figure", nargs="+", help="paper figures to regenerate: fig2a fig2b fig3 fig4 fig5 fig6 "
                     "(presets) or single panels (fig3_128, fig4c, ...) or all; --out is then a directory "
                     "(default results/paper)")
-    ap.add_argument("--columns", nargs="+", default=DEFAULT_COLUMNS,
-                    help=f"dotted paths into each run (default: {' '.join(DEFAULT_COLUMNS)})")
+    ap.add_argument("--columns", nargs="+", default=None,
+                    help=f"dotted paths into each run (default: {' '.join(DEFAULT_COLUMNS)}, with each experiment's "
+                    f"main metric before timings.total: toy mse, ann recall@1 and @10, vqvae psnr and ssim)")
     ap.add_argument("--headers", nargs="+", help="column titles (default: the column paths)")
     ap.add_argument("--sort", nargs="*", default=None, help="columns to sort by (default: all, left to right)")
     ap.add_argument("--out", type=Path, help="write OUT.md and OUT.csv (default: print Markdown)")
@@ -70,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pivot-column", help="... one column per value of this path ...")
     ap.add_argument("--pivot-values", nargs="+", default=[], help="... one table per value path")
     args = ap.parse_args(argv)
-    if args.headers and len(args.headers) != len(args.columns):
+    if args.headers and args.columns and len(args.headers) != len(args.columns):
         ap.error(f"--headers has {len(args.headers)} entries but --columns has {len(args.columns)}")
     try:
         runset = scan_runs(args.runs)
@@ -80,7 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.figure:
         return figure_main(args, runset)
     runs = runset.finished
-    if not runs and not runset.failed and not runset.incomplete:
+    if args.columns is None:
+        args.columns = default_columns(runs)
+        if args.headers and len(args.headers) != len(args.columns):
+            ap.error(f"--headers has {len(args.headers)} entries but the default columns are {len(args.columns)}: "
+                     f"{' '.join(args.columns)}")
+    if not runs and not runset.failed and not runset.incomplete and not runset.unreadable:
         print(f"vqbench-report: error: no metrics.json under {', '.join(map(str, args.runs))}", file=sys.stderr)
         return 2
     if args.values and not args.mean_over:

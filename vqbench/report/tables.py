@@ -146,9 +146,13 @@ def to_csv(columns: list[str], rows: list[list[Any]]) -> str:
 
 def not_finished_markdown(runset: RunSet) -> str:
     """A section listing failed and incomplete runs (empty when every run finished)."""
-    if not runset.failed and not runset.incomplete:
+    if not runset.failed and not runset.incomplete and not runset.unreadable:
         return ""
-    lines = ["", f"## Runs that did not finish ({len(runset.failed)} failed, {len(runset.incomplete)} incomplete)", ""]
+    counts = f"{len(runset.failed)} failed, {len(runset.incomplete)} incomplete"
+    counts += f", {len(runset.unreadable)} unreadable" if runset.unreadable else ""
+    lines = ["", f"## Runs that did not finish ({counts})", ""]
+    for u in runset.unreadable:
+        lines.append(f"- unreadable: {u}")
     for f in runset.failed:
         lines.append(f"- failed: `{f['path']}` ({' '.join(f['overrides'])}): {f['error']}")
     for j in runset.incomplete:

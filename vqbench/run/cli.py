@@ -27,6 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ..common.atomic import write_json_atomic
 from ..common.errors import RunFailed
 from ..common.malloc import keep_freed_memory
+from ..common.threads import set_threads
 from ..experiments import experiment_module
 from . import attempts, rundir
 from .config import ConfigError, check_schema, composition_error_line, validate
@@ -53,6 +54,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     check_schema(cfg)
     plain = to_plain(cfg)
     device = validate(plain)
+    if plain.get("threads") is not None or not _threads_shared:
+        set_threads(plain)
     module = experiment_module(plain["experiment"]["name"])
     if hasattr(module, "validate"):
         module.validate(plain)
@@ -70,9 +73,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     bad = non_finite(record["metrics"])
     if bad:
         shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+        gradient = plain["optimizer"]["name"] != "kmeans" or plain["experiment"]["name"] == "vqvae"
+        hint = "training diverged or the data holds NaN/Inf (try a smaller optimizer.lr)" if gradient else \
+            "the data holds NaN/Inf or values too large for float32"
         raise NonFiniteMetrics(
-            f"non-finite metrics ({shown}): training diverged or the data holds NaN/Inf "
-            f"(try a smaller optimizer.lr); no {METRICS_FILE} written, record in {run_dir / FAILED_FILE}",
+            f"non-finite metrics ({shown}): {hint}; no {METRICS_FILE} written, record in {run_dir / FAILED_FILE}",
             record,
         )
     write_json_atomic(run_dir / METRICS_FILE, record)
@@ -114,7 +119,7 @@ def execute(cfg: DictConfig, run_dir: Path, *, in_sweep: bool = False, overrides
     except (ConfigError, RunFailed, OSError) as err:
         logging.getLogger(__name__).debug("run failed", exc_info=True)
         print(f"vqbench: error: {err}", file=sys.stderr)
-        rundir.restore_hydra(run_dir)
+        rundir.restore_hydra(run_dir, clean_fresh=not in_sweep and not isinstance(err, NonFiniteMetrics))
         if isinstance(err, NonFiniteMetrics):  # keep the numbers (null where non-finite)
             record_failure(run_dir, cfg, overrides or [], err, err.record)
         elif in_sweep:
@@ -159,12 +164,17 @@ def _hydra_main(cfg: DictConfig) -> None:
         sys.exit(status)
 
 
+_threads_shared = False  # a joblib sweep split the cores among its jobs (share_cores)
+
+
 def share_cores(hydra_cfg: DictConfig) -> None:
     """Jobs of a local parallel sweep (joblib launcher) split the cores instead of each taking all;
     an OMP_NUM_THREADS set by the caller (scripts/reproduce_paper.sh sets 1) is kept instead."""
+    global _threads_shared
     launcher = hydra_cfg.launcher
     if "joblib" not in str(launcher.get("_target_", "")):
         return
+    _threads_shared = True
     cores = os.cpu_count() or 1
     n_jobs = int(launcher.get("n_jobs") or -1)
     n_jobs = cores if n_jobs <= 0 else n_jobs
@@ -232,6 +242,9 @@ def main() -> None:
         _hydra_main()
     except (HydraException, OmegaConfBaseException) as err:
         print(f"vqbench: error: {composition_error_line(err)}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:  # Hydra could not write the run's .hydra/*.yaml (disk full, file-size limit)
+        print(f"vqbench: error: {rundir.abandon_all(err)}", file=sys.stderr)
         sys.exit(2)
 
 

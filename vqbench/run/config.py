@@ -15,7 +15,7 @@ import torch
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from ..common.checks import ConfigError, check_range
+from ..common.checks import ConfigError, check_positive, check_range, check_seed
 from ..quantizers import quantizer_class
 from ..training import optimizer_spec
 from .schema import unknown_keys
@@ -73,9 +73,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+
+
 def validate(cfg: Mapping[str, Any]) -> torch.device:
     """All experiment-independent checks of a plain (resolved) config; returns the device."""
-    check_range("seed", cfg["seed"], 0)
+    check_seed("seed", cfg["seed"])
+    check_range("threads", cfg.get("threads"), 1, 1024, allow_none=True, integer=True)
+    # before the optimizer: conf/ann_method/*_nsvq.yaml set optimizer.steps=${paper.sift_steps}
+    check_positive(cfg.get("paper") or {"sift_steps": 1}, "paper", "sift_steps")
     check_quantizer(cfg)
     check_optimizer(cfg)
     return resolve_device(cfg["device"])

@@ -9,15 +9,21 @@
   to other settings, any error) would leave ``.hydra/`` describing settings that produced
   nothing there. ``RunDirGuard`` is a Hydra callback that acts before that write: for a
   single run, ``on_run_start`` takes the lock (so a busy directory is refused before Hydra
-  writes anything) and keeps a copy of the existing ``.hydra/`` files; for a sweep,
+  writes anything) and renames the existing ``.hydra/`` to ``.hydra.before-<pid>`` (a rename
+  needs no free space, so putting it back works on a full disk; a run killed with -9 leaves
+  it, and the next run into the directory puts it back first); for a sweep,
   ``on_multirun_start`` locks the sweep directory and copies the ``.hydra/`` files of the job
   directories already there. A job that fails calls ``restore_hydra`` to put them back.
+* **Fresh directories.** A single run that fails in a directory it created, leaving nothing
+  but ``.hydra/``, ``cli.log`` and the lock, removes them and the directory: a refused run
+  leaves nothing a report would list as an incomplete run.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,12 +34,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..common.atomic import write_text_atomic
 from ..common.checks import ConfigError
+from ..common.errors import write_failed
 
 LOCK_FILE = ".vqbench.lock"
 HYDRA_DIR = ".hydra"
+SET_ASIDE = ".hydra.before-"  # + pid: the .hydra/ of the results in the directory, during a run
+LOG_FILE = "cli.log"  # Hydra's job log (conf/config.yaml: hydra.job_logging)
 
 _held: dict[Path, int] = {}  # directory -> fd of its locked lock file (this process)
-_snapshots: dict[Path, dict[str, bytes]] = {}  # run dir -> .hydra/ files before this run
+_snapshots: dict[Path, dict[str, bytes]] = {}  # run dir -> .hydra/ files before this run (sweeps)
+_set_aside: dict[Path, Path] = {}  # run dir -> where its .hydra/ waits during this run (single runs)
+_fresh: set[Path] = set()  # directories this process created
 
 
 class RunDirBusy(ConfigError):
@@ -49,6 +60,8 @@ def acquire(directory: Path | str, what: str = "run directory") -> None:
     d = _key(directory)
     if d in _held:
         return
+    if not d.exists():
+        _fresh.add(d)
     d.mkdir(parents=True, exist_ok=True)
     fd = os.open(d / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -63,6 +76,15 @@ def acquire(directory: Path | str, what: str = "run directory") -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _held[d] = fd
+    _recover_set_aside(d)
+
+
+def _recover_set_aside(d: Path) -> None:
+    """A run killed while its directory's .hydra/ was set aside left it there: put it back
+    (we hold the lock, so its owner is gone)."""
+    for old in sorted(d.glob(f"{SET_ASIDE}*")):
+        shutil.rmtree(d / HYDRA_DIR, ignore_errors=True)
+        os.replace(old, d / HYDRA_DIR)
 
 
 def release(directory: Path | str) -> None:
@@ -82,18 +104,71 @@ def snapshot_hydra(run_dir: Path | str) -> None:
             _snapshots[_key(run_dir)] = files
 
 
-def restore_hydra(run_dir: Path | str) -> bool:
-    """Put back the ``.hydra/`` files of ``run_dir`` from before this run; True if any."""
-    files = _snapshots.pop(_key(run_dir), None)
-    if not files:
-        return False
-    for name, data in files.items():
-        write_text_atomic(_key(run_dir) / HYDRA_DIR / name, data.decode())
-    return True
+def set_aside_hydra(run_dir: Path | str) -> None:
+    """Rename ``run_dir/.hydra`` out of Hydra's way (single runs; see the module docstring)."""
+    d = _key(run_dir)
+    if (d / HYDRA_DIR).is_dir():
+        aside = d / f"{SET_ASIDE}{os.getpid()}"
+        os.replace(d / HYDRA_DIR, aside)
+        _set_aside[d] = aside
+
+
+def restore_hydra(run_dir: Path | str, clean_fresh: bool = False) -> bool:
+    """Put back the ``.hydra/`` of ``run_dir`` from before this run; True if there was one.
+    With `clean_fresh`, a directory this process created and left with nothing but .hydra/,
+    cli.log and the lock is removed (a failed single run leaves no empty run behind)."""
+    d = _key(run_dir)
+    aside = _set_aside.pop(d, None)
+    if aside is not None:  # renames only: works on a full disk
+        shutil.rmtree(d / HYDRA_DIR, ignore_errors=True)
+        os.replace(aside, d / HYDRA_DIR)
+        return True
+    files = _snapshots.pop(d, None)
+    if files:
+        try:
+            for name, data in files.items():
+                write_text_atomic(d / HYDRA_DIR / name, data.decode())
+        except (OSError, RuntimeError) as err:
+            print(f"vqbench: error: {d / HYDRA_DIR} could not be put back: {err}", file=sys.stderr)
+        return True
+    if clean_fresh and d in _fresh:
+        _remove_empty_run(d)
+    return False
+
+
+def _remove_empty_run(d: Path) -> None:
+    try:
+        if {p.name for p in d.iterdir()} - {HYDRA_DIR, LOG_FILE, LOCK_FILE}:
+            return  # the run left something (a checkpoint, failed.json): keep it and its .hydra/
+        shutil.rmtree(d / HYDRA_DIR, ignore_errors=True)
+        for name in (LOG_FILE, LOCK_FILE):
+            (d / name).unlink(missing_ok=True)
+        d.rmdir()  # fails if another process put its lock file there meanwhile: then it stays
+        _fresh.discard(d)
+    except OSError:
+        pass
 
 
 def forget_hydra(run_dir: Path | str) -> None:
-    _snapshots.pop(_key(run_dir), None)
+    """The run succeeded: drop what was kept of the directory's earlier .hydra/."""
+    d = _key(run_dir)
+    _snapshots.pop(d, None)
+    _fresh.discard(d)
+    aside = _set_aside.pop(d, None)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def abandon_all(err: BaseException) -> str:
+    """After Hydra itself failed (e.g. writing .hydra/*.yaml on a full disk): put back or
+    remove what this process's runs changed, release their locks; returns the one line."""
+    dirs = list(_held)
+    where = dirs[0] / HYDRA_DIR if dirs else Path(HYDRA_DIR)
+    line = f"{write_failed(where, err)} (the run's settings; choose another hydra.run.dir or free space)"
+    for d in dirs:
+        restore_hydra(d, clean_fresh=True)
+        release(d)
+    return line
 
 
 class RunDirGuard(Callback):
@@ -101,21 +176,39 @@ class RunDirGuard(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)  # as run_job does, so ${hydra:...} resolves
-        run_dir = str(OmegaConf.select(config, "hydra.run.dir"))
-        _refuse_if_busy(run_dir, "run directory")
-        snapshot_hydra(run_dir)
+        run_dir = _output_dir(config, "hydra.run.dir")
+        _refuse_if_busy(run_dir, "run directory", "hydra.run.dir")
+        try:
+            set_aside_hydra(run_dir)
+        except OSError as err:
+            _refuse(f"hydra.run.dir={run_dir}: cannot set its .hydra/ aside ({err.strerror or err})")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)
-        sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
-        _refuse_if_busy(sweep_dir, "sweep directory")
+        sweep_dir = Path(_output_dir(config, "hydra.sweep.dir"))
+        _refuse_if_busy(sweep_dir, "sweep directory", "hydra.sweep.dir")
         for hydra_dir in sweep_dir.glob(f"**/{HYDRA_DIR}"):
             snapshot_hydra(hydra_dir.parent)
 
 
-def _refuse_if_busy(directory: Path | str, what: str) -> None:
+def _output_dir(config: DictConfig, key: str) -> str:
+    value = OmegaConf.select(config, key)
+    if value is None or not str(value).strip():
+        _refuse(f"{key} is empty: give the run a directory ({key}=runs/mine), or leave {key} unset for "
+                f"the default under runs/ or multirun/")
+    return str(value)
+
+
+def _refuse(message: str) -> None:
+    print(f"vqbench: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _refuse_if_busy(directory: Path | str, what: str, key: str) -> None:
     try:
         acquire(directory, what)
-    except (RunDirBusy, OSError) as err:
-        print(f"vqbench: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    except RunDirBusy as err:
+        _refuse(str(err))
+    except OSError as err:  # cannot create or open it: a file in the way, no permission, read-only
+        _refuse(f"{key}={directory}: cannot use it as the {what} ({err.strerror or err}"
+                f"{': ' + str(err.filename) if err.filename and str(err.filename) != str(directory) else ''})")

@@ -28,6 +28,7 @@ class RunSet:
     failed: list[dict[str, Any]] = field(default_factory=list)  # {"path", "error", "overrides", config...}
     incomplete: list[Path] = field(default_factory=list)
     superseded: list[dict[str, Any]] = field(default_factory=list)  # older attempts of a job: {"path", "by"}
+    unreadable: list[str] = field(default_factory=list)  # "<file>: not valid JSON (...)": truncated, damaged
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -65,19 +66,33 @@ def scan_runs(paths: list[Path]) -> RunSet:
     finished: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     incomplete: list[Path] = []
+    unreadable: list[str] = []
+
+    def read(reader, f: Path, into: list[dict[str, Any]]) -> None:
+        try:
+            into.append(reader(f))
+        except (ValueError, OSError) as err:  # listed, and the other runs still count
+            unreadable.append(str(err) if isinstance(err, ValueError) else f"{f}: cannot read ({err})")
+        except AttributeError:
+            unreadable.append(f"{f}: not a vqbench record")
+
     for p in paths:
         if p.is_file():
-            finished.append(_finished(p))
+            read(_finished, p, finished)
             continue
         if not p.is_dir():
             raise FileNotFoundError(f"no such run directory or metrics file: {p}")
-        finished += [_finished(f) for f in sorted(p.rglob(METRICS_FILE))]
-        failed += [_failed(f) for f in sorted(p.rglob(FAILED_FILE))]
+        for f in sorted(p.rglob(METRICS_FILE)):
+            read(_finished, f, finished)
+        for f in sorted(p.rglob(FAILED_FILE)):
+            read(_failed, f, failed)
         for h in sorted(p.rglob(".hydra")):
             job = h.parent
             if h.is_dir() and not (job / METRICS_FILE).exists() and not (job / FAILED_FILE).exists():
                 incomplete.append(job)
-    return _one_attempt_per_job(finished, failed, incomplete)
+    out = _one_attempt_per_job(finished, failed, incomplete)
+    out.unreadable = unreadable
+    return out
 
 
 def _one_attempt_per_job(finished: list[dict[str, Any]], failed: list[dict[str, Any]],

@@ -157,6 +157,7 @@ class VQBenchConfig:
     device: Device = Device.auto
     progress: bool = True  # progress bars on long phases
     resume: bool = False  # continue a stopped run from its last checkpoint (vqvae)
+    threads: Optional[int] = None  # torch/faiss/numba threads; null: physical cores <= 4 less the machine's load (vqbench.common.threads)
     paper: PaperConfig = field(default_factory=PaperConfig)
     tags: Dict[str, Any] = field(default_factory=dict)  # free-form user keys (+tags.note=baseline)
     experiment: Any = MISSING

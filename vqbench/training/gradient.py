@@ -41,6 +41,10 @@ class GradientConfig:
     lr_schedule: LrSchedule = LrSchedule.cosine
     init: Init = Init.random  # codebook start
     replacement: ReplacementConfig = field(default_factory=ReplacementConfig)
+    # k-means' budget keys, accepted so that one sweep can set every optimizer's budget
+    # (`-m optimizer=nsvq,ste,kmeans optimizer.lloyd_iterations=5`); ignored by gradient optimizers.
+    lloyd_iterations: int = 25
+    alternations: int = 3
 
 
 def make_adam(param: torch.nn.Parameter, lr: float) -> torch.optim.Adam:

@@ -3,6 +3,7 @@ from the primitives in quantizers/kmeans.py) on the training vectors, on the CPU
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +11,8 @@ import numpy as np
 import torch
 
 from ..quantizers import Quantizer
+
+log = logging.getLogger(__name__)
 
 
 def fit_kmeans(
@@ -21,6 +24,10 @@ def fit_kmeans(
     progress: bool,
 ) -> dict[str, float]:
     """The quantizer's own classical fit (``Quantizer.fit_kmeans``) on `data` [N, D]."""
+    if torch.device(device).type != "cpu":  # faiss k-means, and AVQ's alternations on the compiled CPU search
+        log.warning("optimizer=kmeans runs on the CPU (faiss k-means%s), not on device=%s; the codebooks move "
+                    "to %s afterwards", ", AVQ alternations by the compiled CPU beam search"
+                    if getattr(quantizer, "name", "") == "avq" else "", device, device)
     x = data.detach().cpu().numpy().astype(np.float32, copy=False)
     quantizer.to("cpu")
     stats = quantizer.fit_kmeans(x, int(ocfg["lloyd_iterations"]), int(ocfg["alternations"]), seed, progress)

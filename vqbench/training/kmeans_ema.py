@@ -40,6 +40,9 @@ class KMeansConfig:
     beta: float = 0.25  # VQ-VAE: commitment loss weight
     init: Init = Init.data  # VQ-VAE: codebook start (the classical fits seed from the data themselves)
     replacement: ReplacementConfig = field(default_factory=ReplacementConfig)  # VQ-VAE
+    # the gradient optimizers' budget key, accepted so that one sweep can set every optimizer's
+    # budget (`-m optimizer=nsvq,ste,kmeans optimizer.steps=100`); ignored by k-means.
+    steps: int = 600
 
 
 class EMABottleneck(Bottleneck):
@@ -90,3 +93,15 @@ class KMeans(OptimizerSpec):
 
     def bottleneck(self, quantizer: Quantizer, ocfg: Mapping[str, Any], generator: torch.Generator) -> Bottleneck:
         return EMABottleneck(quantizer, float(ocfg["beta"]), float(ocfg["ema_decay"]))
+
+
+def check_kmeans_rows(cfg: Mapping[str, Any], rows: int, source: str) -> None:
+    """optimizer=kmeans fits K = 2^bits_per_codebook centroids to the training vectors: refuse
+    fewer vectors than centroids before any work (`source` names the key or file they come from)."""
+    if cfg["optimizer"]["name"] != "kmeans":
+        return
+    k = 1 << int(cfg["quantizer"]["bits_per_codebook"])
+    if rows < k:
+        raise ConfigError(f"optimizer=kmeans: {source} gives {rows} training vectors, fewer than the {k} centroids "
+                          f"of quantizer.bits_per_codebook={cfg['quantizer']['bits_per_codebook']}; "
+                          f"use more training vectors or fewer bits")
