@@ -19,9 +19,9 @@ import torch
 from ann_data import make_hdf5, make_texmex
 from bad_input import ANN, TOY, execute, no_results, one_line_error, png_tree, tar_gz
 from test_bad_runs import _vqvae_cfg, file_size_limit
-from vqbench.config import ConfigError
+from vqbench.run.config import ConfigError
 
-from vqbench import data_cli, report
+from vqbench.data import cli as data_cli, report
 from vqbench.data import cifar
 from vqbench.data.vecs import write_vecs
 from vqbench.experiments import vqvae as vqvae_exp
@@ -124,7 +124,7 @@ def test_index_write_failure_is_one_line(tmp_path, capsys):
     cfg_args = [*ANN, f"dataset.root={root}", "experiment.save_index=true"]
     from bad_input import composed
 
-    from vqbench import cli
+    from vqbench.run import cli
 
     cfg = composed(*cfg_args)
     with file_size_limit(8192):  # codebooks.pt is ~1.5 KiB; index.faiss is larger than the limit
@@ -183,7 +183,7 @@ def test_failed_rerun_on_full_disk_keeps_hydra_of_the_results(tmp_path):
 
 def test_run_killed_while_hydra_set_aside_is_healed(tmp_path):
     """kill -9 between setting .hydra/ aside and the end of the run: the next run puts it back."""
-    from vqbench import rundir
+    from vqbench.run import rundir
 
     run_dir = tmp_path / "run"
     (run_dir / ".hydra").mkdir(parents=True)
@@ -277,7 +277,7 @@ def test_absurd_ann_beam_is_refused(tmp_path, capsys):
 def test_memory_estimates_of_the_presets_fit_a_laptop():
     """The estimates refuse absurd values, never the shipped presets (< 4 GiB each)."""
     from bad_input import composed
-    from vqbench.schema import to_plain
+    from vqbench.run.schema import to_plain
 
     from vqbench.experiments import toy
 
