@@ -221,3 +221,43 @@ def test_full_runs_stand_beside_quick_ones_and_are_never_averaged_with_them(tmp_
     assert report_main([str(quick), "--figure", "fig2b", "--out", str(out)]) == 0
     assert "full_n" not in (out / "fig2b.csv").read_text()
     assert not math.isnan(float(rows[("pvq", 12)]["ours_mean"]))
+
+
+# ----------------------------------------------------------------------------- full beside the committed quick pages
+def test_full_protocol_page_stands_full_points_beside_the_committed_quick_pages(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("toy_full_protocol", root / "scripts" / "toy_full_protocol.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    pages = tmp_path / "pages"
+    quick, full = toy_sweeps(tmp_path)
+    assert report_main([str(quick), "--figure", "fig2a", "fig2b", "--out", str(pages)]) == 0  # "committed" pages
+    out = pages / "toy_full_protocol"
+    assert script.main([str(full), "--pages", str(pages), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.with_suffix(".csv").read_text().splitlines()))
+    assert len(rows) == 1
+    r = rows[0]
+    page = {(p["method"], p["bits"]): p for p in csv.DictReader((pages / "fig2b.csv").read_text().splitlines())}
+    q = page[("pvq", "40")]
+    assert (r["figure"], r["method"], r["bits"], r["quick_n"], r["full_n"]) == ("fig2b", "pvq", "40", "3", "2")
+    assert float(r["quick_mean"]) == float(q["ours_mean"]) and float(r["full_rd_gap_db"]) == pytest.approx(0.705)
+    full_mean = float(r["full_mean"])
+    assert float(r["full_minus_quick_db"]) == pytest.approx(10 * math.log10(full_mean / float(q["ours_mean"])))
+    assert float(r["quick_gap_closed"]) == pytest.approx(
+        (float(q["ours_mean"]) - full_mean) / (float(q["ours_mean"]) - float(q["paper_mean"])))
+    md = out.with_suffix(".md").read_text()
+    assert "## Planned points without a finished run (22)" in md and "- fig2b pvq 40 bits seed 2" in md
+    assert "- fig2b pvq 40 bits seed 0" not in md
+    # the regenerated toy pages point to it (fig3_64 reads Fig. 2b's runs)
+    assert report_main([str(quick), "--figure", "fig2b", "fig3_64", "fig2a", "--out", str(pages)]) == 0
+    for name in ("fig2b", "fig3_64"):
+        assert "pvq 40 bits (n 2) in [toy_full_protocol.md](toy_full_protocol.md)" in (pages / f"{name}.md").read_text()
+    assert "toy_full_protocol.md" not in (pages / "fig2a.md").read_text()
+    # quick runs given as full ones, or no committed page, is one clear error
+    assert script.main([str(quick), "--pages", str(pages), "--out", str(out)]) == 2
+    assert "this page is for full-mode runs" in capsys.readouterr().err
+    assert script.main([str(full), "--pages", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert "no committed page for fig2b" in capsys.readouterr().err

@@ -84,6 +84,20 @@ def _ratio_rows(rows: list[Row]) -> list[tuple[str, int, int, float, float, floa
     return out
 
 
+def full_protocol_link(figure_name: str, path: Path | None) -> list[str]:
+    """A pointer to toy_full_protocol.md (scripts/toy_full_protocol.py) when it has points of this figure."""
+    if path is None or not path.is_file():
+        return []
+    same_runs = {"fig3_64": "fig2b"}  # panels that read another panel's runs
+    name = same_runs.get(figure_name, figure_name)
+    points = [r for r in csv.DictReader(path.read_text().splitlines()) if r.get("figure") == name]
+    if not points:
+        return []
+    shown = ", ".join(f"{r['method']} {r['bits']} bits (n {r['full_n']})" for r in points)
+    return [f"Full-protocol points (the authors' training length) beside this page's quick ones: {shown} in "
+            f"[{path.with_suffix('.md').name}]({path.with_suffix('.md').name})."]
+
+
 # --------------------------------------------------------------------------- 40-bit evidence
 def read_high_rate(path: Path) -> list[dict[str, str]]:
     """The rows of toy_high_rate.csv (vqbench-report --mean-over seed); a file without the columns

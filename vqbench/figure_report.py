@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from .atomic import write_text_atomic
-from .figure_evidence import high_rate_lines, unit_factor_lines
+from .figure_evidence import full_protocol_link, high_rate_lines, unit_factor_lines
 from .figure_plot import plot
 from .figure_text import comparability, dataset_label, orderings, settings_lines, sweep_commands
 from .figures import USAGE_FLAG, Panel, complexity_points
@@ -253,7 +253,7 @@ def _copied_band_lines(ref) -> list[str]:
 
 
 def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_name: str | None,
-             high_rate: Path | None = None) -> str:
+             high_rate: Path | None = None, full_protocol: Path | None = None) -> str:
     panel, ref = data.panel, reference_figure(data.panel.figure)
     runs = data.runs
     lines = [f"# {ref.title}: ours beside the published numbers", ""]
@@ -277,6 +277,8 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
         for cmd in sweep_commands(runs):
             lines.append(f"Command: `{cmd}`")
         lines += _beside_lines(data)
+        if getattr(panel.points, "toy", False):
+            lines += full_protocol_link(panel.figure, full_protocol)
         lines += comparability(runs)
         lines += _copied_band_lines(ref)
     if not panel.complexity:
@@ -331,7 +333,9 @@ def write_figure(panel: Panel, runset: RunSet, out_dir: Path, beside: RunSet | N
     if high_rate is None and (out_dir / "toy_high_rate.csv").is_file():
         high_rate = out_dir / "toy_high_rate.csv"
     write_text_atomic(stem.with_suffix(".csv"), to_csv(columns, rows))
-    write_text_atomic(stem.with_suffix(".md"), markdown(data, columns, rows, png.name, high_rate))
+    full_protocol = out_dir / "toy_full_protocol.csv"
+    write_text_atomic(stem.with_suffix(".md"), markdown(data, columns, rows, png.name, high_rate,
+                                                        full_protocol if full_protocol.is_file() else None))
     missing = sum(1 for r in rows if "missing" in str(r[-1]))
     return {"figure": panel.figure, "runs": len(data.runs), "failed": len(data.failed),
             "incomplete": len(data.incomplete), "missing": missing}
