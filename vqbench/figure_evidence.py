@@ -171,7 +171,8 @@ def high_rate_lines(data: FigureData, path: Path | None, beside: dict | None = N
         got = {}
         for name in ("quick", "long", "lloyd"):
             r = s.get(name)
-            got[name] = (float(r["metrics.mse mean"]), float(r["metrics.rd_gap_db mean"])) if r else (math.nan, math.nan)
+            got[name] = ((float(r["metrics.mse mean"]), float(r["metrics.rd_gap_db mean"])) if r
+                         else (math.nan, math.nan))
             steps = f" ({int(float(r['optimizer.steps'])):,}, n {r['n']})" if r and name != "lloyd" else (
                 f" (n {r['n']})" if r else "")
             cells += [_fmt(got[name][0], 4) + steps, _fmt(got[name][1])]

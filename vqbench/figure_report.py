@@ -236,7 +236,8 @@ def _beside_lines(data: FigureData) -> list[str]:
     main = sorted({str(lookup(r, "paper.mode")) for r in data.runs}) or ["none"]
     wall = sorted(float(lookup(r, "timings.total") or 0.0) for r in runs)
     points = sorted(((r.method, int(r.x), r.n) for r in data.beside.values() if r.n), key=lambda p: (p[1], p[0]))
-    lines = [f"Beside ours: {len(runs)} finished runs of mode {mode} (seeds {sorted({int(lookup(r, 'seed') or 0) for r in runs})}; "
+    seeds = sorted({int(lookup(r, "seed") or 0) for r in runs})
+    lines = [f"Beside ours: {len(runs)} finished runs of mode {mode} (seeds {seeds}; "
              f"data: {'; '.join(sorted({dataset_label(r) for r in runs}))}; wall time {sum(wall):,.0f} s summed, "
              f"{wall[0]:,.0f}–{wall[-1]:,.0f} s per run) at "
              + ", ".join(f"{m} {x} bits (n {n})" for m, x, n in points)
@@ -310,7 +311,8 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
         if runs:
             lines += ["", "## Settings of these runs", ""] + settings_lines(runs)
         if data.beside_runs:
-            lines += ["", f"## Settings of the {data.beside_mode} runs beside them", ""] + settings_lines(data.beside_runs)
+            lines += ["", f"## Settings of the {data.beside_mode} runs beside them", ""]
+            lines += settings_lines(data.beside_runs)
     return "\n".join(lines) + "\n"
 
 
