@@ -175,7 +175,7 @@ def test_fig5_page_shows_the_copied_band_as_unknown(tmp_path):
         top = fig.axes[0]
         shaded = {c.get_label() for c in top.collections}
         assert {"_avq paper band", "_rvq paper band"} <= shaded and "_pvq paper band" not in shaded
-        assert "pvq (paper low band only)" in {line.get_label() for line in top.lines}
+        assert "pvq (paper low band; other side unknown)" in {line.get_label() for line in top.lines}
         # titles name our data: a 100k base of siftlike1m, not SIFT1M
         assert top.get_title().splitlines()[1] == "ours: siftlike1m (100k base)"
     finally:
