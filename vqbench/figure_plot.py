@@ -87,7 +87,8 @@ def draw(data: FigureData | None, panel: Panel, rows: list[list[Any]] | None = N
                     for side, name in ((2, "low"), (3, "high")):
                         known = [(p[0], p[side]) for p in pub if p[side] is not None]
                         if known:
-                            top.plot(*zip(*known), ":", lw=0.8, color=c, label=f"{method} (paper {name} band; other side unknown)")
+                            top.plot(*zip(*known), ":", lw=0.8, color=c,
+                                     label=f"{method} (paper {name} band; other side unknown)")
                 diffs = [(r.x, _difference(r.stat()[0], r.paper[0], toy)) for r in mrows if r.paper and r.n]
                 if diffs:
                     bottom.plot(*zip(*diffs), "-o", ms=3, color=c)
