@@ -108,6 +108,7 @@ def test_toy_page_carries_the_40_bit_evidence_and_says_where_ours_agree_with_llo
     bad = tmp_path / "bad.csv"
     bad.write_text("dataset.dim,quantizer.name\n64,pvq\n")
     assert report_main([str(quick), "--figure", "fig2b", "--high-rate", str(bad), "--out", str(out)]) == 2
+    assert report_main([str(quick), "--figure", "fig2b", "--high-rate", str(tmp_path / "no.csv"), "--out", str(out)]) == 2
 
 
 def test_committed_high_rate_study_gives_the_lloyd_comparison(tmp_path):
