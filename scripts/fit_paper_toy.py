@@ -26,12 +26,15 @@ from vqbench.common.atomic import write_text_atomic
 from vqbench.data.toy import make_toy_data, toy_covariance
 from vqbench.metrics.rate_distortion import gaussian_rd_distortion
 from vqbench.paper import figure
+from vqbench.paper.conventions import SCALE_FITS
 from vqbench.paper.toy_model import FIG2A_DIM, lowrank_covariance, sample_lowrank
 from vqbench.quantizers import build_quantizer
 from vqbench.training import fit
 
 BITS = np.arange(12, 41, 4)
 M = 4  # the paper's number of codebooks / PVQ subspaces
+UNITS, LEVEL = SCALE_FITS["uncorrelated"], SCALE_FITS["correlated"]  # the anchors of each factor
+assert UNITS.num_codebooks == LEVEL.num_codebooks == M
 KMEANS = {"name": "kmeans", "lloyd_iterations": 25, "alternations": 3, "init": "data", "replacement": {"enabled": False}}
 
 
@@ -87,14 +90,15 @@ def units_section(runs: bool) -> tuple[list[str], float | None]:
     out.append("")
     if not runs:
         return out + ["(k-means anchors skipped: --no-runs)", ""], None
-    out += ["S measured: published / relative MSE of vqbench k-means (M = 4, 32768 train, 16384 test vectors, seed 0):",
+    out += [f"S measured: published / relative MSE of vqbench k-means (M = {M}, {UNITS.num_train} train, "
+            f"{UNITS.num_test} test vectors, seed {UNITS.seeds[0]}):",
             "", "| dims | method | bits | our relative MSE | published | S |", "|---|---|---|---|---|---|"]
     estimates = []
-    for dim in (64, 128, 256):
-        data = make_toy_data("uncorrelated", dim, 0.0, 32768, 16384, seed=0)
+    for dim in UNITS.dims:
+        data = make_toy_data("uncorrelated", dim, 0.0, UNITS.num_train, UNITS.num_test, seed=UNITS.seeds[0])
         f = figure(f"fig3_{dim}")
-        for name in ("rvq", "pvq"):
-            for k in (3, 4):
+        for name in UNITS.methods:
+            for k in UNITS.bits_per_codebook:
                 rel = kmeans_relative_mse(name, k, data.train, data.test)
                 pub = f.series[name].mean[f.x.index(M * k)]
                 estimates.append(pub / rel)
@@ -143,25 +147,26 @@ def lowrank_section(avq: np.ndarray, pvq: np.ndarray, draws: int = 5) -> tuple[l
 
 
 def runs_section(rank: int) -> tuple[list[str], float]:
-    train = sample_lowrank(32768, FIG2A_DIM, rank, seed=0, sample_seed=1)
-    test = sample_lowrank(16384, FIG2A_DIM, rank, seed=0, sample_seed=2)
+    train = sample_lowrank(LEVEL.num_train, FIG2A_DIM, rank, seed=0, sample_seed=1)
+    test = sample_lowrank(LEVEL.num_test, FIG2A_DIM, rank, seed=0, sample_seed=2)
     f = figure("fig2a")
     out = [f"## 3. vqbench k-means on the rank-{rank} source (A seed 0, 32768 train / 16384 test)", "",
            "| method | bits | our relative MSE | ours / ours at 12 bits | paper / paper at 12 bits | published | "
            "published / ours |", "|---|---|---|---|---|---|---|"]
     levels = []
-    for name in ("rvq", "pvq"):
+    for name in LEVEL.methods:
         first = None
         for k in (3, 4, 5, 6):
             rel = kmeans_relative_mse(name, k, train, test)
             pub = f.series[name].mean[f.x.index(M * k)]
             first = first or (rel, pub)
-            if k <= 4:  # 12 and 16 bits: few codewords, k-means converged
+            if k in LEVEL.bits_per_codebook:  # 12 and 16 bits: few codewords, k-means converged
                 levels.append(pub / rel)
             out.append(f"| {name} | {M * k} | {rel:.4f} | {rel / first[0]:.3f} | {pub / first[1]:.3f} | {pub:.3f} | "
                        f"{pub / rel:.1f} |")
     level = float(np.mean(levels))
-    out += ["", f"Fig. 2a factor (published / relative MSE, RVQ and PVQ at 12 and 16 bits): {level:.1f} "
+    out += ["", f"Fig. 2a factor (published / relative MSE, {' and '.join(n.upper() for n in LEVEL.methods)} at "
+            f"{' and '.join(map(str, LEVEL.bits))} bits): {level:.1f} "
             f"(range {min(levels):.1f}-{max(levels):.1f}).", ""]
     return out, level
 

@@ -19,12 +19,12 @@ import torch
 from ann_data import make_hdf5, make_texmex
 from bad_input import ANN, TOY, execute, no_results, one_line_error, png_tree, tar_gz
 from test_bad_runs import _vqvae_cfg, file_size_limit
-from vqbench.run.config import ConfigError
 
-from vqbench.data import cli as data_cli, report
-from vqbench.data import cifar
+from vqbench.data import cifar, report
+from vqbench.data import cli as data_cli
 from vqbench.data.vecs import write_vecs
 from vqbench.experiments import vqvae as vqvae_exp
+from vqbench.run.config import ConfigError
 
 SEED_RANGE = "in 0..9223372036854775807"
 QUICK_VQVAE = ["experiment=vqvae_quick", "dataset=image_folder", "progress=false", "device=cpu",
@@ -277,9 +277,9 @@ def test_absurd_ann_beam_is_refused(tmp_path, capsys):
 def test_memory_estimates_of_the_presets_fit_a_laptop():
     """The estimates refuse absurd values, never the shipped presets (< 4 GiB each)."""
     from bad_input import composed
-    from vqbench.run.schema import to_plain
 
     from vqbench.experiments import toy
+    from vqbench.run.schema import to_plain
 
     for overrides, module in (([], toy), (["experiment=vqvae"], vqvae_exp), (["experiment=vqvae_quick"], vqvae_exp),
                               (["quantizer=avq", "optimizer=kmeans"], toy)):

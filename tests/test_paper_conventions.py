@@ -57,3 +57,30 @@ def test_bad_inputs():
         relative_mse(1.0, 0.0)
     with pytest.raises(ValueError, match="positive"):
         ratio_db(0.0, 1.0)
+
+
+def test_scale_fit_record_matches_the_fit_report_it_describes():
+    """The anchors and factors in SCALE_FITS are those of results/paper/toy_model_fit.md (written by
+    scripts/fit_paper_toy.py, which reads its anchors from SCALE_FITS): every anchor row is in the
+    report, no other, and the factor and its range are the report's."""
+    import re
+    from pathlib import Path
+
+    from vqbench.paper.conventions import SCALE_FITS, scale_fit
+
+    text = (Path(__file__).resolve().parents[1] / "results" / "paper" / "toy_model_fit.md").read_text()
+    units, level = SCALE_FITS["uncorrelated"], SCALE_FITS["correlated"]
+    s, lo, hi = map(float, re.search(r"^S = ([\d.]+) \(range ([\d.]+)-([\d.]+),", text, re.M).groups())
+    assert (units.scale, units.low, units.high) == (s, lo, hi)
+    rows = re.findall(r"^\| (\d+) \| (rvq|pvq) \| (\d+) \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|$", text, re.M)
+    anchors = {(int(d), m, int(b)) for d, m, b, _ in rows}
+    assert anchors == {(d, m, b) for d in units.dims for m in units.methods for b in units.bits}
+    assert len(anchors) == units.anchors == 12
+    estimates = [float(r[3]) for r in rows]
+    assert min(estimates) == units.low and max(estimates) == units.high
+    f, lo, hi = map(float, re.search(r"^Fig\. 2a factor \(published / relative MSE, RVQ and PVQ at 12 and 16 bits\): "
+                                     r"([\d.]+) \(range ([\d.]+)-([\d.]+)\)", text, re.M).groups())
+    assert (level.scale, level.low, level.high) == (f, lo, hi) and level.bits == (12, 16)
+    assert scale_fit("fig2a") is level and scale_fit("fig3_256") is units and paper_scale("fig2a") == level.scale
+    with pytest.raises(ValueError, match="not a toy-MSE figure"):
+        scale_fit("fig5")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,8 +39,45 @@ from .reference import figure
 UNCORRELATED_SCALE = 139.1  # Figs. 2b, 3: published / (mse_per_dim / variance_per_dim)
 CORRELATED_SCALE = 14.9  # Fig. 2a: published / relative MSE on the fitted model (toy_model_fit.md)
 
-_SCALES = {"fig2a": CORRELATED_SCALE, "fig2b": UNCORRELATED_SCALE, "fig3_64": UNCORRELATED_SCALE,
-           "fig3_128": UNCORRELATED_SCALE, "fig3_256": UNCORRELATED_SCALE}
+
+@dataclass(frozen=True)
+class ScaleFit:
+    """How a unit factor was fitted: the anchor runs (scripts/fit_paper_toy.py reads its anchors
+    from here, and tests/test_paper_conventions.py checks this record against the report it wrote)."""
+
+    scale: float
+    low: float  # smallest and largest single-anchor estimate (published / our relative MSE)
+    high: float
+    data: str
+    dims: tuple[int, ...]
+    methods: tuple[str, ...]
+    bits_per_codebook: tuple[int, ...]
+    num_codebooks: int = 4
+    optimizer: str = "k-means (PVQ: Lloyd per subspace; RVQ: residual k-means), 25 Lloyd iterations"
+    num_train: int = 32768
+    num_test: int = 16384
+    seeds: tuple[int, ...] = (0,)
+    evidence: str = "results/paper/toy_model_fit.md"
+    script: str = "scripts/fit_paper_toy.py"
+
+    @property
+    def bits(self) -> tuple[int, ...]:
+        return tuple(self.num_codebooks * k for k in self.bits_per_codebook)
+
+    @property
+    def anchors(self) -> int:
+        return len(self.dims) * len(self.methods) * len(self.bits_per_codebook)
+
+
+SCALE_FITS = {
+    "uncorrelated": ScaleFit(UNCORRELATED_SCALE, 138.1, 139.8, "N(0, I)", (64, 128, 256), ("rvq", "pvq"), (3, 4)),
+    "correlated": ScaleFit(CORRELATED_SCALE, 14.0, 15.7, "the fitted rank-16 source (A seed 0)", (64,),
+                           ("rvq", "pvq"), (3, 4)),
+}
+_FITS = {"fig2a": "correlated", "fig2b": "uncorrelated", "fig3_64": "uncorrelated", "fig3_128": "uncorrelated",
+         "fig3_256": "uncorrelated"}
+
+_SCALES = {name: SCALE_FITS[fit].scale for name, fit in _FITS.items()}
 
 
 def paper_scale(figure_name: str) -> float:
@@ -48,6 +86,12 @@ def paper_scale(figure_name: str) -> float:
     if figure_name not in _SCALES:
         raise ValueError(f"{figure_name} is not a toy-MSE figure; toy figures: {', '.join(_SCALES)}")
     return _SCALES[figure_name]
+
+
+def scale_fit(figure_name: str) -> ScaleFit:
+    """How the unit factor of a toy figure was fitted (which runs, which rates)."""
+    paper_scale(figure_name)
+    return SCALE_FITS[_FITS[figure_name]]
 
 
 def relative_mse(mse: float, total_variance: float) -> float:

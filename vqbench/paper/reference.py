@@ -94,3 +94,29 @@ def figure(name: str) -> Figure:
         return FIGURES[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown paper figure {name!r}; known: {', '.join(FIGURES)}") from None
+
+
+def copied_bands(fig: Figure) -> dict[tuple[str, str], str]:
+    """Published quantile bands that are a copy of another series' band: {(method, "low"|"high"):
+    the method it equals}. A band equal value for value to another series' band (either side) cannot
+    be both series' own; it is kept for the series whose mean lies nearest to it and marked a copy
+    for the others (Fig. 5: the PVQ upper band is RVQ's, above PVQ's own mean by ~0.05 at T = 1)."""
+    bands = [(m, side, getattr(s, side)) for m, s in fig.series.items() for side in ("low", "high")
+             if getattr(s, side) is not None]
+    groups: dict[tuple[float, ...], list[tuple[str, str]]] = {}
+    for method, side, values in bands:
+        groups.setdefault(tuple(values), []).append((method, side))
+    out: dict[tuple[str, str], str] = {}
+    for values, owners in groups.items():
+        if len({m for m, _ in owners}) < 2:
+            continue
+
+        def distance(owner: tuple[str, str]) -> float:
+            return sum(abs(v - m) for v, m in zip(values, fig.series[owner[0]].mean))
+
+        ranked = sorted(owners, key=distance)
+        keep = ranked[0] if distance(ranked[0]) < distance(ranked[1]) else None  # a tie: none is known
+        for owner in owners:
+            if owner != keep:
+                out[owner] = keep[0] if keep else next(m for m, _ in owners if m != owner[0])
+    return out

@@ -45,10 +45,20 @@ def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
         print(f"vqbench-report: error: {err}", file=sys.stderr)
         return 2
     out_dir = args.out or Path("results/paper")
+    beside = None
+    if args.beside:
+        try:
+            beside = scan_runs(args.beside)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"vqbench-report: error: --beside: {err}", file=sys.stderr)
+            return 2
+    if args.high_rate is not None and not args.high_rate.is_file():
+        print(f"vqbench-report: error: --high-rate {args.high_rate}: no such file", file=sys.stderr)
+        return 2
     for panel in chosen:
         try:
-            s = write_figure(panel, runset, out_dir)
-        except FigureError as err:
+            s = write_figure(panel, runset, out_dir, beside, args.high_rate)
+        except (FigureError, ValueError) as err:
             print(f"vqbench-report: error: {err}", file=sys.stderr)
             return 2
         print(f"{panel.figure}: {s['runs']} runs, {s['failed']} failed, {s['incomplete']} incomplete, "
@@ -63,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figure", nargs="+", help="paper figures to regenerate: fig2a fig2b fig3 fig4 fig5 fig6 "
                     "(presets) or single panels (fig3_128, fig4c, ...) or all; --out is then a directory "
                     "(default results/paper)")
+    ap.add_argument("--beside", nargs="+", type=Path, metavar="RUNS",
+                    help="with --figure: runs of one other mode (e.g. full-protocol points) shown beside the main "
+                    "runs in their own columns and markers, never averaged with them")
+    ap.add_argument("--high-rate", type=Path, metavar="CSV",
+                    help="with --figure: the 40-bit study CSV for the toy pages (scripts/toy_high_rate_study.sh; "
+                    "default: toy_high_rate.csv in the output directory, if there)")
     ap.add_argument("--columns", nargs="+", default=None,
                     help=f"dotted paths into each run (default: {' '.join(DEFAULT_COLUMNS)}, with each experiment's "
                     f"main metric before timings.total: toy mse, ann recall@1 and @10, vqvae psnr and ssim)")

@@ -56,3 +56,7 @@ class FigureData:
     incomplete: list[Path]
     duplicates: int = 0
     superseded: int = 0  # older attempts of this figure's jobs, left out (runs.py)
+    # runs of another mode shown beside the main series (e.g. full beside quick), never averaged with it
+    beside: dict[tuple[str, float], Row] = field(default_factory=dict)
+    beside_runs: list[dict[str, Any]] = field(default_factory=list)
+    beside_mode: str | None = None

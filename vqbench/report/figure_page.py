@@ -19,9 +19,11 @@ import yaml
 
 from ..common.atomic import write_text_atomic
 from ..metrics.rate_distortion import gap_db
+from ..paper.reference import copied_bands
 from ..paper.reference import figure as reference_figure
 from ..run.runs import RunSet, lookup
 from .figure_data import BAND, FigureData, FigureError, Row
+from .figure_evidence import full_protocol_link, high_rate_lines, unit_factor_lines
 from .figure_plot import plot
 from .figure_text import comparability, dataset_label, orderings, settings_lines, sweep_commands
 from .panels import USAGE_FLAG, Panel, complexity_points
@@ -36,13 +38,16 @@ def _incomplete_selected(panel: Panel, job: Path) -> bool:
     return panel.selects(cfg)
 
 
-def collect(panel: Panel, runset: RunSet) -> FigureData:
-    """The figure's rows: our points grouped by (method, x) beside every published point."""
-    ref = reference_figure(panel.figure)
-    runs = [r for r in runset.finished if panel.selects(r)]
+def _one_mode(panel: Panel, runs: list[dict[str, Any]], what: str = "runs") -> str | None:
     modes = sorted({str(lookup(r, "paper.mode")) for r in runs})
     if len(modes) > 1:
-        raise FigureError(f"{panel.figure}: runs of several modes mixed ({', '.join(modes)}); report one mode at a time")
+        raise FigureError(f"{panel.figure}: {what} of several modes mixed ({', '.join(modes)}); report one mode at a "
+                          "time (another mode can stand beside it: --beside)")
+    return modes[0] if modes else None
+
+
+def _group(panel: Panel, runs: list[dict[str, Any]]) -> tuple[dict[tuple[str, float], Row], int]:
+    """Points of the runs grouped by (method, x), one value per seed (a repeated seed: the newer run)."""
     rows: dict[tuple[str, float], Row] = {}
     seen: set[tuple[str, float, int]] = set()
     duplicates = 0
@@ -66,19 +71,42 @@ def collect(panel: Panel, runset: RunSet) -> FigureData:
             for k, v in extras.items():
                 row.extras[k].append(float(v))
             row.flags.update(flags)
+    return rows, duplicates
+
+
+def collect(panel: Panel, runset: RunSet, beside: RunSet | None = None) -> FigureData:
+    """The figure's rows: our points grouped by (method, x) beside every published point; `beside`:
+    runs of one other mode whose points stand in their own columns (e.g. full-protocol runs)."""
+    ref = reference_figure(panel.figure)
+    runs = [r for r in runset.finished if panel.selects(r)]
+    mode = _one_mode(panel, runs)
+    rows, duplicates = _group(panel, runs)
+    copied = copied_bands(ref)
     for series_name, series in ref.series.items():
         ours = panel.compare.get(series_name, series_name)
         for i, x in enumerate(ref.x):
             row = rows.setdefault((ours, float(x)), Row(ours, float(x)))
-            low = series.low[i] if series.low else None
-            high = series.high[i] if series.high else None
+            low = series.low[i] if series.low and (series_name, "low") not in copied else None
+            high = series.high[i] if series.high and (series_name, "high") not in copied else None
             row.paper = (series.mean[i], low, high)
+            for side in ("low", "high"):
+                if (series_name, side) in copied:
+                    row.flags.add(f"paper_{side} unknown: the published {series_name.upper()} {side} band equals "
+                                  f"{copied[series_name, side].upper()}'s digit for digit (copied)")
     failed = [f for f in runset.failed if panel.selects(f)]
     incomplete = [j for j in runset.incomplete if _incomplete_selected(panel, j)]
     ordered = sorted(rows.values(), key=lambda r: (r.paper is None, r.method, r.x))
     kept = {r["path"] for r in runs}
     superseded = sum(1 for s in runset.superseded if s["by"] in kept)
-    return FigureData(panel, ordered, runs, failed, incomplete, duplicates, superseded)
+    data = FigureData(panel, ordered, runs, failed, incomplete, duplicates, superseded)
+    if beside is not None:
+        data.beside_runs = [r for r in beside.finished if panel.selects(r)]
+        data.beside_mode = _one_mode(panel, data.beside_runs, "--beside runs")
+        if data.beside_mode is not None and data.beside_mode == mode:
+            raise FigureError(f"{panel.figure}: the --beside runs are of mode {mode}, as the main runs; give runs of "
+                              "one mode as the main runs, another mode --beside")
+        data.beside, _ = _group(panel, data.beside_runs)
+    return data
 
 
 # --------------------------------------------------------------------------- tables
@@ -103,7 +131,11 @@ def table(data: FigureData) -> tuple[list[str], list[list[Any]]]:
                "paper_mean", "paper_low", "paper_high", "ours_minus_paper"]
     toy = getattr(data.panel.points, "toy", False)
     toy_columns = ["ours_mse_rel", "paper_mse_rel", "ours_rd_gap_db", "paper_rd_gap_db"] if toy else []
-    columns += toy_columns + ["flags"]
+    columns += toy_columns
+    mode = data.beside_mode
+    beside_columns = ([f"{mode}_n", f"{mode}_seeds", f"{mode}_mean", f"{mode}_low", f"{mode}_high"]
+                      + ([f"{mode}_rd_gap_db"] if toy else [])) if data.beside_runs else []
+    columns += beside_columns + ["flags"]
     out = []
     for row in data.rows:
         mean, lo, hi = row.stat()
@@ -115,7 +147,14 @@ def table(data: FigureData) -> tuple[list[str], list[list[Any]]]:
         if toy:
             extra = _toy_columns(row, data.panel.figure)
             cells += [None if math.isnan(extra[c]) else extra[c] for c in toy_columns]
-        flags = _merged_flags(row.flags)
+        if beside_columns:
+            b = data.beside.get((row.method, row.x))
+            if b is not None and b.n:
+                cells += [b.n, " ".join(map(str, sorted(b.seeds))), *b.stat()] + ([b.extra("rd_gap_db")] if toy else [])
+            else:
+                cells += [0, ""] + [None] * (len(beside_columns) - 2)
+        flags = _merged_flags(row.flags | (data.beside[row.method, row.x].flags
+                                           if (row.method, row.x) in data.beside else set()))
         if row.paper and not row.n:
             flags.append("missing: no finished run")
         cells.append("; ".join(flags))
@@ -147,7 +186,32 @@ def complexity_table(panel: Panel) -> tuple[list[str], list[list[Any]]]:
 
 
 # --------------------------------------------------------------------------- text
-def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_name: str | None) -> str:
+def _beside_lines(data: FigureData) -> list[str]:
+    runs, mode = data.beside_runs, data.beside_mode
+    if not runs:
+        return []
+    main = sorted({str(lookup(r, "paper.mode")) for r in data.runs}) or ["none"]
+    wall = sorted(float(lookup(r, "timings.total") or 0.0) for r in runs)
+    points = sorted(((r.method, int(r.x), r.n) for r in data.beside.values() if r.n), key=lambda p: (p[1], p[0]))
+    seeds = sorted({int(lookup(r, "seed") or 0) for r in runs})
+    lines = [f"Beside ours: {len(runs)} finished runs of mode {mode} (seeds {seeds}; "
+             f"data: {'; '.join(sorted({dataset_label(r) for r in runs}))}; wall time {sum(wall):,.0f} s summed, "
+             f"{wall[0]:,.0f}–{wall[-1]:,.0f} s per run) at "
+             + ", ".join(f"{m} {x} bits (n {n})" for m, x, n in points)
+             + f": the {mode}_* columns and the open diamonds (mean, {BAND[0]:.0%}–{BAND[1]:.0%} band as error bar); "
+             f"never averaged with the {', '.join(main)} runs, which stay the main series."]
+    lines += [f"Command ({mode}): `{cmd}`" for cmd in sweep_commands(runs)]
+    return lines
+
+
+def _copied_band_lines(ref) -> list[str]:
+    return [f"The published {m.upper()} {side} band (paper_{side}) equals {src.upper()}'s value for value in the "
+            f"authors' data, a copy, not {m.upper()}'s own: it is shown as unknown (blank, flagged in the table; not "
+            "shaded on the plot)." for (m, side), src in sorted(copied_bands(ref).items())]
+
+
+def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_name: str | None,
+             high_rate: Path | None = None, full_protocol: Path | None = None) -> str:
     panel, ref = data.panel, reference_figure(data.panel.figure)
     runs = data.runs
     lines = [f"# {ref.title}: ours beside the published numbers", ""]
@@ -174,7 +238,11 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
                          "out: only each job's newest finished run counts.")
         for cmd in sweep_commands(runs):
             lines.append(f"Command: `{cmd}`")
+        lines += _beside_lines(data)
+        if getattr(panel.points, "toy", False):
+            lines += full_protocol_link(panel.figure, full_protocol)
         lines += comparability(runs)
+        lines += _copied_band_lines(ref)
     if not panel.complexity:
         pairs = [f"{k} ↔ {v}" for k, v in panel.compare.items() if k in ref.series and k != v]
         if pairs:
@@ -187,6 +255,9 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
     lines += [to_markdown(columns, rows), ""]
     if not panel.complexity and runs:
         lines += orderings(data) + [""]
+    if getattr(panel.points, "toy", False) and not panel.complexity:
+        lines += unit_factor_lines(data) + [""]
+        lines += high_rate_lines(data, high_rate, data.beside, data.beside_mode if data.beside_runs else None)
     missing = [r for r in rows if "missing" in str(r[-1])]
     if not panel.complexity:
         lines.append(f"## Runs that did not finish ({len(data.failed)} failed, {len(data.incomplete)} incomplete, "
@@ -200,11 +271,17 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
             lines.append("None: every published point has runs.")
         if runs:
             lines += ["", "## Settings of these runs", ""] + settings_lines(runs)
+        if data.beside_runs:
+            lines += ["", f"## Settings of the {data.beside_mode} runs beside them", ""]
+            lines += settings_lines(data.beside_runs)
     return "\n".join(lines) + "\n"
 
 
-def write_figure(panel: Panel, runset: RunSet, out_dir: Path) -> dict[str, Any]:
-    """Write <figure>.csv, .md and .png into out_dir; returns a summary for the caller."""
+def write_figure(panel: Panel, runset: RunSet, out_dir: Path, beside: RunSet | None = None,
+                 high_rate: Path | None = None) -> dict[str, Any]:
+    """Write <figure>.csv, .md and .png into out_dir; returns a summary for the caller. `beside`: runs
+    of another mode shown in their own columns; `high_rate`: the CSV of scripts/toy_high_rate_study.sh
+    for the toy pages' 40-bit evidence (default: toy_high_rate.csv in out_dir, if there)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / panel.figure
     png = stem.with_suffix(".png")
@@ -213,11 +290,15 @@ def write_figure(panel: Panel, runset: RunSet, out_dir: Path) -> dict[str, Any]:
         data = FigureData(panel, [], [], [], [])
         plot(None, panel, png, rows)
     else:
-        data = collect(panel, runset)
+        data = collect(panel, runset, beside)
         columns, rows = table(data)
         plot(data, panel, png)
+    if high_rate is None and (out_dir / "toy_high_rate.csv").is_file():
+        high_rate = out_dir / "toy_high_rate.csv"
     write_text_atomic(stem.with_suffix(".csv"), to_csv(columns, rows))
-    write_text_atomic(stem.with_suffix(".md"), markdown(data, columns, rows, png.name))
+    full_protocol = out_dir / "toy_full_protocol.csv"
+    write_text_atomic(stem.with_suffix(".md"), markdown(data, columns, rows, png.name, high_rate,
+                                                        full_protocol if full_protocol.is_file() else None))
     missing = sum(1 for r in rows if "missing" in str(r[-1]))
     return {"figure": panel.figure, "runs": len(data.runs), "failed": len(data.failed),
             "incomplete": len(data.incomplete), "missing": missing}

@@ -41,13 +41,21 @@ def settings_lines(runs: list[dict[str, Any]]) -> list[str]:
     return [f"- varied: {'; '.join(varied) or 'nothing'}", f"- fixed: {', '.join(fixed)}"]
 
 
-def dataset_label(run: dict[str, Any]) -> str:
+def dataset_label(run: dict[str, Any], short: bool = False) -> str:
+    """The data a run used, as the page says it; `short`: as a plot title says it
+    (e.g. "siftlike1m (100k base)", "CIFAR-10 JPEG copy (10k train)")."""
     d = run.get("dataset", {})
     name = d.get("name")
     if name == "toy":
         extra = {"correlated": f", rho {d.get('rho')}", "lowrank": f", rank {d.get('rank')}"}.get(d.get("kind"), "")
         return f"toy {d.get('kind')} Gaussian, {d.get('dim')} dims{extra}"
     root = d.get("root")
+    if short:
+        label = {"sift1m": Path(str(root)).name if root else "SIFT1M", "image_folder": "CIFAR-10 JPEG copy",
+                 "cifar10": "CIFAR-10"}.get(name) or (Path(str(root)).name if root else str(name))
+        sizes = [f"{_thousands(d[k])} {word}" for k, word in (("max_base", "base"), ("max_train", "train"),
+                                                                ("max_test", "test")) if d.get(k)]
+        return label + (f" ({', '.join(sizes)})" if sizes else "")
     if name == "sift1m":
         label = (f"{Path(str(root)).name} (TEXMEX files {d.get('prefix')}_*)" if root
                  else f"SIFT1M from the data home (TEXMEX files {d.get('prefix')}_*)")
@@ -59,6 +67,18 @@ def dataset_label(run: dict[str, Any]) -> str:
         if d.get(key):
             label += f", {key} {d[key]}"
     return label
+
+
+def _thousands(n: int) -> str:
+    n = int(n)
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else f"{n:,}"
+
+
+def plot_title(title: str, runs: list[dict[str, Any]], beside: list[dict[str, Any]] | None = None) -> str:
+    """A figure's title with the data our runs used on a second line (the published title names the
+    paper's data, which ours may not be: a 100k-vector base of siftlike1m is not SIFT1M)."""
+    labels = sorted({dataset_label(r, short=True) for r in [*runs, *(beside or [])]})
+    return f"{title} (paper)\nours: {'; '.join(labels)}" if labels else title
 
 
 def comparability(runs: list[dict[str, Any]]) -> list[str]:
