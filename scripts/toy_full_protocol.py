@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 from vqbench.common.atomic import write_text_atomic
-
 from vqbench.paper.conventions import scale_fit
 from vqbench.paper.reference import figure
 from vqbench.report.figure_page import collect
