@@ -20,10 +20,11 @@ from ann_data import make_hdf5, make_texmex
 from bad_input import ANN, TOY, execute, no_results, one_line_error, png_tree, tar_gz
 from test_bad_runs import _vqvae_cfg, file_size_limit
 
-from vqbench.data import cifar, report
+from vqbench.data import cifar
 from vqbench.data import cli as data_cli
 from vqbench.data.vecs import write_vecs
 from vqbench.experiments import vqvae as vqvae_exp
+from vqbench.report import cli as report
 from vqbench.run.config import ConfigError
 
 SEED_RANGE = "in 0..9223372036854775807"

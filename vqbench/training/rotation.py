@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from .estimators import ste
+from .ste import ste
 
 _EPS = 1e-12
 
