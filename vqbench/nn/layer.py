@@ -34,7 +34,7 @@ from ..training.ema_raw import RawEMA, ema_straight_through
 from ..training.gumbel import gumbel_quantize
 from ..training.init import initialize_codebooks
 from ..training.nsvq import nsvq
-from ..training.replacement import CodewordReplacer
+from ..training.replacement import CodewordReplacer, ReplacementConfig
 from ..training.rotation import rotation_trick
 from ..training.ste import ste
 from .result import Quantized
@@ -83,7 +83,7 @@ class QuantizerLayer(nn.Module):
         # Usage counts of the current replacement window (a buffer: it follows .to(device)).
         self.register_buffer("codeword_usage", torch.zeros(M, K), persistent=False)
         self._replacer = CodewordReplacer(quantizer.codebooks, num_batches=replacement_every,
-                                          discard_threshold=discard_threshold)
+                                          discard_threshold=discard_threshold, noise=ReplacementConfig.noise)
         self._window_batches = 0
         self.ema: RawEMA | None = None
         if estimator == "ema":
