@@ -33,7 +33,7 @@ def _fmt(v: float, digits: int = 3) -> str:
 
 def unit_factor_lines(data: FigureData) -> list[str]:
     """How the page's unit factor was fitted, and the factor-free 40/12-bit check on its own rows."""
-    from .paper.conventions import scale_fit
+    from ..paper.conventions import scale_fit
 
     fit = scale_fit(data.panel.figure)
     bits = " and ".join(map(str, fit.bits))
@@ -137,7 +137,7 @@ def _study(rows: list[dict[str, str]], dim: int, kind: str | None) -> dict[str, 
 def high_rate_lines(data: FigureData, path: Path | None, beside: dict | None = None,
                     beside_mode: str | None = None) -> list[str]:
     """The page's 40-bit points beside the study's NSVQ and Lloyd rows and the published value."""
-    from .figure_report import _toy_columns
+    from .figure_page import _toy_columns
 
     if path is None or not path.is_file():
         return []
