@@ -107,7 +107,7 @@ def training_size(ds: ANNDataset) -> int:
 
 
 def estimate_memory(cfg: Mapping[str, Any], ds: ANNDataset) -> dict[str, float]:
-    """The run's large allocations (bytes) by the setting that drives each (vqbench.memory):
+    """The run's large allocations (bytes) by the setting that drives each (vqbench.common.memory):
     the training vectors (float32 copy), the quantizer, the codes of the base and the result
     lists; the base and queries are read in chunks or memory-mapped."""
     e, q, o = cfg["experiment"], cfg["quantizer"], cfg["optimizer"]

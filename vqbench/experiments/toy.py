@@ -45,7 +45,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def estimate_memory(cfg: Mapping[str, Any]) -> dict[str, float]:
-    """The run's large allocations (bytes) by the setting that drives each (vqbench.memory)."""
+    """The run's large allocations (bytes) by the setting that drives each (vqbench.common.memory)."""
     d, o = cfg["dataset"], cfg["optimizer"]
     dim = int(d["dim"])
     r = int(d["rank"]) if d["kind"] == "lowrank" else dim

@@ -66,7 +66,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
 
 
 def estimate_memory(cfg: Mapping[str, Any], height: int = 32, width: int = 32) -> dict[str, float]:
-    """The run's large allocations (bytes) by the setting that drives each (vqbench.memory):
+    """The run's large allocations (bytes) by the setting that drives each (vqbench.common.memory):
     the network's weights with Adam's copies (counted exactly on the meta device, nothing
     allocated), the activations of a training batch kept for the backward pass (for
     height x width images), the quantizer, and the decoded images (CIFAR-10's 60,000 at most)."""
