@@ -33,9 +33,12 @@ class RunSet:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: not a vqbench record (a JSON {type(record).__name__})")
+    return record
 
 
 def _flatten(record: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -73,8 +76,6 @@ def scan_runs(paths: list[Path]) -> RunSet:
             into.append(reader(f))
         except (ValueError, OSError) as err:  # listed, and the other runs still count
             unreadable.append(str(err) if isinstance(err, ValueError) else f"{f}: cannot read ({err})")
-        except AttributeError:
-            unreadable.append(f"{f}: not a vqbench record")
 
     for p in paths:
         if p.is_file():
