@@ -8,7 +8,8 @@ ALL_FIGURES=(fig2a fig2b fig3 fig4 fig5 fig6)
 
 usage() {
   cat <<'EOF'
-Usage: bash scripts/reproduce_paper.sh [--quick] [--out DIR] [--chunk I/N] [--no-report] [--dry-run] [FIGURE ...]
+Usage: bash scripts/reproduce_paper.sh [--quick] [--out DIR] [--chunk I/N] [--ledger DIR | --no-ledger] [--commit]
+                                     [--no-report] [--dry-run] [FIGURE ...]
 
 Runs each FIGURE's sweep (conf/paper/<figure>[_quick].yaml), then writes its report pages
 (<figure>.md, .csv, .png and README.md) into --out. Without FIGURE: all of them.
@@ -23,6 +24,11 @@ Flags:
   --chunk I/N    run only the I-th of N interleaved slices of each figure's job list (e.g. 1/8 ... 8/8,
                  one slice per batch job of bounded wall time); every slice uses the same sweep
                  directory, so the report sees the union. Slices of one figure run one at a time.
+  --ledger DIR   the campaign ledger (default results/campaigns): before each sweep its records of that
+                 figure are restored into the sweep directory (so finished jobs are skipped, on a fresh
+                 clone too), after it the sweep's finished records are saved into DIR/<figure>-<mode>/
+  --no-ledger    neither restore nor save
+  --commit       git-commit DIR/<figure>-<mode> after each sweep (chunk), when it changed
   --no-report    run the sweeps only
   --dry-run      print the commands, run nothing
   -h, --help     this text
@@ -41,6 +47,7 @@ Environment:
   SIFT_PREFIX=NAME  (default sift; without SIFT_ROOT: vqbench-data download sift1m's cache)
   LAUNCHER="hydra/launcher=joblib hydra.launcher.n_jobs=2"   parallel jobs (pip install -e '.[cluster]')
   SWEEPS=DIR        root of the sweep directories (default multirun/paper)
+  OVERRIDES="K=V ..."  extra Hydra overrides for every sweep (e.g. a smaller size for a test)
 
 Exit status: 0 when every sweep and the report succeeded, 1 when a sweep had failed or unfinished
 jobs (the report lists them), 2 for a bad argument.
@@ -52,7 +59,7 @@ die() {
   exit 2
 }
 
-mode=full suffix="" out=reports/paper chunk="" dry=0 report=1
+mode=full suffix="" out=reports/paper chunk="" dry=0 report=1 ledger=results/campaigns commit=0
 figures=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -62,6 +69,10 @@ while [ $# -gt 0 ]; do
     --out=*) out=${1#--out=}; [ -n "$out" ] || die "--out needs a directory" ;;
     --chunk) [ $# -ge 2 ] || die "--chunk needs I/N (e.g. 2/4)"; chunk=$2; shift ;;
     --chunk=*) chunk=${1#--chunk=} ;;
+    --ledger) [ $# -ge 2 ] && [ -n "$2" ] || die "--ledger needs a directory"; ledger=$2; shift ;;
+    --ledger=*) ledger=${1#--ledger=}; [ -n "$ledger" ] || die "--ledger needs a directory" ;;
+    --no-ledger) ledger="" ;;
+    --commit) commit=1 ;;
     --no-report) report=0 ;;
     --dry-run) dry=1 ;;
     fig2a|fig2b|fig3|fig4|fig5|fig6) figures+=("$1") ;;
@@ -94,15 +105,35 @@ run() {  # print the command; run it unless --dry-run
   [ "$dry" -eq 1 ] || "$@"
 }
 
+[ "$commit" -eq 0 ] || [ -n "$ledger" ] || die "--commit needs the ledger (drop --no-ledger)"
+
+commit_ledger() {  # commit one figure's ledger directory when it changed
+  local dir=$1 message=$2 repo
+  repo=$(git -C "$dir" rev-parse --show-toplevel 2>/dev/null) || { echo "reproduce_paper: --commit: $dir is not in a git repository" >&2; return 1; }
+  git -C "$repo" add -- "$(realpath "$dir")" || return 1
+  if git -C "$repo" diff --cached --quiet -- "$(realpath "$dir")"; then return 0; fi
+  git -C "$repo" commit -q -m "$message" -- "$(realpath "$dir")"
+}
+
 status=0
 for fig in "${figures[@]}"; do
   start=$(date +%s)
-  # shellcheck disable=SC2046  # word splitting of the data and launcher arguments is intended
+  book=${ledger:+$ledger/$fig-$mode}
+  [ -z "$book" ] || run python -m vqbench.run.ledger restore "$book" "$(sweep_dir "$fig")" || status=1
+  # shellcheck disable=SC2046  # word splitting of the data, launcher and extra arguments is intended
   run env "${threads[@]}" vqbench -m "+paper=${fig}${suffix}" progress=false resume=true \
-    "hydra.sweep.dir=$(sweep_dir "$fig")" ${chunk:+"hydra.sweeper.chunk=$chunk"} $(data_args "$fig") ${LAUNCHER:-}
+    "hydra.sweep.dir=$(sweep_dir "$fig")" ${chunk:+"hydra.sweeper.chunk=$chunk"} $(data_args "$fig") ${LAUNCHER:-} \
+    ${OVERRIDES:-}
   rc=$?
   [ "$dry" -eq 1 ] || echo "reproduce_paper: ${fig}${suffix}${chunk:+ chunk $chunk} finished with status $rc in $(( $(date +%s) - start )) s" >&2
   [ "$rc" -eq 0 ] || status=1
+  if [ -n "$book" ]; then
+    run python -m vqbench.run.ledger save "$(sweep_dir "$fig")" "$book" || status=1
+    if [ "$commit" -eq 1 ] && [ "$dry" -eq 0 ]; then
+      n=$(find "$book" -name metrics.json 2>/dev/null | wc -l)
+      commit_ledger "$book" "ledger: $fig-$mode${chunk:+ chunk $chunk}, $n finished jobs recorded" || status=1
+    fi
+  fi
 done
 [ "$report" -eq 1 ] || exit "$status"
 

@@ -78,3 +78,45 @@ def test_shape_errors_are_clear():
         psnr(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 9))
     with pytest.raises(ValueError, match="smaller than the 11x11 window"):
         ssim(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
+
+
+def _ssim_legacy_by_hand(x: np.ndarray, y: np.ndarray) -> float:
+    """scikit-image < 0.20's float-image default, transcribed window by window: uniform 7x7,
+    sample (ddof = 1) variances and covariance, data_range 2, channels averaged."""
+    c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
+    values = []
+    for c in range(x.shape[0]):
+        for i in range(x.shape[1] - 6):
+            for j in range(x.shape[2] - 6):
+                px = x[c, i : i + 7, j : j + 7].ravel()
+                py = y[c, i : i + 7, j : j + 7].ravel()
+                mx, my = px.mean(), py.mean()
+                vx, vy = px.var(ddof=1), py.var(ddof=1)
+                cxy = np.cov(px, py, ddof=1)[0, 1]
+                values.append(((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
+    return float(np.mean(values))
+
+
+def test_ssim_legacy_matches_hand_computation_and_differs_from_standard():
+    from vqbench.metrics.images import ssim_legacy
+
+    rng = np.random.default_rng(5)
+    x = rng.random((3, 10, 9))
+    y = np.clip(0.6 * x + 0.25 + 0.15 * rng.standard_normal(x.shape), 0, 1)
+    got = ssim_legacy(torch.from_numpy(x)[None], torch.from_numpy(y)[None]).item()
+    assert got == pytest.approx(_ssim_legacy_by_hand(x, y), abs=1e-12)
+    # data_range 2 shrinks nothing in the structure term but quadruples the constants: a
+    # different number from the standard SSIM of the same pair, on 11x11-sized images too
+    big_x, big_y = rng.random((1, 3, 16, 16)), rng.random((1, 3, 16, 16))
+    bx, by = torch.from_numpy(big_x), torch.from_numpy(big_y)
+    assert ssim_legacy(bx, by).item() != pytest.approx(ssim(bx, by).item(), abs=1e-3)
+    with pytest.raises(ValueError, match="smaller than the 7x7 window"):
+        ssim_legacy(torch.zeros(1, 3, 6, 8), torch.zeros(1, 3, 6, 8))
+
+
+def test_ssim_constants_scale_with_data_range():
+    """A constant pair's SSIM is the luminance term alone: its constant is (K1 * data_range)^2."""
+    a, b = 40.0, 60.0
+    x, y = torch.full((1, 1, 12, 12), a), torch.full((1, 1, 12, 12), b)
+    c1 = (0.01 * 255.0) ** 2
+    assert ssim(x, y, data_range=255.0).item() == pytest.approx((2 * a * b + c1) / (a * a + b * b + c1), rel=1e-9)

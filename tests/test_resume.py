@@ -16,6 +16,7 @@ from vqbench.paper.conventions import to_paper_units
 from vqbench.report.cli import main as report_main
 from vqbench.report.figure_page import collect
 from vqbench.report.panels import panels
+from vqbench.common.provenance import RESULTS_VERSION
 from vqbench.run.attempts import SUPERSEDED_FILE, finished_record, job_key
 from vqbench.run.runs import scan_runs
 
@@ -40,8 +41,13 @@ def identity(path: Path) -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------- which record is a job's
-def record(config, mse=1.0, finished="2026-01-01T00:00:00+00:00", **metrics):
+DATA = {"base": {"path": "/data/a_base.fvecs", "bytes": 12, "sha256": "aa"}}
+
+
+def record(config, mse=1.0, finished="2026-01-01T00:00:00+00:00", data=DATA, results_version=RESULTS_VERSION,
+           **metrics):
     return {"config": config, "metrics": {"mse": mse, **metrics}, "timings": {"total": 1.0}, "environment": {},
+            "code": {"commit": "0" * 40, "dirty": False, "results_version": results_version}, "data": data,
             "finished_at": finished}
 
 
@@ -56,20 +62,49 @@ def write(path: Path, obj) -> Path:
 
 def test_finished_record_compares_the_resolved_config(tmp_path):
     write(tmp_path / "metrics.json", record(CFG))
-    assert finished_record(tmp_path, CFG)["metrics"]["mse"] == 1.0
+    assert finished_record(tmp_path, CFG, DATA)["metrics"]["mse"] == 1.0
     # resume/progress do not change a result: the resumed campaign sets them differently
-    assert finished_record(tmp_path, {**CFG, "resume": True, "progress": False}) is not None
-    assert finished_record(tmp_path, {**CFG, "seed": 1}) is None
-    assert finished_record(tmp_path, {**CFG, "quantizer": {"name": "rvq", "bits_per_codebook": 4}}) is None
+    assert finished_record(tmp_path, {**CFG, "resume": True, "progress": False}, DATA) is not None
+    assert finished_record(tmp_path, {**CFG, "seed": 1}, DATA) is None
+    assert finished_record(tmp_path, {**CFG, "quantizer": {"name": "rvq", "bits_per_codebook": 4}}, DATA) is None
     assert job_key(CFG) == job_key({**CFG, "resume": True}) != job_key({**CFG, "seed": 1})
+
+
+@pytest.mark.parametrize("free", [{"threads": 1}, {"tags": {"note": "x"}}, {"device": "cpu"},
+                                  {"dataset": {"name": "sift1m", "root": "/elsewhere", "cache_dir": "/c"}}])
+def test_settings_that_never_change_a_result_do_not_defeat_resume(tmp_path, free):
+    """threads, tags, the device and where the data lie are not part of a job (the data's checksums are)."""
+    base = {**CFG, "dataset": {"name": "sift1m", "root": "/data", "cache_dir": None}}
+    write(tmp_path / "metrics.json", record(base))
+    changed = {**base, **free}
+    if "dataset" in free:
+        changed["dataset"] = {**base["dataset"], **free["dataset"]}
+    assert finished_record(tmp_path, changed, DATA) is not None
+    assert finished_record(tmp_path, {**changed, "dataset": {**changed["dataset"], "name": "sift1m_hdf5"}}, DATA) is None
+
+
+def test_other_data_or_another_results_version_is_another_job(tmp_path):
+    write(tmp_path / "metrics.json", record(CFG))
+    other = {"base": {**DATA["base"], "sha256": "bb"}}
+    assert finished_record(tmp_path, CFG, other) is None  # same path, other bytes
+    assert finished_record(tmp_path, CFG, {**DATA, "learn": DATA["base"]}) is None  # one more file read
+    assert finished_record(tmp_path, CFG, None) is None  # the data cannot be read now: run it
+    moved = {"base": {**DATA["base"], "path": "/mnt/copy/a_base.fvecs"}}
+    assert finished_record(tmp_path, CFG, moved) is not None  # the same bytes elsewhere
+    write(tmp_path / "metrics.json", record(CFG, results_version=RESULTS_VERSION - 1))
+    assert finished_record(tmp_path, CFG, DATA) is None
+    unrecorded = record(CFG)
+    del unrecorded["code"]
+    write(tmp_path / "metrics.json", unrecorded)
+    assert finished_record(tmp_path, CFG, DATA) is None
 
 
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"config": CFG}), json.dumps([1, 2]),
                                      '{"config": ' + json.dumps(CFG) + ', "metrics": {"mse": NaN}}'])
 def test_a_broken_metrics_file_is_not_a_finished_run(tmp_path, content):
     write(tmp_path / "metrics.json", content)
-    assert finished_record(tmp_path, CFG) is None
-    assert finished_record(tmp_path / "absent", CFG) is None
+    assert finished_record(tmp_path, CFG, DATA) is None
+    assert finished_record(tmp_path / "absent", CFG, DATA) is None
 
 
 def test_a_rerun_directory_counts_its_final_attempt(tmp_path):
@@ -113,10 +148,11 @@ def test_records_without_a_finishing_time_fall_back_to_the_file_time(tmp_path):
 
 
 def fig2b_run(path, seed, mse, finished, note):
-    """A Fig. 2b point; `note` (a tag) makes the configs differ so both reach the figure."""
+    """A Fig. 2b point; `note` (a learning rate) makes the configs differ so both reach the figure
+    (a tag would not: tags never change a result, so two runs differing in one are one job)."""
     cfg = {"experiment": {"name": "toy"}, "dataset": {"name": "toy", "kind": "uncorrelated", "dim": 64},
-           "quantizer": {"name": "rvq", "num_codebooks": 4, "bits_per_codebook": 3}, "optimizer": {"name": "nsvq"},
-           "paper": {"figure": "fig2b", "mode": "quick"}, "seed": seed, "tags": {"note": note}}
+           "quantizer": {"name": "rvq", "num_codebooks": 4, "bits_per_codebook": 3}, "optimizer": {"name": "nsvq", "lr": {"old": 0.1, "new": 0.2}[note]},
+           "paper": {"figure": "fig2b", "mode": "quick"}, "seed": seed}
     metrics = {"bits": 12.0, "mse": mse, "rd_gap_db": 1.0, "rd_bound_mse": mse / 1.2589, "data_variance": 64.0,
                "usage_mean": 1.0}
     write(path / "metrics.json", {**record(cfg, finished=finished), "metrics": metrics})

@@ -13,10 +13,15 @@ training loop batches by indexing them, so no image is decoded per epoch.
   cached too (keyed by every file's path, size and mtime), so later runs skip decoding.
 
 The cache lives in ``dataset.cache_dir``, else ``$VQBENCH_DATA``, else ``~/.cache/vqbench``.
+
+``dataset.genuine_test`` (either dataset) names an ``.npz`` of test images with their original,
+lossless pixels (``test_images`` uint8 [N, H, W, 3], as torchvision's ``CIFAR10.data``), scored
+beside the test split; e.g. ``cifar10-genuine-5k.npz`` when training on a lossy JPEG copy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -58,13 +63,15 @@ class ImageSplits:
     test_labels: torch.Tensor
     classes: tuple[str, ...]
     source: str
+    genuine: torch.Tensor | None = None  # dataset.genuine_test's images (never subset), or None
 
     def subset(self, max_train: int | None, max_test: int | None, seed: int) -> "ImageSplits":
         """Seeded random subsets (same seed, same images); ``None`` keeps a split whole."""
         tr = seeded_subset(self.train.shape[0], max_train, seed, "dataset.max_train")
         te = seeded_subset(self.test.shape[0], max_test, seed + 1, "dataset.max_test")
         return ImageSplits(
-            self.train[tr], self.train_labels[tr], self.test[te], self.test_labels[te], self.classes, self.source
+            self.train[tr], self.train_labels[tr], self.test[te], self.test_labels[te], self.classes, self.source,
+            self.genuine,
         )
 
 
@@ -93,7 +100,44 @@ def load_images(dcfg: Mapping[str, Any], seed: int, progress: bool = False) -> I
         splits = load_image_folder(dcfg["root"], cache_root(dcfg), progress)
     else:
         raise DatasetError(f"dataset.name must be 'cifar10' or 'image_folder' for image experiments, got {name!r}")
+    if dcfg["genuine_test"]:
+        splits = dataclasses.replace(splits, genuine=load_genuine_test(dcfg["genuine_test"]))
     return splits.subset(dcfg["max_train"], dcfg["max_test"], seed)
+
+
+def image_files(dcfg: Mapping[str, Any]) -> dict[str, Path]:
+    """The files an image dataset section reads (for the run's data checksums): the archive or
+    tree (``images``), or CIFAR-10's batch files, and ``genuine_test``."""
+    if dcfg["name"] == "cifar10":
+        from torchvision.datasets import CIFAR10
+
+        root = Path(dcfg["root"]).expanduser() if dcfg["root"] else cache_root(dcfg) / "cifar10"
+        names = [n for n, _ in CIFAR10.train_list + CIFAR10.test_list]
+        files = {f"cifar10/{n}": root / CIFAR10.base_folder / n for n in names}
+    else:
+        files = {"images": Path(dcfg["root"]).expanduser()} if dcfg["root"] else {}
+    if dcfg["genuine_test"]:
+        files["genuine_test"] = Path(dcfg["genuine_test"]).expanduser()
+    return files
+
+
+def load_genuine_test(path: str | os.PathLike) -> torch.Tensor:
+    """``test_images`` of an .npz (uint8 [N, H, W, 3]) as uint8 [N, 3, H, W]."""
+    path = Path(path).expanduser()
+    where = f"dataset.genuine_test={path}"
+    if not path.is_file():
+        raise DatasetError(f"{where}: {'is a directory, not' if path.is_dir() else 'no such file; expected'} an .npz "
+                           f"holding test_images")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "test_images" not in npz.files:
+                raise DatasetError(f"{where}: no array 'test_images' (has {sorted(npz.files)})")
+            images = npz["test_images"]
+    except (OSError, ValueError, EOFError) as e:  # not a zip, truncated, pickled arrays
+        raise DatasetError(f"{where}: not a readable .npz ({e})") from None
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] == 0:
+        raise DatasetError(f"{where}: test_images is {images.dtype} {images.shape}, expected uint8 [N, H, W, 3]")
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
 
 
 # ---------------------------------------------------------------------------- CIFAR-10

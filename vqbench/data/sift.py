@@ -312,6 +312,19 @@ class AnnBenchmarksHDF5(ANNDataset):
         return out
 
 
+def ann_files(dcfg) -> dict[str, Path]:
+    """The files an ANN dataset section reads (for the run's data checksums), found as the
+    loaders find them: TEXMEX base/learn/query (.fvecs or .bvecs) + ground truth, or the HDF5 file."""
+    root = Path(dcfg["root"]).expanduser() if dcfg["root"] else None
+    if dcfg["name"] == "sift1m_hdf5":
+        return {"hdf5": root / dcfg["file"] if root else default_root("sift1m_hdf5") / HDF5_NAME}
+    root = root or default_root("sift1m")
+    prefix = dcfg["prefix"]
+    files = {s: _find_split(root, prefix, s) for s in ("base", "learn", "query")}
+    files["groundtruth"] = root / f"{prefix}_groundtruth.ivecs"
+    return files
+
+
 def load_dataset(dcfg, seed: int) -> ANNDataset:
     """Build the dataset a (complete) ``dataset`` config section names (sift1m | sift1m_hdf5);
     `seed`: the run's, for an HDF5 training sample whose dataset.seed is null."""

@@ -28,7 +28,7 @@ from ..common.errors import write_failed
 from ..common.memory import F32, quantizer_terms, refuse_if_too_big
 from ..common.options import Search
 from ..common.progress import progress as progress_bar
-from ..data.sift import ANNDataset, load_dataset
+from ..data.sift import ANNDataset, ann_files, load_dataset
 from ..metrics.vectors import code_statistics
 from ..quantizers import build_quantizer, check_quantizer_fits
 from ..training import fit
@@ -240,6 +240,11 @@ def _save_results(quantizer, index, run_dir: Path) -> None:
         for path in written:
             path.unlink(missing_ok=True)
         raise
+
+
+def data_files(cfg: Mapping[str, Any]) -> dict[str, Path]:
+    """The files this run reads (their checksums go into its record)."""
+    return ann_files(cfg["dataset"])
 
 
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:

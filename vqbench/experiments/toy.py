@@ -62,6 +62,11 @@ def estimate_memory(cfg: Mapping[str, Any]) -> dict[str, float]:
     return terms
 
 
+def data_files(cfg: Mapping[str, Any]) -> dict[str, Path]:
+    """Toy data are generated from the config: no files."""
+    return {}
+
+
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
     d, seed = cfg["dataset"], int(cfg["seed"])
     timings: dict[str, float] = {}

@@ -15,7 +15,9 @@ and report reconstruction quality on the test images.
   ends with exactly the parameters of an uninterrupted run (same seed, same device).
   ``resume=true experiment.epochs=N`` extends a run (a finished one too) to N epochs; the
   learning-rate schedule is then recomputed for the new total (cosine rises again).
-* Metrics: test PSNR (dB, per-image mean, images in [0, 1]), SSIM, MSE, per-codebook
+* Metrics: test PSNR (dB, per-image mean, images in [0, 1]), SSIM (and ``ssim_legacy``, the
+  scikit-image < 0.20 convention), MSE; the same with a ``_genuine`` suffix on
+  ``dataset.genuine_test`` (test images with their original pixels) when it is set; per-codebook
   perplexity and usage, bits per latent vector and per image, encoding complexity per
   latent vector; ``reconstructions.png`` shows test originals above their reconstructions.
 """
@@ -33,7 +35,8 @@ import torch
 from ..common.atomic import write_json_atomic
 from ..common.checks import ConfigError, check_positive, check_range
 from ..common.memory import ADAM_COPIES, F32, quantizer_terms, refuse_if_too_big
-from ..data.cifar import ImageSplits, load_images
+from ..common.provenance import data_record
+from ..data.cifar import ImageSplits, image_files, load_images
 from ..data.download import DownloadError
 from ..metrics.complexity import encode_ops
 from ..models.vqvae import MAX_DOWNSAMPLES, Decoder, Encoder, check_image_shape
@@ -101,6 +104,11 @@ def _check_shape(model: Mapping[str, Any], height: int, width: int, source: str)
         raise ConfigError(str(err)) from None
 
 
+def data_files(cfg: Mapping[str, Any]) -> dict[str, Path]:
+    """The files this run reads (their checksums go into its record)."""
+    return image_files(cfg["dataset"])
+
+
 def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str, Any]:
     e = cfg["experiment"]
     run_dir = Path(run_dir)
@@ -110,9 +118,10 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
 
     ckpt = run_dir / CHECKPOINT
     state = None
+    data_sums = _data_sums(cfg)
     if cfg["resume"] and ckpt.is_file():  # refuse a mismatch before decoding any data
         state = read_checkpoint(ckpt)
-        check_resumable(state, cfg, ckpt)
+        check_resumable(state, cfg, ckpt, data_sums)
 
     t0 = time.perf_counter()
     try:
@@ -126,6 +135,7 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
 
     t0 = time.perf_counter()
     training = Training(cfg, data, device)
+    training.data_record = data_sums
     if state is not None:
         training.load_state_dict(state, ckpt)
         log.info("vqbench: resumed %s after epoch %d/%d", ckpt, training.epoch, training.epochs)
@@ -158,13 +168,29 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
         log.info("epoch %d/%d: train loss %.4f, test PSNR %.2f dB, SSIM %.4f, %.0f s", training.epoch,
                  training.epochs, stats["train_loss"], test["psnr"], test["ssim"], train_time)
 
+    genuine = None
+    if data.genuine is not None:
+        t0 = time.perf_counter()
+        genuine = evaluate(training.model, data.genuine, eval_batch, device, progress)
+        timings["eval_genuine"] = time.perf_counter() - t0
+        log.info("genuine test images (%d, dataset.genuine_test): PSNR %.2f dB, SSIM %.4f, legacy SSIM %.4f",
+                 data.genuine.shape[0], genuine["psnr"], genuine["ssim"], genuine["ssim_legacy"])
+
     t0 = time.perf_counter()
     save_grid(training.model, data.test[grid_indices(data.test.shape[0], int(e["grid_images"]))], run_dir / GRID, device)
     timings["grid"] = time.perf_counter() - t0
-    return {"metrics": final_metrics(training, data), "timings": timings}
+    return {"metrics": final_metrics(training, data, genuine), "timings": timings}
 
 
-def final_metrics(training: Training, data: ImageSplits) -> dict[str, float]:
+def _data_sums(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The data's checksums, or None while a file is missing (e.g. CIFAR-10 not downloaded yet)."""
+    try:
+        return data_record(data_files(cfg))
+    except OSError:
+        return None
+
+
+def final_metrics(training: Training, data: ImageSplits, genuine: Mapping[str, float] | None = None) -> dict[str, float]:
     q = training.quantizer
     last = training.history[-1]
     positions = training.model.latent_grid(data.test.shape[-1]) * training.model.latent_grid(data.test.shape[-2])
@@ -174,6 +200,11 @@ def final_metrics(training: Training, data: ImageSplits) -> dict[str, float]:
         "ssim": last["test_ssim"],
         "mse": last["test_mse"],
     }
+    if "test_ssim_legacy" in last:  # absent from the history of a checkpoint written before it existed
+        metrics["ssim_legacy"] = last["test_ssim_legacy"]
+    if genuine is not None:
+        metrics.update({f"{k}_genuine": genuine[k] for k in ("psnr", "ssim", "ssim_legacy", "mse")})
+        metrics["genuine_images"] = float(data.genuine.shape[0])
     metrics.update({k[len("test_"):]: v for k, v in last.items() if k.startswith(("test_perplexity", "test_usage"))})
     metrics.update({
         "latent_positions": float(positions),

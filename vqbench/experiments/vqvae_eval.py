@@ -9,7 +9,7 @@ import torch
 from ..common.atomic import atomic_path
 from ..common.errors import write_failed
 from ..common.progress import progress as progress_bar
-from ..metrics.images import psnr, ssim
+from ..metrics.images import psnr, ssim, ssim_legacy
 from ..metrics.vectors import code_statistics
 from ..models.vqvae import VQVAE
 
@@ -22,21 +22,24 @@ def to_unit(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 @torch.no_grad()
 def evaluate(model: VQVAE, images: torch.Tensor, batch_size: int, device: torch.device,
              progress: bool = False) -> dict[str, float]:
-    """Test metrics with hard quantization: per-image mean PSNR/SSIM/MSE and code statistics."""
+    """Test metrics with hard quantization: per-image mean PSNR, SSIM (standard and the legacy
+    scikit-image convention, metrics/images.py), MSE, and code statistics."""
     model.eval()
-    psnrs, ssims, mses, codes = [], [], [], []
+    psnrs, ssims, legacy, mses, codes = [], [], [], [], []
     for start in progress_bar(range(0, images.shape[0], batch_size), desc="evaluate", enabled=progress):
         x = to_unit(images[start : start + batch_size], device)
         out = model(x)
         recon = out.recon.clamp(0.0, 1.0)
         psnrs.append(psnr(recon, x).cpu())
         ssims.append(ssim(recon, x).cpu())
+        legacy.append(ssim_legacy(recon, x).cpu())
         mses.append((recon.double() - x.double()).pow(2).flatten(1).mean(1).cpu())
         codes.append(out.codes.cpu())
     model.train()
     metrics = {
         "psnr": torch.cat(psnrs).mean().item(),
         "ssim": torch.cat(ssims).mean().item(),
+        "ssim_legacy": torch.cat(legacy).mean().item(),
         "mse": torch.cat(mses).mean().item(),
     }
     metrics.update(code_statistics(torch.cat(codes), model.quantizer.codebook_size))

@@ -18,6 +18,7 @@ from ..common.atomic import atomic_path
 from ..common.checks import ConfigError
 from ..common.errors import write_failed
 from ..common.progress import progress as progress_bar
+from ..common.provenance import RESULT_FREE, drop_keys, same_data
 from ..data.cifar import ImageSplits
 from ..metrics.images import psnr
 from ..models.vqvae import build_vqvae
@@ -29,11 +30,12 @@ from .vqvae_eval import to_unit
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
-# Settings that may change between a run and its resumption: they do not change what was
-# trained so far (the data cache's location; the epoch count, so a run can be extended; tags;
-# the budget keys a VQ-VAE ignores, which every optimizer accepts for sweeps).
-RESUME_FREE = ("resume", "progress", "device", "threads", "hydra", "tags", "dataset.cache_dir", "experiment.epochs",
-               "optimizer.steps", "optimizer.lloyd_iterations", "optimizer.alternations")
+# Settings that may change between a run and its resumption: those that never change a result
+# (common/provenance.py: the data's location among them, its checksums are compared instead),
+# the epoch count (a run can be extended), the extra test set scored after training, and the
+# budget keys a VQ-VAE ignores, which every optimizer accepts for sweeps.
+RESUME_FREE = RESULT_FREE + ("experiment.epochs", "optimizer.steps", "optimizer.lloyd_iterations",
+                             "optimizer.alternations", "dataset.genuine_test")
 INIT_IMAGES = 1024  # training images whose latents set the codebooks' start (optimizer.init)
 
 
@@ -51,10 +53,9 @@ def pixel_variance(images: torch.Tensor) -> float:
     return ((counts * (values - mean) ** 2).sum() / (n - 1)).item()
 
 
-def comparable(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def comparable(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The settings a checkpoint must share with a run that resumes it."""
-    return {k: comparable(v, f"{prefix}{k}.") if isinstance(v, Mapping) else v
-            for k, v in cfg.items() if f"{prefix}{k}" not in RESUME_FREE}
+    return drop_keys(cfg, RESUME_FREE)
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
@@ -74,6 +75,7 @@ class Training:
         e, o = cfg["experiment"], cfg["optimizer"]
         self.cfg = cfg
         self.device = device
+        self.data_record: dict[str, Any] | None = None  # the data's checksums, saved in checkpoints
         self.seed = int(cfg["seed"])
         self.epochs = int(e["epochs"])
         self.batch_size = int(o["batch_size"])
@@ -176,6 +178,7 @@ class Training:
         return {
             "format": CHECKPOINT_FORMAT,
             "config": comparable(self.cfg),
+            "data": self.data_record,
             "epoch": self.epoch,
             "step": self.step,
             "model": self.model.state_dict(),
@@ -212,13 +215,19 @@ class Training:
         self.train_seconds = float(state["train_seconds"])
 
 
-def check_resumable(state: Mapping[str, Any], cfg: Mapping[str, Any], path: Path) -> None:
-    """Refuse (ConfigError) a checkpoint of other settings, or more epochs than configured."""
+def check_resumable(state: Mapping[str, Any], cfg: Mapping[str, Any], path: Path,
+                    data: Mapping[str, Any] | None = None) -> None:
+    """Refuse (ConfigError) a checkpoint of other settings or other data (by checksum, when
+    both name theirs), or more epochs than configured."""
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"resume=true: {path} has checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
     diff = _first_difference(comparable(state["config"]), comparable(cfg))
     if diff:
         raise ConfigError(f"resume=true: {path} belongs to a different run ({diff})")
+    if data is not None and state.get("data") is not None and not same_data(state["data"], data):
+        labels = sorted(k for k in set(data) | set(state["data"])
+                        if (data.get(k) or {}).get("sha256") != (state["data"].get(k) or {}).get("sha256"))
+        raise ConfigError(f"resume=true: {path} was trained on other data (the checksum of {', '.join(labels)} differs)")
     done, want = int(state["epoch"]), int(cfg["experiment"]["epochs"])
     if done > want:
         raise ConfigError(f"resume=true: {path} has trained {done} epochs, more than experiment.epochs={want} "

@@ -6,6 +6,12 @@ SSIM follows Wang, Bovik, Sheikh & Simoncelli (2004), "Image quality assessment:
 error visibility to structural similarity": an 11x11 Gaussian window with sigma = 1.5,
 K1 = 0.01, K2 = 0.03, local statistics over every full window position (no padding), the
 SSIM map averaged over positions and colour channels.
+
+`ssim_legacy` is the value scikit-image's ``structural_similarity(x, y, multichannel=True)``
+gave for float images before v0.20, when the call passed no ``data_range``: a uniform 7x7
+window, sample (N - 1) covariances, and data_range = 2 (the span of skimage's float dtype range,
+-1..1, whatever the images hold). Papers that report SSIM from that call on [0, 1] images get
+this number; vqbench reports it beside the standard one as evidence, not as a replacement.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
+LEGACY_WINDOW = 7  # skimage < 0.20: uniform window, sample covariance, data_range 2 for floats
+LEGACY_DATA_RANGE = 2.0
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor, name: str) -> None:
@@ -66,18 +74,35 @@ def ssim(
 ) -> torch.Tensor:
     """Mean SSIM per image, [N] (computed in float64)."""
     _check_pair(x, y, "ssim")
+    _check_size(x, window, "ssim")
+    return _mean_ssim(x.double(), y.double(), gaussian_window(window, sigma).to(x.device), data_range, 1.0)
+
+
+def ssim_legacy(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM per image, [N], as scikit-image < 0.20 computed it for float images without a
+    data_range (see the module docstring): uniform 7x7 window, sample covariances, data_range 2."""
+    _check_pair(x, y, "ssim_legacy")
+    _check_size(x, LEGACY_WINDOW, "ssim_legacy")
+    box = torch.full((LEGACY_WINDOW,), 1.0 / LEGACY_WINDOW, dtype=torch.float64, device=x.device)
+    taps = LEGACY_WINDOW**2
+    return _mean_ssim(x.double(), y.double(), box, LEGACY_DATA_RANGE, taps / (taps - 1))
+
+
+def _check_size(x: torch.Tensor, window: int, name: str) -> None:
     if x.shape[-1] < window or x.shape[-2] < window:
-        raise ValueError(f"ssim: images of {tuple(x.shape[-2:])} pixels are smaller than the {window}x{window} window")
-    x = x.double()
-    y = y.double()
-    g = gaussian_window(window, sigma).to(x.device)
+        raise ValueError(f"{name}: images of {tuple(x.shape[-2:])} pixels are smaller than the {window}x{window} window")
+
+
+def _mean_ssim(x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, data_range: float, cov_norm: float) -> torch.Tensor:
+    """The SSIM map over every full position of the separable window ``g``, averaged per image;
+    ``cov_norm`` scales the (co)variances (1: population, n/(n-1): sample)."""
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     mu_x = _filter(x, g)
     mu_y = _filter(y, g)
-    var_x = _filter(x * x, g) - mu_x**2
-    var_y = _filter(y * y, g) - mu_y**2
-    cov = _filter(x * y, g) - mu_x * mu_y
+    var_x = cov_norm * (_filter(x * x, g) - mu_x**2)
+    var_y = cov_norm * (_filter(y * y, g) - mu_y**2)
+    cov = cov_norm * (_filter(x * y, g) - mu_x * mu_y)
     num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
     den = (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
     return (num / den).flatten(1).mean(1)

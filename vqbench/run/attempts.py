@@ -2,11 +2,14 @@
 records of one job is the final one.
 
 * **Same job.** Two recorded configs describe the same job when they are equal after dropping
-  the keys that do not change what a run computes and that a resumed campaign may set
-  differently (`ATTEMPT_FREE`: ``resume``, ``progress``). The configs compared are the
+  the settings that never change a result (`common.provenance.RESULT_FREE`: ``resume``,
+  ``progress``, ``threads``, ``tags``, where the data lie, ...), their data files have the same
+  checksums, and their code has the same ``results_version``. The configs compared are the
   resolved ones recorded in metrics.json (``config``), never directory names.
 * **Finished.** A job directory holds a finished attempt of a job when its metrics.json is
-  valid JSON with a ``config`` equal to the job's and finite ``metrics`` (`finished_record`).
+  valid JSON with a ``config`` equal to the job's, the same data and results version, and
+  finite ``metrics`` (`finished_record`). Records from before vqbench recorded ``code`` and
+  ``data`` never count as finished.
   A sweep run with ``resume=true`` skips such jobs (cli.execute); every other job runs again.
 * **Newest wins.** Of two finished records of one job (two sweep directories of one figure, a
   rerun in one directory), the one that finished last counts: `finished_at` reads the UTC time
@@ -23,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..common.atomic import strict_json
+from ..common.provenance import RESULT_FREE, RESULTS_VERSION, drop_keys, same_data
 from .results import METRICS_FILE, non_finite
 
-ATTEMPT_FREE = ("resume", "progress")  # settings that do not change a job's result
 SUPERSEDED_FILE = "metrics.superseded.json"  # an earlier attempt's record, kept but never read as a result
 
 
@@ -35,12 +38,8 @@ def now_utc() -> str:
 
 
 def job_config(config: Any) -> Any:
-    """A recorded config as JSON would hold it, without the `ATTEMPT_FREE` keys."""
-    plain = json.loads(json.dumps(strict_json(config)))
-    if isinstance(plain, dict):
-        for key in ATTEMPT_FREE:
-            plain.pop(key, None)
-    return plain
+    """A recorded config as JSON would hold it, without the settings that never change a result."""
+    return drop_keys(json.loads(json.dumps(strict_json(config))), RESULT_FREE)
 
 
 def job_key(config: Any) -> str:
@@ -63,9 +62,11 @@ def finished_at(record: dict[str, Any], path: Path) -> float:
         return 0.0
 
 
-def finished_record(run_dir: Path, config: Any) -> dict[str, Any] | None:
-    """The record in ``run_dir/metrics.json`` if it is a finished run of the job `config`, else None
-    (no file, unreadable, not a run record, non-finite metrics, or another job's config)."""
+def finished_record(run_dir: Path, config: Any, data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The record in ``run_dir/metrics.json`` if it is a finished run of the job `config` on the
+    files `data` (provenance.data_record; None: unreadable, so nothing is finished) with today's
+    results version, else None (no file, unreadable, not a run record, non-finite metrics,
+    another job's config, other data, another results version)."""
     path = Path(run_dir) / METRICS_FILE
     try:
         record = json.loads(path.read_text())
@@ -79,5 +80,10 @@ def finished_record(run_dir: Path, config: Any) -> dict[str, Any] | None:
     if non_finite(metrics):  # a hand-edited or foreign file: metrics.json is written finite only
         return None
     if job_key(record["config"]) != job_key(config):
+        return None
+    code = record.get("code")
+    if data is None or not isinstance(code, dict) or code.get("results_version") != RESULTS_VERSION:
+        return None
+    if not same_data(record.get("data"), data):
         return None
     return record

@@ -27,6 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ..common.atomic import write_json_atomic
 from ..common.errors import RunFailed
 from ..common.malloc import keep_freed_memory
+from ..common.provenance import code_version, data_record
 from ..common.threads import set_threads
 from ..experiments import experiment_module
 from . import attempts, rundir
@@ -60,6 +61,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if hasattr(module, "validate"):
         module.validate(plain)
 
+    code = code_version()  # read before the work: the code this process imported
     start = time.perf_counter()
     out = module.run(plain, run_dir, device)
     out["timings"]["total"] = time.perf_counter() - start
@@ -68,6 +70,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "metrics": out["metrics"],
         "timings": out["timings"],
         "environment": environment(device, plain["seed"]),
+        "code": code,
+        "data": data_record(module.data_files(plain)),  # after the run: a download may have fetched them
         "finished_at": attempts.now_utc(),
     }
     bad = non_finite(record["metrics"])
@@ -193,7 +197,7 @@ def skip_finished(cfg: DictConfig, run_dir: Path, job: Any) -> bool:
         plain = to_plain(cfg)
     except Exception:  # an invalid config: run() reports it
         return False
-    if plain.get("resume") and attempts.finished_record(run_dir, plain) is not None:
+    if plain.get("resume") and attempts.finished_record(run_dir, plain, _current_data(plain)) is not None:
         rundir.restore_hydra(run_dir)  # the directory stays exactly as the finished run left it
         log.info("vqbench: job %s skipped: %s holds its finished run (same config)", job, run_dir / METRICS_FILE)
         return True
@@ -202,6 +206,14 @@ def skip_finished(cfg: DictConfig, run_dir: Path, job: Any) -> bool:
         os.replace(previous, run_dir / attempts.SUPERSEDED_FILE)
         log.info("vqbench: job %s runs again; the earlier record is now %s", job, run_dir / attempts.SUPERSEDED_FILE)
     return False
+
+
+def _current_data(plain: dict[str, Any]) -> dict[str, Any] | None:
+    """The checksums of the files the job would read, or None when one cannot be read."""
+    try:
+        return data_record(experiment_module(plain["experiment"]["name"]).data_files(plain))
+    except (OSError, ConfigError, KeyError, ValueError):
+        return None
 
 
 def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], err: BaseException,

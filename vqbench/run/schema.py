@@ -88,6 +88,7 @@ class CIFAR10Dataset:
     max_train: Optional[int] = None  # seeded random subset (null: all 50,000)
     max_test: Optional[int] = None  # seeded random subset (null: all 10,000)
     cache_dir: Optional[str] = None  # null: $VQBENCH_DATA, else ~/.cache/vqbench
+    genuine_test: Optional[str] = None  # .npz of test images with original pixels, scored beside the test split
 
 
 @dataclass
@@ -99,6 +100,7 @@ class ImageFolderDataset:
     max_train: Optional[int] = None
     max_test: Optional[int] = None
     cache_dir: Optional[str] = None
+    genuine_test: Optional[str] = None  # .npz of test images with original pixels (data/cifar.py), scored beside test/
 
 
 # ---------------------------------------------------------------------------- experiment

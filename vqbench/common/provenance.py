@@ -1,0 +1,129 @@
+"""Where a result came from: the code version that computed it, the data files it read (by
+content), and the settings that never change a result.
+
+Every run's metrics.json carries ``code`` and ``data`` (run/cli.py):
+
+* ``code``: ``{"version", "results_version", "commit", "dirty"}``. ``commit`` is the git commit
+  of the checkout vqbench was imported from (None for an installed copy outside git) and
+  ``dirty`` whether its code (``vqbench/``, ``conf/``, ``hydra_plugins/``, ``pyproject.toml``)
+  differed from that commit when the process started; results, docs and scripts do not count.
+  ``results_version`` is bumped by hand whenever a change alters what any experiment computes:
+  a record of another results version is another job (attempts.py) and pages list the versions
+  of their runs (report/), so two code versions that change results are never mixed silently.
+* ``data``: ``{label: {"path", "bytes", "sha256"}}`` for every file the run read; a directory
+  is digested over its files' relative paths and contents. Two records of one job must have read
+  the same bytes, wherever the files lay (``dataset.root`` is free, the checksums are not).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+RESULTS_VERSION = 1  # bump when a change alters any experiment's numbers (see the module docstring)
+
+# Settings that never change what a run computes: two configs that differ only here describe
+# the same job. Used by the sweep resume (run/attempts.py) and the VQ-VAE checkpoint resume
+# (experiments/vqvae_state.py, which adds the budget keys it may extend).
+RESULT_FREE = ("resume", "progress", "device", "threads", "tags", "hydra", "dataset.cache_dir", "dataset.root")
+
+CODE_PATHS = ("vqbench", "conf", "hydra_plugins", "pyproject.toml")  # what `dirty` looks at
+_CHUNK = 1 << 22
+
+
+def drop_keys(cfg: Any, free: tuple[str, ...], prefix: str = "") -> Any:
+    """``cfg`` (nested mappings) without the dotted keys in ``free``."""
+    if not isinstance(cfg, Mapping):
+        return cfg
+    return {k: drop_keys(v, free, f"{prefix}{k}.") for k, v in cfg.items() if f"{prefix}{k}" not in free}
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict[str, Any]:
+    """The code this process runs (read once, at the first call: later edits of the checkout
+    do not change what an already running process computes)."""
+    import vqbench
+
+    package = Path(vqbench.__file__).resolve().parent
+    commit, dirty = _git_state(package.parent)
+    return {"version": vqbench.__version__, "results_version": RESULTS_VERSION, "commit": commit, "dirty": dirty}
+
+
+def _git_state(root: Path) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the git checkout at ``root``; (None, None) when it is not one."""
+    if not (root / ".git").exists():
+        return None, None
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
+                              timeout=30).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS)
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return commit, bool(changed)
+
+
+def data_record(files: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
+    """``{label: {"path", "bytes", "sha256"}}`` of the files a run reads."""
+    out = {}
+    for label, path in files.items():
+        path = Path(path)
+        size, digest = _digest(str(path.resolve()), *_stamp(path))
+        out[label] = {"path": str(path), "bytes": size, "sha256": digest}
+    return out
+
+
+def same_data(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Whether two ``data`` records name the same files by content (labels and checksums)."""
+    def sums(rec: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {k: v.get("sha256") for k, v in (rec or {}).items() if isinstance(v, Mapping)}
+    return sums(a) == sums(b)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int) -> tuple[int, str]:
+    """(bytes, sha256) of a file, or of a directory's files (relative path + content, in order);
+    cached per process by path, size and modification time."""
+    p = Path(path)
+    h = hashlib.sha256()
+    if p.is_dir():
+        total = 0
+        for f in sorted(q for q in p.rglob("*") if q.is_file()):
+            h.update(f"{f.relative_to(p).as_posix()}\0".encode())
+            total += _hash_file(f, h)
+        return total, h.hexdigest()
+    return _hash_file(p, h), h.hexdigest()
+
+
+def _hash_file(path: Path, h: Any) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+            n += len(chunk)
+    return n
+
+
+def short(commit: str | None) -> str:
+    """A commit as pages print it: 10 hex digits, or 'unknown'."""
+    return commit[:10] if commit else "unknown"
+
+
+def describe(code: Mapping[str, Any] | None) -> str:
+    """One code version as a page names it, e.g. '6b57878e1c (results v1)' or '... dirty'."""
+    if not code:
+        return "unrecorded"
+    text = f"{short(code.get('commit'))} (results v{code.get('results_version', '?')})"
+    return text + (", dirty tree" if code.get("dirty") else "")

@@ -1,0 +1,102 @@
+"""The campaign ledger: finished jobs' records kept in the repository, so that a long campaign
+outlives any one process and any one machine.
+
+A campaign sweeps into ``<sweeps>/<figure>-<mode>/campaign/<job>/`` (scripts/reproduce_paper.sh).
+The ledger mirrors it as ``results/campaigns/<figure>-<mode>/<job>/metrics.json`` (the small
+records only: no checkpoints, logs or images):
+
+* ``save``: after a chunk, every finished record of the sweep (a metrics.json with its config,
+  code version and data checksums, metrics all finite) is copied into the ledger, atomically;
+  a record already there with the same bytes is left alone.
+* ``restore``: before a sweep, every ledger record whose job directory in the sweep has no
+  metrics.json is copied there, so ``resume=true`` skips the job when its record is still its
+  job's (same config, data and results version: run/attempts.py) and runs it again otherwise.
+
+    python -m vqbench.run.ledger restore results/campaigns/fig5-full multirun/paper/fig5-full/campaign
+    python -m vqbench.run.ledger save multirun/paper/fig5-full/campaign results/campaigns/fig5-full
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..common.atomic import write_text_atomic
+from .results import METRICS_FILE, non_finite
+
+
+def ledger_record(path: Path) -> dict[str, Any] | None:
+    """The record at ``path`` if it belongs in a ledger (a finished run that names its code and
+    data), else None."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    metrics = record.get("metrics")
+    if not isinstance(record.get("config"), dict) or not isinstance(metrics, dict) or not metrics:
+        return None
+    if non_finite(metrics) or not isinstance(record.get("code"), dict) or not isinstance(record.get("data"), dict):
+        return None
+    return record
+
+
+def save(sweep_dir: Path, ledger_dir: Path) -> tuple[int, int]:
+    """Copy the sweep's finished records into the ledger: (records written, records in the ledger)."""
+    written = 0
+    for src in sorted(Path(sweep_dir).glob(f"*/{METRICS_FILE}")):
+        if ledger_record(src) is None:
+            continue
+        dst = Path(ledger_dir) / src.parent.name / METRICS_FILE
+        text = src.read_text()
+        if dst.is_file() and dst.read_text() == text:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(dst, text)
+        written += 1
+    return written, len(list(Path(ledger_dir).glob(f"*/{METRICS_FILE}")))
+
+
+def restore(ledger_dir: Path, sweep_dir: Path) -> int:
+    """Copy ledger records into the sweep's job directories that have no record; returns how many."""
+    restored = 0
+    for src in sorted(Path(ledger_dir).glob(f"*/{METRICS_FILE}")):
+        dst = Path(sweep_dir) / src.parent.name / METRICS_FILE
+        if dst.exists() or ledger_record(src) is None:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(dst, src.read_text())
+        restored += 1
+    return restored
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vqbench.run.ledger", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=("save", "restore"))
+    parser.add_argument("source", type=Path, help="save: the sweep directory; restore: the ledger directory")
+    parser.add_argument("target", type=Path, help="save: the ledger directory; restore: the sweep directory")
+    args = parser.parse_args(argv)
+    if not args.source.is_dir():
+        if args.action == "restore":  # a campaign that has no ledger yet
+            print(f"ledger: nothing to restore from {args.source}", file=sys.stderr)
+            return 0
+        print(f"ledger: error: {args.source} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "save":
+            written, total = save(args.source, args.target)
+            print(f"ledger: {written} records written to {args.target} ({total} in all)", file=sys.stderr)
+        else:
+            print(f"ledger: {restore(args.source, args.target)} records restored into {args.target}", file=sys.stderr)
+    except OSError as err:
+        print(f"ledger: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
