@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from vqbench.common.provenance import RESULTS_VERSION
 from vqbench.paper.conventions import to_paper_units
 from vqbench.report.cli import main as report_main
 from vqbench.report.figure_page import collect
 from vqbench.report.panels import panels
-from vqbench.common.provenance import RESULTS_VERSION
 from vqbench.run.attempts import SUPERSEDED_FILE, finished_record, job_key
 from vqbench.run.runs import scan_runs
 
