@@ -46,11 +46,15 @@ def drop_keys(cfg: Any, free: tuple[str, ...], prefix: str = "") -> Any:
 def code_version() -> dict[str, Any]:
     """The code this process runs (read once, at the first call: later edits of the checkout
     do not change what an already running process computes)."""
-    import vqbench
+    from importlib.metadata import PackageNotFoundError, version
 
-    package = Path(vqbench.__file__).resolve().parent
+    try:
+        installed = version("vqbench")
+    except PackageNotFoundError:  # imported from a checkout that was never installed
+        installed = None
+    package = Path(__file__).resolve().parents[1]  # .../vqbench
     commit, dirty = _git_state(package.parent)
-    return {"version": vqbench.__version__, "results_version": RESULTS_VERSION, "commit": commit, "dirty": dirty}
+    return {"version": installed, "results_version": RESULTS_VERSION, "commit": commit, "dirty": dirty}
 
 
 def _git_state(root: Path) -> tuple[str | None, bool | None]:
