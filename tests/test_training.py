@@ -229,3 +229,15 @@ def test_kmeans_refuses_a_stream_of_fresh_batches():
     q = build_quantizer({"name": "vq", "num_codebooks": 1, "bits_per_codebook": 2}, 4)
     with pytest.raises(ValueError, match="fixed training set"):
         fit(q, data.train, OPT["kmeans"], torch.device("cpu"), seed=0, progress=False, batches=data.batches())
+
+
+def test_uniform_init_is_the_authors_absolute_start():
+    """optimizer.init=uniform: U(-1/K, 1/K) whatever the data's scale (the NSVQ authors' start)."""
+    from vqbench.training.init import initialize_codebooks
+
+    q = build_quantizer({"name": "rvq", "num_codebooks": 2, "bits_per_codebook": 4, "beam_width": 1}, 8)
+    data = torch.randn(512, 8) * 1000.0  # a scale the start must ignore
+    initialize_codebooks(q, data, "uniform", torch.Generator().manual_seed(0))
+    books = q.codebooks.detach()
+    assert books.abs().max() <= 1 / 16 and books.abs().max() > 0.9 / 16  # fills the interval, K = 16
+    assert abs(books.mean().item()) < 0.01 and books.std().item() == pytest.approx((1 / 16) / 3**0.5, rel=0.15)

@@ -17,6 +17,7 @@ class LrSchedule(str, Enum):
 class Init(str, Enum):
     random = "random"  # N(0, (0.01 sigma)^2) near the origin, sigma = the training data's std
     data = "data"  # random training vectors (VQ, PVQ) or residuals (RVQ, AVQ)
+    uniform = "uniform"  # U(-1/K, 1/K) in absolute units: the NSVQ authors' codebook start
 
 
 class ToyKind(str, Enum):

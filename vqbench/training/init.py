@@ -4,6 +4,8 @@
   quantized (raw data, or the VQ-VAE's latents), so the start is small in the data's own units.
   The first assignments then follow direction, not norm, and every codeword gets used (as in
   the NSVQ reference code).
+* ``uniform``: codewords drawn from U(-1/K, 1/K) in absolute units, whatever the data's scale:
+  the start of the NSVQ authors' code (their ``initialization='uniform'``).
 * ``data``: VQ/PVQ codewords are random training (sub-)vectors; RVQ/AVQ codebook m holds random
   residuals left after greedy encoding with codebooks 0..m-1.
 """
@@ -27,6 +29,10 @@ def initialize_codebooks(quantizer: Quantizer, data: torch.Tensor, how: str, gen
         sigma = data.float().std().clamp_min(1e-12).item()
         noise = torch.randn(quantizer.codebooks.shape, generator=generator) * (RANDOM_SCALE * sigma)
         quantizer.codebooks.data = noise.to(quantizer.codebooks)
+    elif how == Init.uniform.value:
+        bound = 1.0 / quantizer.codebooks.shape[1]
+        start = (torch.rand(quantizer.codebooks.shape, generator=generator) * 2.0 - 1.0) * bound
+        quantizer.codebooks.data = start.to(quantizer.codebooks)
     else:
         raise ValueError(f"optimizer.init must be one of {[i.value for i in Init]}, got {how!r}")
 
