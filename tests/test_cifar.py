@@ -116,3 +116,36 @@ def test_cifar10_offline_fails_with_one_line(tmp_path, monkeypatch):
                                     cache_dir=str(tmp_path / "cache")), seed=0)
     msg = str(err.value)
     assert "\n" not in msg and "cifar-10-python.tar.gz" in msg and "offline" in msg
+
+
+def test_genuine_test_npz_loads_and_bad_files_are_named(tmp_path):
+    from vqbench.data.cifar import load_genuine_test
+
+    rng = np.random.default_rng(1)
+    hwc = rng.integers(0, 256, size=(4, 5, 6, 3), dtype=np.uint8)
+    np.savez(tmp_path / "ok.npz", test_images=hwc, test_labels=np.arange(4))
+    got = load_genuine_test(tmp_path / "ok.npz")
+    assert got.dtype == torch.uint8 and got.shape == (4, 3, 5, 6)
+    assert torch.equal(got.permute(0, 2, 3, 1), torch.from_numpy(hwc))  # HWC -> CHW, same pixels
+    np.savez(tmp_path / "nokey.npz", images=hwc)
+    np.savez(tmp_path / "float.npz", test_images=hwc.astype(np.float32))
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip")
+    for name, message in [("absent.npz", "no such file"), ("nokey.npz", "no array 'test_images'"),
+                          ("float.npz", "expected uint8"), ("garbage.npz", "not a readable .npz")]:
+        with pytest.raises(DatasetError, match=message) as err:
+            load_genuine_test(tmp_path / name)
+        assert f"dataset.genuine_test={tmp_path / name}" in str(err.value)
+
+
+def test_genuine_test_of_the_shared_cifar10_copy():
+    """The 1,000 official test images with their original pixels (../shared, when present)."""
+    from pathlib import Path
+
+    from vqbench.data.cifar import load_genuine_test
+
+    npz = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar10-genuine-5k.npz"
+    if not npz.is_file():
+        pytest.skip(f"{npz} is not here")
+    images = load_genuine_test(npz)
+    assert images.shape == (1000, 3, 32, 32) and images.dtype == torch.uint8
+    assert 100 < images.float().mean() < 150  # natural images, not zeros

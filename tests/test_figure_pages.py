@@ -265,3 +265,58 @@ def test_full_protocol_page_stands_full_points_beside_the_committed_quick_pages(
     assert "this page is for full-mode runs" in capsys.readouterr().err
     assert script.main([str(full), "--pages", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert "no committed page for fig2b" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- Fig. 4 on genuine pixels
+def vqvae_run(path, q, bits, seed, psnr, ssim_std, ssim_legacy, genuine=True, commit="a" * 40, version=1):
+    cfg = {"experiment": {"name": "vqvae"}, "seed": seed, "paper": {"figure": "fig4", "mode": "full"},
+           "quantizer": {"name": q, "num_codebooks": 4, "bits_per_codebook": bits // 4}, "optimizer": {"name": "nsvq"},
+           "dataset": {"name": "image_folder", "root": "/d/cifar10-jpg.tar.gz",
+                       "genuine_test": "/d/cifar10-genuine-5k.npz" if genuine else None}}
+    m = {"bits": float(bits), "psnr": psnr + 0.5, "ssim": ssim_std + 0.01, "ssim_legacy": ssim_legacy + 0.01,
+         "usage_mean": 1.0}
+    if genuine:
+        m.update(psnr_genuine=psnr, ssim_genuine=ssim_std, ssim_legacy_genuine=ssim_legacy)
+    path.mkdir(parents=True)
+    (path / "metrics.json").write_text(json.dumps({
+        "config": cfg, "metrics": m, "timings": {"total": 100.0 + bits}, "environment": {},
+        "code": {"commit": commit, "dirty": False, "results_version": version}, "data": {},
+        "finished_at": "2026-12-01T00:00:00+00:00"}))
+
+
+def test_fig4_pages_score_genuine_pixels_and_show_both_ssim_conventions(tmp_path):
+    ref_p, ref_s = figure("fig4b"), figure("fig4a")
+    job = 0
+    for q in ("avq", "rvq", "pvq"):
+        for i, bits in enumerate((12, 40)):
+            k = ref_p.x.index(bits)
+            for seed in range(3):  # PSNR 0.2 dB above the paper; legacy SSIM its curve + 0.01, standard - 0.05
+                vqvae_run(tmp_path / "sweep" / str(job), q, bits, seed, ref_p.series[q].mean[k] + 0.2,
+                          ref_s.series[q].mean[k] - 0.05, ref_s.series[q].mean[k] + 0.01)
+                job += 1
+    out = tmp_path / "out"
+    assert report_main([str(tmp_path / "sweep"), "--figure", "fig4a", "fig4b", "--out", str(out)]) == 0
+    rows_b = {(r["method"], r["bits"]): r for r in csv.DictReader((out / "fig4b.csv").open())}
+    assert float(rows_b["rvq", "12"]["ours_minus_paper"]) == pytest.approx(0.2, abs=1e-9)  # the genuine value
+    assert float(rows_b["rvq", "12"]["ours_jpeg_test_mean"]) == pytest.approx(ref_p.series["rvq"].mean[0] + 0.7)
+    assert float(rows_b["avq", "40"]["wall_s_per_run"]) == pytest.approx(140.0)
+    rows_a = {(r["method"], r["bits"]): r for r in csv.DictReader((out / "fig4a.csv").open())}
+    assert float(rows_a["pvq", "40"]["ours_minus_paper"]) == pytest.approx(0.01, abs=1e-9)  # legacy convention
+    assert float(rows_a["pvq", "40"]["ours_standard_ssim_mean"]) == pytest.approx(ref_s.series["pvq"].mean[-1] - 0.05)
+    md_a, md_b = (out / "fig4a.md").read_text(), (out / "fig4b.md").read_text()
+    for md in (md_a, md_b):
+        assert "`cifar10-genuine-5k.npz` (dataset.genuine_test" in md
+        assert "Code versions of these runs: aaaaaaaaaa (results v1): 18 runs." in md and "Warning" not in md
+    assert "## SSIM at equal PSNR" in md_a  # the evidence for the convention, computed from the runs
+    assert "missing: no finished run" in md_b  # 16..36 bits were not run here
+
+
+def test_a_page_warns_when_two_results_versions_mix(tmp_path):
+    vqvae_run(tmp_path / "s" / "0", "rvq", 12, 0, 23.5, 0.78, 0.83, version=1)
+    vqvae_run(tmp_path / "s" / "1", "rvq", 12, 1, 23.6, 0.78, 0.83, version=2, commit="b" * 40, genuine=False)
+    out = tmp_path / "out"
+    assert report_main([str(tmp_path / "s"), "--figure", "fig4b", "--out", str(out)]) == 0
+    md = (out / "fig4b.md").read_text()
+    assert "aaaaaaaaaa (results v1): 1 run; bbbbbbbbbb (results v2): 1 run." in md
+    assert "**Warning: these runs come from 2 results versions**" in md
+    assert "scored on the run's test split only (no genuine_test)" in md

@@ -123,3 +123,43 @@ def test_sweep_slices_add_up_to_the_whole_sweep(tmp_path):
     res = subprocess.run([sys.executable, "-m", "vqbench", *args, f"hydra.sweep.dir={tmp_path / 'x'}",
                           "hydra.sweeper.chunk=3/2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "hydra.sweeper.chunk must be I/N" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_fresh_clone_skips_every_job_in_the_ledger(tmp_path):
+    """The ledger carries a campaign across machines: a chunk run on one machine saves its
+    records (with code version and data checksums) into the ledger and commits them; a clone of
+    that repository, with no sweep directory at all, restores them and skips every job."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "start"], check=True)
+    ledger = repo / "results" / "campaigns"
+    tiny = "optimizer.steps=10 dataset.num_train=1024 dataset.num_test=128"
+
+    def chunk(sweeps, ledger_dir, *flags):
+        res = subprocess.run(["bash", str(SCRIPT), "--quick", "--chunk", "1/24", "--no-report", "--ledger",
+                              str(ledger_dir), *flags, "fig2a"], capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "SWEEPS": str(sweeps), "OVERRIDES": tiny, "GIT_AUTHOR_NAME": "t",
+                                  "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+        assert res.returncode == 0, res.stderr[-3000:]
+        return res
+
+    first = chunk(tmp_path / "machine-a", ledger, "--commit")
+    assert "3 of 3 jobs finished (0 skipped as finished before, 3 run)" in first.stderr
+    records = sorted((ledger / "fig2a-quick").glob("*/metrics.json"))
+    assert [p.parent.name for p in records] == ["0", "24", "48"]
+    for p in records:
+        rec = json.loads(p.read_text())
+        assert rec["code"]["results_version"] >= 1 and "commit" in rec["code"] and rec["data"] == {}
+        assert sorted(f.name for f in p.parent.iterdir()) == ["metrics.json"]  # records only
+    log = subprocess.run([*git, "log", "--format=%s", "-1"], capture_output=True, text=True, check=True).stdout
+    assert log.startswith("ledger: fig2a-quick chunk 1/24, 3 finished jobs recorded")
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    again = chunk(tmp_path / "machine-b", clone / "results" / "campaigns")
+    assert "3 of 3 jobs finished (3 skipped as finished before, 0 run)" in again.stderr
+    for p in records:
+        restored = tmp_path / "machine-b" / "fig2a-quick" / "campaign" / p.parent.name / "metrics.json"
+        assert restored.read_bytes() == p.read_bytes()

@@ -63,7 +63,7 @@ def _cfg(tmp_path, qname="rvq", opt="nsvq", epochs=2, **over):
         "progress": False,
         "resume": False,
         "dataset": {"name": "image_folder", "root": str(tmp_path / "imgs"), "max_train": None, "max_test": None,
-                    "cache_dir": str(tmp_path / "cache")},
+                    "cache_dir": str(tmp_path / "cache"), "genuine_test": None},
         "quantizer": dict(QUANTIZERS[qname]),
         "optimizer": option_defaults("optimizer", opt, batch_size=8, lr=0.002, lr_schedule="cosine", init="data",
                                      replacement={"num_batches": 2, "discard_threshold": 0.3},
@@ -247,6 +247,27 @@ def test_run_writes_metrics_grid_and_history(image_tree):
     assert grid.size == (2 + 8 * 34, 2 + 2 * 34)  # 6 originals + 6 reconstructions, 8 per row
     history = json.loads((image_tree / "run" / exp.HISTORY).read_text())
     assert [h["epoch"] for h in history] == [1]
+
+
+def test_genuine_test_images_are_scored_beside_the_test_split(image_tree):
+    """dataset.genuine_test: the same test images with other pixels give their own metrics; the
+    very test images give exactly the test metrics (all of them: never subset)."""
+    test = torch.stack([torch.from_numpy(np.asarray(Image.open(p))).clone()
+                        for p in sorted((image_tree / "imgs" / "test").rglob("*.png"))])  # ImageFolder order
+    np.savez(image_tree / "same.npz", test_images=test.numpy())
+    cfg = _cfg(image_tree, "rvq", "nsvq", epochs=1, dataset__genuine_test=str(image_tree / "same.npz"),
+               experiment__eval_untrained=False)
+    m = exp.run(cfg, image_tree / "run", torch.device("cpu"))["metrics"]
+    assert m["genuine_images"] == 6
+    for key in ("psnr", "ssim", "ssim_legacy", "mse"):
+        assert m[f"{key}_genuine"] == pytest.approx(m[key], rel=1e-9), key
+    assert m["ssim_legacy"] != pytest.approx(m["ssim"], abs=1e-4)
+    np.savez(image_tree / "noisy.npz", test_images=255 - test.numpy())  # other pixels: the negatives
+    cfg["dataset"]["genuine_test"] = str(image_tree / "noisy.npz")
+    m2 = exp.run(cfg, image_tree / "run2", torch.device("cpu"))["metrics"]
+    assert m2["psnr"] == pytest.approx(m["psnr"], rel=1e-9) and m2["psnr_genuine"] < m2["psnr"] - 1.0
+    assert "genuine_images" not in exp.run(_cfg(image_tree, "rvq", "nsvq", epochs=1), image_tree / "run3",
+                                           torch.device("cpu"))["metrics"]
 
 
 def test_validate_names_the_bad_field(image_tree):

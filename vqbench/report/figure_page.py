@@ -25,7 +25,7 @@ from ..run.runs import RunSet, lookup
 from .figure_data import BAND, FigureData, FigureError, Row
 from .figure_evidence import full_protocol_link, high_rate_lines, unit_factor_lines
 from .figure_plot import plot
-from .figure_text import comparability, dataset_label, orderings, settings_lines, sweep_commands
+from .figure_text import code_versions, comparability, dataset_label, orderings, settings_lines, sweep_commands
 from .panels import USAGE_FLAG, Panel, complexity_points
 from .tables import to_csv, to_markdown
 
@@ -132,6 +132,8 @@ def table(data: FigureData) -> tuple[list[str], list[list[Any]]]:
     toy = getattr(data.panel.points, "toy", False)
     toy_columns = ["ours_mse_rel", "paper_mse_rel", "ours_rd_gap_db", "paper_rd_gap_db"] if toy else []
     columns += toy_columns
+    extra_columns = dict(data.panel.extra_columns)
+    columns += list(extra_columns.values())
     mode = data.beside_mode
     beside_columns = ([f"{mode}_n", f"{mode}_seeds", f"{mode}_mean", f"{mode}_low", f"{mode}_high"]
                       + ([f"{mode}_rd_gap_db"] if toy else [])) if data.beside_runs else []
@@ -147,6 +149,7 @@ def table(data: FigureData) -> tuple[list[str], list[list[Any]]]:
         if toy:
             extra = _toy_columns(row, data.panel.figure)
             cells += [None if math.isnan(extra[c]) else extra[c] for c in toy_columns]
+        cells += [None if math.isnan(row.extra(k)) else row.extra(k) for k in extra_columns]
         if beside_columns:
             b = data.beside.get((row.method, row.x))
             if b is not None and b.n:
@@ -242,6 +245,7 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
         if getattr(panel.points, "toy", False):
             lines += full_protocol_link(panel.figure, full_protocol)
         lines += comparability(runs)
+        lines += code_versions(runs)
         lines += _copied_band_lines(ref)
     if not panel.complexity:
         pairs = [f"{k} ↔ {v}" for k, v in panel.compare.items() if k in ref.series and k != v]
@@ -255,6 +259,8 @@ def markdown(data: FigureData, columns: list[str], rows: list[list[Any]], png_na
     lines += [to_markdown(columns, rows), ""]
     if not panel.complexity and runs:
         lines += orderings(data) + [""]
+        if panel.evidence is not None:
+            lines += panel.evidence(data)
     if getattr(panel.points, "toy", False) and not panel.complexity:
         lines += unit_factor_lines(data) + [""]
         lines += high_rate_lines(data, high_rate, data.beside, data.beside_mode if data.beside_runs else None)

@@ -96,7 +96,34 @@ def comparability(runs: list[dict[str, Any]]) -> list[str]:
             out.append("Our images are a JPEG copy of CIFAR-10 (q75), not the original binaries.")
         if d.get("max_train"):
             out.append(f"Trained on {d['max_train']:,} images/vectors (seeded subset).")
+        if d.get("genuine_test"):
+            out.append(f"ours_mean is scored on the test images of `{Path(str(d['genuine_test'])).name}` "
+                       "(dataset.genuine_test: their original, lossless pixels); ours_jpeg_test_mean on the run's "
+                       "own test split.")
     return sorted(set(out))
+
+
+def code_versions(runs: list[dict[str, Any]]) -> list[str]:
+    """Which code versions the runs came from (common/provenance.py), and a warning when runs of
+    two results versions (code changes that alter numbers) are on one page."""
+    from ..common.provenance import describe
+
+    counts: dict[str, int] = defaultdict(int)
+    versions = set()
+    for run in runs:
+        code = run.get("code")
+        counts[describe(code)] += 1
+        versions.add(code.get("results_version") if isinstance(code, dict) else None)
+    if not counts:
+        return []
+    out = ["Code versions of these runs: " + "; ".join(f"{v}: {n} run{'s' * (n != 1)}" for v, n in sorted(counts.items()))
+           + "."]
+    if len(versions) > 1:
+        out.append(f"**Warning: these runs come from {len(versions)} results versions** "
+                   f"({', '.join(str(v) for v in sorted(versions, key=str))}; 'None': recorded before vqbench recorded "
+                   "its version): code changes between them alter numbers, so points may not be comparable.")
+    return out
+
 
 
 def _ranking(scored: list[tuple[str, float]]) -> list[frozenset[str]]:

@@ -42,7 +42,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _flatten(record: dict[str, Any], path: Path) -> dict[str, Any]:
-    flat = {**record.get("config", {}), **{k: record[k] for k in ("metrics", "timings", "environment") if k in record}}
+    flat = {**record.get("config", {}), **{k: record[k] for k in ("metrics", "timings", "environment", "code", "data") if k in record}}
     flat["path"] = str(path)
     return flat
 
