@@ -165,6 +165,8 @@ _FIG4A_NOTE = (_FIG4_NOTE + " The SSIM the tolerance uses (ours_mean) is `ssim_l
                "(Gaussian 11x11, data_range 1) is ours_standard_ssim_mean. Which convention the authors used is an "
                "inference (their code holds no SSIM): the section 'SSIM at equal PSNR' measures both against the "
                "paper's own PSNR-SSIM curve.")
+_RECALL5 = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+_RECALL6 = (1, 10, 100, 1000, 10000)
 
 PANELS: dict[str, Panel] = {
     "fig2a": Panel("fig2a", ("fig2a",), {"experiment.name": "toy"}, toy_points("fig2a"), **_TOY),
