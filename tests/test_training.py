@@ -241,3 +241,21 @@ def test_uniform_init_is_the_authors_absolute_start():
     books = q.codebooks.detach()
     assert books.abs().max() <= 1 / 16 and books.abs().max() > 0.9 / 16  # fills the interval, K = 16
     assert abs(books.mean().item()) < 0.01 and books.std().item() == pytest.approx((1 / 16) / 3**0.5, rel=0.15)
+
+
+def test_nsvq_noise_per_part_has_each_parts_error_norm():
+    """noise_scope=part: x~ - x has, in every independently coded slice, that slice's error norm;
+    parts=1 is the usual NSVQ, drawn from the same random stream."""
+    g = torch.Generator().manual_seed(0)
+    x, x_hat = torch.randn(5, 12, generator=g), torch.randn(5, 12, generator=g)
+    per_part = nsvq(x, x_hat, torch.Generator().manual_seed(1), parts=3) - x
+    assert torch.allclose(per_part.view(5, 3, 4).norm(dim=2), (x - x_hat).view(5, 3, 4).norm(dim=2), atol=1e-5)
+    whole = nsvq(x, x_hat, torch.Generator().manual_seed(1)) - x
+    assert torch.allclose(whole.norm(dim=1), (x - x_hat).norm(dim=1), atol=1e-5)
+    assert not torch.allclose(whole.view(5, 3, 4).norm(dim=2), (x - x_hat).view(5, 3, 4).norm(dim=2), atol=1e-3)
+    # the same direction draws, only scaled per part
+    assert torch.allclose(torch.nn.functional.normalize(whole.view(5, 3, 4), dim=2),
+                          torch.nn.functional.normalize(per_part.view(5, 3, 4), dim=2), atol=1e-5)
+    pvq = build_quantizer({"name": "pvq", "num_codebooks": 3, "bits_per_codebook": 2, "beam_width": 1}, 12)
+    rvq = build_quantizer({"name": "rvq", "num_codebooks": 3, "bits_per_codebook": 2, "beam_width": 1}, 12)
+    assert pvq.independent_parts == 3 and rvq.independent_parts == 1

@@ -20,6 +20,11 @@ class Init(str, Enum):
     uniform = "uniform"  # U(-1/K, 1/K) in absolute units: the NSVQ authors' codebook start
 
 
+class NoiseScope(str, Enum):
+    vector = "vector"  # one noise vector per latent, scaled by the whole error ||x - x_hat||
+    part = "part"  # one per part the quantizer codes independently (PVQ's subspaces), scaled by that part's error
+
+
 class ToyKind(str, Enum):
     correlated = "correlated"  # N(0, S), S_ij = rho^|i-j|
     uncorrelated = "uncorrelated"  # N(0, I)

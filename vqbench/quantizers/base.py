@@ -92,6 +92,12 @@ class Quantizer(nn.Module):
         return self.num_codebooks * self.bits_per_codebook
 
     @property
+    def independent_parts(self) -> int:
+        """Into how many equal slices of the dimensions the codes split independently (PVQ: one
+        per subspace; quantizers whose codewords span all dimensions: 1)."""
+        return 1
+
+    @property
     def codeword_dim(self) -> int:
         return self.codebooks.shape[-1]
 

@@ -42,6 +42,10 @@ class PVQ(Quantizer):
             raise ConfigError(f"quantizer=pvq: data dimension {dim}{source} is not divisible by "
                               f"quantizer.num_codebooks={M}")
 
+    @property
+    def independent_parts(self) -> int:
+        return self.num_codebooks
+
     def split(self, x: torch.Tensor) -> torch.Tensor:
         """[N, D] -> [N, M, D/M]."""
         return x.reshape(x.shape[0], self.num_codebooks, self.codeword_dim)

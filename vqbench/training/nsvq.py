@@ -4,6 +4,12 @@ x_tilde = x + ||x - x_hat|| * v / ||v||, v ~ N(0, I) drawn fresh for every vecto
 exactly the quantization error's norm, so gradients reach the codebooks through ||x - x_hat||.
 On raw vectors the loss ||x - x_tilde||^2 equals ||x - x_hat||^2 exactly in float32 (``nsvq_loss``);
 in a VQ-VAE the decoder sees x_tilde and there is no auxiliary loss.
+
+``optimizer.noise_scope``: ``vector`` (default) draws one noise vector per latent scaled by the
+whole error; ``part`` draws one per part the quantizer codes independently (PVQ's M subspaces,
+each VQ'd on its own), scaled by that part's own error, i.e. NSVQ applied to each of PVQ's
+vector quantizers. Both give x_tilde the error's norm overall; ``part`` keeps each subspace's
+noise at that subspace's error. For VQ, RVQ and AVQ (one part) the two are the same.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ..common.options import NoiseScope
 from ..quantizers import Quantizer
 from .gradient import GradientConfig, GradientOptimizer
 from .spec import Bottleneck
@@ -26,14 +33,18 @@ class NSVQConfig(GradientConfig):
     """Noise substitution, x~ = x + ||x - x^|| v/||v||, trained with Adam."""
 
     name: str = "nsvq"
+    noise_scope: NoiseScope = NoiseScope.vector  # part: one noise draw per independently coded part (PVQ)
 
 
-def nsvq(x: torch.Tensor, x_hat: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Noise-substituted quantizer output for x, x_hat of shape [N, D]."""
+def nsvq(x: torch.Tensor, x_hat: torch.Tensor, generator: torch.Generator | None = None, parts: int = 1) -> torch.Tensor:
+    """Noise-substituted quantizer output for x, x_hat of shape [N, D]; ``parts`` > 1: the noise
+    of each of `parts` equal slices of the D dimensions has that slice's error norm."""
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    error_norm = (x - x_hat).norm(dim=1, keepdim=True)
-    noise_norm = noise.norm(dim=1, keepdim=True)
-    return x + (error_norm / (noise_norm + _EPS)) * noise
+    n, d = x.shape
+    error_norm = (x - x_hat).view(n, parts, d // parts).norm(dim=2, keepdim=True)
+    noise = noise.view(n, parts, d // parts)
+    noise_norm = noise.norm(dim=2, keepdim=True)
+    return x + ((error_norm / (noise_norm + _EPS)) * noise).view(n, d)
 
 
 def nsvq_loss(x: torch.Tensor, x_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,12 +64,13 @@ def nsvq_loss(x: torch.Tensor, x_hat: torch.Tensor) -> tuple[torch.Tensor, torch
 class NSVQBottleneck(Bottleneck):
     """The decoder sees x + ||x - x_hat|| v/||v||; no auxiliary loss."""
 
-    def __init__(self, quantizer: Quantizer, generator: torch.Generator):
+    def __init__(self, quantizer: Quantizer, generator: torch.Generator, parts: int = 1):
         super().__init__(quantizer)
         self.generator = generator
+        self.parts = parts
 
     def forward(self, z: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return nsvq(z, self.quantizer.decode(codes), self.generator), z.new_zeros(())
+        return nsvq(z, self.quantizer.decode(codes), self.generator, self.parts), z.new_zeros(())
 
 
 class NSVQ(GradientOptimizer):
@@ -69,7 +81,8 @@ class NSVQ(GradientOptimizer):
         return nsvq_loss(x, x_hat)  # = ||x - x_tilde||^2 exactly in float32: no noise to draw
 
     def bottleneck(self, quantizer: Quantizer, ocfg: Mapping[str, Any], generator: torch.Generator) -> Bottleneck:
-        return NSVQBottleneck(quantizer, generator)
+        parts = quantizer.independent_parts if ocfg["noise_scope"] == NoiseScope.part.value else 1
+        return NSVQBottleneck(quantizer, generator, parts)
 
     @property
     def series_suffix(self) -> str:
