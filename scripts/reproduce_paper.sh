@@ -43,6 +43,8 @@ torch and faiss follow OMP_NUM_THREADS); run jobs side by side with LAUNCHER.
 Environment:
   CIFAR10=PATH      CIFAR-10 as an image-folder tree or .tar.gz of one (default: torchvision's archive,
                     downloaded into the cache)
+  GENUINE=PATH      .npz of test images with their original pixels, scored beside the test split
+                    (Fig. 4's pages take PSNR/SSIM from it; e.g. cifar10-genuine-5k.npz beside a JPEG copy)
   SIFT_ROOT=DIR     TEXMEX layout {SIFT_PREFIX}_{base,learn,query}.{fvecs,bvecs} + _groundtruth.ivecs
   SIFT_PREFIX=NAME  (default sift; without SIFT_ROOT: vqbench-data download sift1m's cache)
   LAUNCHER="hydra/launcher=joblib hydra.launcher.n_jobs=2"   parallel jobs (pip install -e '.[cluster]')
@@ -92,7 +94,8 @@ threads=(OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_TH
 
 data_args() {
   case "$1" in
-    fig4) [ -n "${CIFAR10:-}" ] && echo "dataset=image_folder dataset.root=$CIFAR10" ;;
+    fig4) [ -n "${CIFAR10:-}" ] && echo "dataset=image_folder dataset.root=$CIFAR10"
+          [ -n "${GENUINE:-}" ] && echo "dataset.genuine_test=$GENUINE" ;;
     fig5|fig6) [ -n "${SIFT_ROOT:-}" ] && echo "dataset.root=$SIFT_ROOT dataset.prefix=${SIFT_PREFIX:-sift}" ;;
   esac
 }

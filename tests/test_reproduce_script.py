@@ -163,3 +163,51 @@ def test_a_fresh_clone_skips_every_job_in_the_ledger(tmp_path):
     for p in records:
         restored = tmp_path / "machine-b" / "fig2a-quick" / "campaign" / p.parent.name / "metrics.json"
         assert restored.read_bytes() == p.read_bytes()
+
+
+GPU_SCRIPT = ROOT / "scripts" / "gpu_campaign.sh"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--jobs", "0", "d"], "--jobs needs a positive integer"), (["--figure", "fig9", "d"], "--figure must be"),
+    ([], "DATA_DIR is missing"), (["/nonexistent-dir"], "is not a directory"), (["--bogus"], "unknown flag")])
+def test_gpu_campaign_bad_arguments_exit_2_with_one_line(args, message):
+    res = subprocess.run(["bash", str(GPU_SCRIPT), *args], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_gpu_campaign_smoke_writes_the_ledger_on_the_cpu(tmp_path):
+    """--smoke: the GPU script's whole path (joblib launcher, ledger, pages) at a tiny size on the CPU,
+    on a 32x32 image-folder archive and a genuine-pixels npz written here."""
+    import tarfile
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    tree = tmp_path / "tree" / "cifar"
+    test_images = []
+    for split, n in (("train", 160), ("test", 40)):
+        for i in range(n):
+            d = tree / split / ("a" if i % 2 else "b")
+            d.mkdir(parents=True, exist_ok=True)
+            a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(a).save(d / f"{i:04d}.png")
+            if split == "test":
+                test_images.append(a)
+    data = tmp_path / "data"
+    data.mkdir()
+    with tarfile.open(data / "cifar.tar.gz", "w:gz") as tar:
+        tar.add(tree, arcname="cifar")
+    np.savez(data / "cifar10-genuine-5k.npz", test_images=np.stack(test_images[:8]))
+    env = {**os.environ, "VQBENCH_DATA": str(tmp_path / "cache")}
+    res = subprocess.run(["bash", str(GPU_SCRIPT), "--smoke", "--ledger", str(tmp_path / "ledger"), "--sweeps",
+                          str(tmp_path / "gpu"), str(data)], capture_output=True, text=True, timeout=900, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    records = sorted((tmp_path / "ledger" / "fig4-full").glob("*/metrics.json"))
+    assert [p.parent.name for p in records] == ["0", "24", "48"]  # slice 1 of 24: one point, seeds 0-2
+    rec = json.loads(records[0].read_text())
+    assert rec["metrics"]["genuine_images"] == 8 and rec["config"]["experiment"]["epochs"] == 1
+    assert set(rec["data"]) == {"images", "genuine_test"} and rec["code"]["results_version"] >= 1
+    assert "gpu_campaign: fig4 on cpu, 2 jobs at once: status 0" in res.stderr
+    assert (tmp_path / "gpu" / "pages" / "fig4b.md").is_file()
