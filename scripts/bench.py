@@ -103,10 +103,17 @@ def set_threads(n: int) -> None:
         faiss.omp_set_num_threads(n)
 
 
+def layered() -> bool:
+    """Whether the vqbench imported has the package layers (vqbench/run/...). Asked of the files,
+    not by trying the import: an editable install of another checkout could answer it."""
+    import vqbench
+    return (Path(vqbench.__file__).parent / "run" / "schema.py").exists()
+
+
 def option_defaults(group: str, name: str) -> dict:
-    try:
+    if layered():
         from vqbench.run.schema import option_defaults as defaults
-    except ImportError:  # revisions before the package layers
+    else:  # revisions before the package layers
         from vqbench.schema import option_defaults as defaults
     return defaults(group, name)
 
@@ -185,9 +192,9 @@ def launch_cli(argv: list[str]) -> None:
     vqbench.conf = conf
     if mode == "plain":
         bench_reference.patch_plain_encoders()
-    try:
+    if layered():
         from vqbench.run.cli import main as cli_main
-    except ImportError:
+    else:
         from vqbench.cli import main as cli_main
     sys.argv = ["vqbench", *overrides]
     cli_main()
@@ -442,7 +449,8 @@ def bound_lines(rows: list[dict], profile: list[dict]) -> list[str]:
             continue
         prof = next((p for p in profile if r["measure"].startswith(f"train NSVQ {p['quantizer']},")), None)
         if prof is None:
-            lines.append(f"- {r['measure']}: short of {r['goal']:g}x (no profile in this run: add the profile section)")
+            lines.append(f"- {r['measure']}: {r['ratio']['median']:.2f}x, short of {r['goal']:g}x (no profile in this "
+                         "run: add the profile section)")
             continue
         top = max(prof["phases"], key=lambda p: p["share"])
         lines.append(f"- {r['measure']}: {r['ratio']['median']:.2f}x, short of {r['goal']:g}x; bounded by "
@@ -516,6 +524,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sections", default="train,encode,vqvae,profile",
                     help="comma-separated subset of train,encode,vqvae,profile")
     ap.add_argument("--compare", metavar="REV", help="also time this tree against git revision REV")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds): a smoke run, not a measurement")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts for train and encode")
@@ -592,7 +601,8 @@ def main(argv: list[str] | None = None) -> int:
         from vqbench.common.atomic import write_text_atomic
         write_text_atomic(args.out, text)
         write_text_atomic(args.out.with_suffix(".json"), json.dumps(result, indent=1) + "\n")
-    return 0
+    missed = any(r["met"] is False for r in result["train"] + result["encode"])
+    return 1 if args.strict and missed else 0
 
 
 if __name__ == "__main__":
