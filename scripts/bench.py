@@ -1,264 +1,608 @@
-"""Benchmark: issue 9's speed targets, measured side by side in one run, as a table.
+"""Benchmark (issue 25): every figure is a ratio of two timings taken in the same run.
 
-    python scripts/bench.py                      # print the table; exit 1 when a target is missed
-    python scripts/bench.py --out results/bench.md
+    python scripts/bench.py --out results/bench.md                    # the page
+    python scripts/bench.py --compare 35ef890 --out results/bench.md  # + this tree vs that revision
+    python scripts/bench.py --quick --out /tmp/bench.md                # seconds: a smoke run
 
-Rows:
-* encode: vectors/s of vqbench's encoder over faiss's on the very same codebooks and data
-  (M = 8, K = 256, D = 128): AVQ beam search vs faiss ResidualQuantizer beam search of the same
-  width (W = 16, 64; 1 and 2 threads); RVQ (greedy) vs faiss RQ at beam 1; PVQ vs faiss
-  ProductQuantizer. Each side is timed --repeats times, interleaved, and its best time counts,
-  so a burst of load from other processes hurts both sides alike.
-* train: NSVQ training throughput (vectors/s = steps x batch / seconds) through
-  vqbench.training.fit at batch 1,024, D = 128, 4 x 8 bits, 2 threads, for AVQ W = 16, RVQ, PVQ.
-* start-up: extra seconds of the first AVQ encode in a fresh process (numba loading its cached
-  compiled code) over the torch engine.
+Sections (--sections, default all):
+* train   NSVQ training throughput of RVQ, PVQ and AVQ W=16 through the CLI's path
+          (build_quantizer + vqbench.training.fit, the optimizer's schema defaults) over a plain
+          PyTorch reference of the same step (scripts/bench_reference.py), in this process;
+* encode  AVQ beam search over faiss.ResidualQuantizer's beam search (max_beam_size) on the same
+          codebooks and vectors, widths 16 and 64;
+* vqvae   one VQ-VAE epoch (`vqbench experiment=vqvae_quick`, a small CIFAR-10 subset) at 12 and
+          40 bits per quantizer: our encoder over the plain one in the same model and loop, each a
+          CLI process (the epoch's seconds from its metrics.json, timings.train);
+* profile where one training step spends its time (cProfile of a fit, grouped by phase).
+With --compare REV every train/encode/vqvae case is also timed in this tree and in REV (a
+temporary git worktree), each in a worker process whose PYTHONPATH points at its tree.
 
-Absolute numbers depend on the machine and its load; the table records both.
+Both sides of a ratio are timed --repeats times, interleaved (order reversed every other repeat);
+a ratio is computed per repeat and reported as median, min-max and interquartile range. The page
+is generated from the measurements (also written as JSON next to it).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
+import importlib.util
+import json
 import os
 import platform
+import pstats
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-import faiss
 import numpy as np
 import torch
 
-from vqbench.common.atomic import write_text_atomic
-from vqbench.common.malloc import keep_freed_memory
-from vqbench.quantizers import AVQ, PVQ, RVQ
-from vqbench.quantizers.kmeans import lloyd
-from vqbench.run.schema import option_defaults
-from vqbench.training import fit
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_reference  # noqa: E402  (scripts/bench_reference.py, torch only)
 
-DIM, M, BITS = 128, 8, 8
+CIFAR = Path("/work/shared/data/cifar10/cifar10-jpg.tar.gz")
+# (quantizer, beam width, goal: ours over the plain reference)
+TRAIN_CASES = (("rvq", 1, 3.0), ("pvq", 1, 3.0), ("avq", 16, 50.0))
+ENCODE_GOAL = 2.0  # AVQ encode over faiss RQ beam search at the same width
 
 
+# ----------------------------------------------------------------------------- statistics
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, min, max and quartiles (inclusive method: the quartiles of the values themselves)."""
+    v = sorted(float(x) for x in values)
+    if not v:
+        raise ValueError("spread of no values")
+    q1, q3 = (statistics.quantiles(v, n=4, method="inclusive")[i] for i in (0, 2)) if len(v) > 1 else (v[0], v[0])
+    return {"n": len(v), "median": statistics.median(v), "min": v[0], "max": v[-1], "q1": q1, "q3": q3}
+
+
+def paired_ratios(reference_s: list[float], ours_s: list[float], reference_work: float = 1.0,
+                  ours_work: float = 1.0) -> list[float]:
+    """Speed of ours over the reference, one per repeat: (ours_work / ours_s) / (reference_work / reference_s)."""
+    if len(reference_s) != len(ours_s):
+        raise ValueError("paired ratios need as many timings on each side")
+    return [(ours_work / o) / (reference_work / r) for r, o in zip(reference_s, ours_s)]
+
+
+def ratio_text(s: dict[str, float]) -> str:
+    return (f"{s['median']:.2f}x (min-max {s['min']:.2f}-{s['max']:.2f}, IQR {s['q1']:.2f}-{s['q3']:.2f}, "
+            f"n={s['n']})")
+
+
+def interleaved(repeats: int, sides: dict[str, Callable[[], object]]) -> dict[str, list[float]]:
+    """Seconds of each side per repeat; a side that returns a number returns its own seconds (a
+    fit without set-up, a CLI run's timings.train), else its wall time counts. The order is reversed every other repeat."""
+    out: dict[str, list[float]] = {name: [] for name in sides}
+    for r in range(repeats):
+        for name in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+            t0 = time.perf_counter()
+            own = sides[name]()
+            wall = time.perf_counter() - t0
+            out[name].append(float(own) if isinstance(own, (int, float)) else wall)
+    return out
+
+
+# ----------------------------------------------------------------------------- shared pieces
 def gaussian(n: int, dim: int, seed: int) -> np.ndarray:
     """Gaussian vectors with a decaying spectrum (scales 2.0 .. 0.2), float32."""
     scale = np.linspace(2.0, 0.2, dim).astype(np.float32)
     return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32) * scale
 
 
-def residual_codebooks(train: np.ndarray, M: int, bits: int, iters: int = 10) -> np.ndarray:
-    """[M, K, D] codebooks of a quick residual k-means: realistic distances for the searches."""
-    K = 1 << bits
-    codebooks = np.empty((M, K, train.shape[1]), np.float32)
-    residual = train.copy()
-    for m in range(M):
-        codebooks[m] = lloyd(residual, K, iters, seed=m)
-        index = faiss.IndexFlatL2(train.shape[1])
-        index.add(codebooks[m])
-        residual -= codebooks[m][index.search(residual, 1)[1][:, 0]]
-    return codebooks
-
-
 def set_threads(n: int) -> None:
     torch.set_num_threads(n)
-    faiss.omp_set_num_threads(n)
+    with contextlib.suppress(ImportError):
+        import faiss
+        faiss.omp_set_num_threads(n)
 
 
-def best_rates(n: int, repeats: int, **runs) -> dict[str, float]:
-    """vectors/s of each named callable (best of `repeats`, the callables interleaved)."""
-    best = {name: float("inf") for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            t0 = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return {name: n / s for name, s in best.items()}
+def layered() -> bool:
+    """Whether the vqbench imported has the package layers (vqbench/run/...). Asked of the files,
+    not by trying the import: an editable install of another checkout could answer it."""
+    import vqbench
+    return (Path(vqbench.__file__).parent / "run" / "schema.py").exists()
 
 
-def faiss_rq(codebooks: np.ndarray, beam: int) -> faiss.ResidualQuantizer:
-    rq = faiss.ResidualQuantizer(DIM, codebooks.shape[0], BITS)
+def option_defaults(group: str, name: str) -> dict:
+    if layered():
+        from vqbench.run.schema import option_defaults as defaults
+    else:  # revisions before the package layers
+        from vqbench.schema import option_defaults as defaults
+    return defaults(group, name)
+
+
+def ours_train(name: str, beam: int, data: torch.Tensor, steps: int, args, profiler=None) -> float:
+    """Seconds of one NSVQ fit through the CLI's path (build_quantizer + training.fit); `profiler`
+    (cProfile) runs around the fit alone."""
+    from vqbench.quantizers import build_quantizer
+    from vqbench.training import fit
+
+    ocfg = option_defaults("optimizer", "nsvq")
+    ocfg.update({"steps" if "steps" in ocfg else "iterations": steps, "batch_size": args.batch})
+    qcfg = {"name": name, "num_codebooks": args.M, "bits_per_codebook": args.bits, "beam_width": beam}
+    torch.manual_seed(0)
+    q = build_quantizer(qcfg, data.shape[1])
+    with profiler if profiler is not None else contextlib.nullcontext():
+        t0 = time.perf_counter()
+        fit(q, data, ocfg, torch.device("cpu"), 0, progress=False)
+        return time.perf_counter() - t0
+
+
+def reference_train(name: str, beam: int, data: torch.Tensor, steps: int, args) -> float:
+    d = data.shape[1] // args.M if name == "pvq" else data.shape[1]
+    lr = option_defaults("optimizer", "nsvq")["lr"]
+    t0 = time.perf_counter()
+    bench_reference.plain_nsvq_train(name, (args.M, 1 << args.bits, d), data, steps, args.batch, lr, beam, 0)
+    return time.perf_counter() - t0
+
+
+def residual_codebooks(train: np.ndarray, M: int, bits: int, iters: int = 10) -> np.ndarray:
+    """[M, K, D] codebooks of a quick residual k-means: realistic distances for the searches."""
+    import faiss
+    K = 1 << bits
+    books = np.empty((M, K, train.shape[1]), np.float32)
+    residual = train.copy()
+    for m in range(M):
+        km = faiss.Kmeans(train.shape[1], K, niter=iters, seed=m, max_points_per_centroid=1 << 30)
+        km.train(residual)
+        books[m] = km.centroids
+        index = faiss.IndexFlatL2(train.shape[1])
+        index.add(books[m])
+        residual -= books[m][index.search(residual, 1)[1][:, 0]]
+    return books
+
+
+def our_avq(books: np.ndarray, beam: int):
+    from vqbench.quantizers import AVQ
+    M, K, D = books.shape
+    q = AVQ(D, M, K.bit_length() - 1, beam_width=beam)
+    q.codebooks.data = torch.from_numpy(books)
+    return q
+
+
+def faiss_rq(books: np.ndarray, beam: int):
+    import faiss
+    M, K, D = books.shape
+    rq = faiss.ResidualQuantizer(D, M, K.bit_length() - 1)
     rq.max_beam_size = beam
-    faiss.copy_array_to_vector(codebooks.ravel(), rq.codebooks)
+    faiss.copy_array_to_vector(books.ravel(), rq.codebooks)
     rq.is_trained = True
     return rq
 
 
-def encode_rows(args, codebooks: np.ndarray) -> list[dict]:
+# ----------------------------------------------------------------------------- VQ-VAE through the CLI
+def launch_cli(argv: list[str]) -> None:
+    """`bench.py --launch-cli TREE plain|ours -- overrides...`: the vqbench CLI of the tree on
+    PYTHONPATH with TREE/conf as its config (the editable install may point elsewhere);
+    `plain` swaps in the plain encoders."""
+    tree, mode, overrides = argv[0], argv[1], argv[3:]
+    import vqbench
+    spec = importlib.util.spec_from_file_location("vqbench.conf", f"{tree}/conf/__init__.py",
+                                                  submodule_search_locations=[f"{tree}/conf"])
+    conf = importlib.util.module_from_spec(spec)
+    sys.modules["vqbench.conf"] = conf
+    spec.loader.exec_module(conf)
+    vqbench.conf = conf
+    if mode == "plain":
+        bench_reference.patch_plain_encoders()
+    if layered():
+        from vqbench.run.cli import main as cli_main
+    else:
+        from vqbench.cli import main as cli_main
+    sys.argv = ["vqbench", *overrides]
+    cli_main()
+
+
+def vqvae_epoch(tree: Path, mode: str, quantizer: str, bits: int, args, workdir: Path, tag: str) -> float:
+    """Seconds of one VQ-VAE training epoch (metrics.json timings.train) in a CLI process."""
+    run_dir = workdir / tag
+    overrides = ["experiment=vqvae_quick", "dataset=image_folder", f"dataset.root={args.cifar}",
+                 f"dataset.max_train={args.vqvae_images}", "dataset.max_test=64", "experiment.epochs=1",
+                 "experiment.eval_untrained=false", "experiment.grid_images=8", "experiment.eval_batch_size=64",
+                 f"quantizer={quantizer}", f"quantizer.bits_per_codebook={bits // 4}", "quantizer.num_codebooks=4",
+                 "progress=false", "seed=0", f"hydra.run.dir={run_dir}"]
+    if args.cache_dir:
+        overrides.append(f"dataset.cache_dir={args.cache_dir}")
+    schema = next((p for p in (tree / "vqbench/run/schema.py", tree / "vqbench/schema.py") if p.exists()), None)
+    if schema is not None and "threads:" in schema.read_text():  # revisions without the key use OMP_NUM_THREADS
+        overrides.append(f"threads={args.vqvae_threads}")
+    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS=str(args.vqvae_threads))
+    res = subprocess.run([sys.executable, __file__, "--launch-cli", str(tree), mode, "--", *overrides],
+                         env=env, cwd=workdir, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"VQ-VAE run {tag} failed:\n{res.stderr[-2000:]}")
+    return float(json.loads((run_dir / "metrics.json").read_text())["timings"]["train"])
+
+
+# ----------------------------------------------------------------------------- --compare workers
+def worker() -> None:
+    """`bench.py --worker`: JSON commands on stdin, seconds on stdout, in the tree on PYTHONPATH."""
+    import vqbench
+    print(json.dumps({"vqbench": vqbench.__file__}), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        set_threads(cmd["threads"])
+        ns = argparse.Namespace(**cmd["args"])
+        if cmd["task"] == "train":
+            data = torch.from_numpy(gaussian(cmd["n_train"], cmd["dim"], seed=7))
+            out = ours_train(cmd["quantizer"], cmd["beam"], data, cmd["steps"], ns)
+        else:  # encode
+            books = np.load(cmd["books"])
+            q = our_avq(books, cmd["beam"])
+            x = torch.from_numpy(gaussian(cmd["n"], books.shape[2], seed=cmd["beam"]))
+            q.encode(x[:64])
+            t0 = time.perf_counter()
+            q.encode(x)
+            out = time.perf_counter() - t0
+        print(json.dumps({"seconds": out}), flush=True)
+
+
+class Worker:
+    def __init__(self, tree: Path):
+        env = dict(os.environ, PYTHONPATH=str(tree))
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker"], env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, cwd=tree)
+        where = json.loads(self.proc.stdout.readline())["vqbench"]
+        if not str(Path(where).resolve()).startswith(str(tree.resolve())):
+            raise SystemExit(f"--compare: the worker for {tree} imported vqbench from {where}")
+
+    def __call__(self, **cmd) -> float:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench worker ended (exit {self.proc.wait()})")
+        return json.loads(line)["seconds"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+# ----------------------------------------------------------------------------- sections
+def row(measure: str, ratios: list[float], times: dict[str, list[float]], goal: float | None,
+        note: str = "") -> dict:
+    s = spread(ratios)
+    return {"measure": measure, "ratio": s, "ratios": ratios, "seconds": times, "goal": goal,
+            "met": None if goal is None else s["median"] >= goal, "note": note}
+
+
+def train_section(args, data: torch.Tensor) -> list[dict]:
+    rows = []
+    for name, beam, goal in TRAIN_CASES:
+        steps, ref_steps = (args.avq_steps, args.avq_ref_steps) if name == "avq" else (args.steps, args.ref_steps)
+        for threads in args.threads:
+            set_threads(threads)
+            ours_train(name, beam, data, 2, args)  # warm-up: compiled code, allocator
+            reference_train(name, beam, data, 1, args)
+            times = interleaved(args.repeats, {
+                "ours": lambda: ours_train(name, beam, data, steps, args),
+                "reference": lambda: reference_train(name, beam, data, ref_steps, args)})
+            ratios = paired_ratios(times["reference"], times["ours"], ref_steps, steps)
+            rate = statistics.median(steps * args.batch / s for s in times["ours"])
+            ref_rate = statistics.median(ref_steps * args.batch / s for s in times["reference"])
+            label = f"{name.upper()}{f' W={beam}' if name == 'avq' else ''}"
+            rows.append(row(f"train NSVQ {label}, {threads} thread{'s' * (threads > 1)}", ratios, times, goal,
+                            f"ours {rate:,.0f} vs plain {ref_rate:,.0f} vectors/s ({steps} vs {ref_steps} steps)"))
+    set_threads(1)
+    return rows
+
+
+def encode_section(args, books: np.ndarray) -> list[dict]:
     rows = []
     for beam, n in ((16, args.n16), (64, args.n64)):
-        q = AVQ(DIM, M, BITS, beam_width=beam)
-        q.codebooks.data = torch.from_numpy(codebooks)
-        x = gaussian(n, DIM, seed=beam)
+        q, rq = our_avq(books, beam), faiss_rq(books, beam)
+        x = gaussian(n, books.shape[2], seed=beam)
         xt = torch.from_numpy(x)
-        rq = faiss_rq(codebooks, beam)
-        for threads in (1, 2):
+        for threads in args.threads:
             set_threads(threads)
             q.encode(xt[:64])  # tables and compiled code ready before timing
-            codes = q.encode(xt)
-            ours_mse = float((xt - q.decode(codes).detach()).pow(2).sum(1).mean())
+            ours_mse = float((xt - q.decode(q.encode(xt)).detach()).pow(2).sum(1).mean())
             theirs_mse = float(((x - rq.decode(rq.compute_codes(x))) ** 2).sum(1).mean())
-            rates = best_rates(n, args.repeats, ours=lambda: q.encode(xt), theirs=lambda: rq.compute_codes(x))
-            rows.append(ratio_row(f"encode AVQ W={beam}, {threads} thread{'s' * (threads > 1)}",
-                                  rates, f"faiss RQ beam {beam}", 1.0,
-                                  f"MSE {ours_mse:.2f} vs {theirs_mse:.2f}; {n} vectors"))
-    # RVQ (greedy) and PVQ next to their faiss counterparts, 1 thread.
+            times = interleaved(args.repeats, {"ours": lambda: q.encode(xt), "reference": lambda: rq.compute_codes(x)})
+            rows.append(row(f"encode AVQ W={beam} vs faiss RQ beam {beam}, {threads} thread{'s' * (threads > 1)}",
+                            paired_ratios(times["reference"], times["ours"]), times, ENCODE_GOAL,
+                            f"MSE {ours_mse:.2f} vs {theirs_mse:.2f}; {n} vectors"))
     set_threads(1)
-    x = gaussian(args.n_plain, DIM, seed=3)
-    xt = torch.from_numpy(x)
-    rvq = RVQ(DIM, M, BITS)
-    rvq.codebooks.data = torch.from_numpy(codebooks)
-    rq1 = faiss_rq(codebooks, 1)
-    assert torch.equal(rvq.encode(xt[:500]), torch.from_numpy(rq_codes_unpacked(rq1, x[:500])))
-    rates = best_rates(len(x), args.repeats, ours=lambda: rvq.encode(xt), theirs=lambda: rq1.compute_codes(x))
-    rows.append(ratio_row("encode RVQ (greedy), 1 thread", rates, "faiss RQ beam 1", None,
-                          f"same codes; {len(x)} vectors"))
-    pq = faiss.ProductQuantizer(DIM, M, BITS)
-    pvq = PVQ(DIM, M, BITS)
-    sub = np.ascontiguousarray(codebooks[:, :, : DIM // M])  # any [M, K, D/M] codebooks serve
-    faiss.copy_array_to_vector(sub.ravel(), pq.centroids)
-    pvq.codebooks.data = torch.from_numpy(sub)
-    rates = best_rates(len(x), args.repeats, ours=lambda: pvq.encode(xt), theirs=lambda: pq.compute_codes(x))
-    rows.append(ratio_row("encode PVQ, 1 thread", rates, "faiss PQ", None, f"{len(x)} vectors"))
     return rows
 
 
-def rq_codes_unpacked(rq: faiss.ResidualQuantizer, x: np.ndarray) -> np.ndarray:
-    """faiss RQ codes of x as int64 [n, M] (K = 256: one byte per codebook)."""
-    return rq.compute_codes(x).astype(np.int64)
-
-
-def ratio_row(name: str, rates: dict, reference: str, target: float | None, note: str) -> dict:
-    ratio = rates["ours"] / rates["theirs"]
-    return {"measure": name, "value": f"{ratio:.2f}x ({rates['ours']:,.0f} vs {rates['theirs']:,.0f} vectors/s)",
-            "target": f">= {target:.1f}x {reference}" if target else f"(info) vs {reference}",
-            "ok": None if target is None else ratio >= target, "note": note}
-
-
-def train_rows(args) -> list[dict]:
-    """NSVQ training throughput at 2 threads (the target) and, for reference, at 1 thread: on a
-    shared, oversubscribed 2-core machine two OpenMP threads can wait on each other for most
-    of a step, and the 1-thread row shows how much of a shortfall that is."""
-    ocfg = option_defaults("optimizer", "nsvq")
-    data = torch.from_numpy(gaussian(100_000, DIM, seed=7))
+def vqvae_section(args, workdir: Path) -> list[dict]:
     rows = []
-    for name, make, steps, target in (
-        ("AVQ W=16", lambda: AVQ(DIM, 4, BITS, beam_width=16), args.avq_steps, 45_000),
-        ("RVQ", lambda: RVQ(DIM, 4, BITS), args.plain_steps, 250_000),
-        ("PVQ", lambda: PVQ(DIM, 4, BITS), args.plain_steps, 350_000),
-    ):
-        for threads in (2, 1):
-            set_threads(threads)
-            quantizer = make()
-            cfg = {**ocfg, "steps": steps, "batch_size": 1024}
-            fit(quantizer, data[:4096], {**cfg, "steps": 2}, torch.device("cpu"), 0, progress=False)
-            encode_s = timed_encode(quantizer)
-            t0 = time.perf_counter()
-            fit(quantizer, data, cfg, torch.device("cpu"), 0, progress=False)
-            total = time.perf_counter() - t0
-            rate = steps * 1024 / total
-            # The hard encode (beam search / nearest-codeword GEMMs) bounds a step from below:
-            # the target is out of reach when encoding alone takes longer than the target's step.
-            encode_rate = steps * 1024 / encode_s[0]
-            rows.append({"measure": f"train NSVQ {name}, 4x8 bits, batch 1024, {threads} thread{'s' * (threads > 1)}",
-                         "value": f"{rate:,.0f} vectors/s",
-                         "target": f">= {target:,} vectors/s" if threads == 2 else "(info)",
-                         "ok": rate >= target if threads == 2 else None,
-                         "note": f"{steps} steps via vqbench.training.fit; the encode is {encode_s[0] / total:.0%} "
-                                 f"of the step (alone {encode_rate:,.0f} vectors/s)"})
-    set_threads(1)
+    vqvae_epoch(ROOT, "ours", "rvq", 12, args, workdir, "warmup")  # decodes the image cache once
+    for quantizer in ("rvq", "pvq", "avq"):
+        for bits in (12, 40):
+            tag = f"{quantizer}{bits}"
+            times = interleaved(args.vqvae_repeats, {
+                "ours": lambda: vqvae_epoch(ROOT, "ours", quantizer, bits, args, workdir, f"{tag}-ours"),
+                "reference": lambda: vqvae_epoch(ROOT, "plain", quantizer, bits, args, workdir, f"{tag}-plain")})
+            rows.append(row(f"VQ-VAE epoch {quantizer.upper()} {bits} bits (4 x {bits // 4})",
+                            paired_ratios(times["reference"], times["ours"]), times, None,
+                            f"{args.vqvae_images} images, {args.vqvae_threads} thread(s); ours "
+                            f"{statistics.median(times['ours']):.1f} s vs plain encoder "
+                            f"{statistics.median(times['reference']):.1f} s"))
     return rows
 
 
-def timed_encode(quantizer) -> list[float]:
-    """Wrap quantizer.encode so that its seconds add up in the returned one-element list."""
-    spent = [0.0]
-    encode = quantizer.encode
-
-    def timed(x):
-        t0 = time.perf_counter()
-        codes = encode(x)
-        spent[0] += time.perf_counter() - t0
-        return codes
-
-    quantizer.encode = timed
-    return spent
-
-
-STARTUP = """
-import sys, time, torch
-from vqbench.quantizers import AVQ
-q = AVQ(16, 4, 4, beam_width=4, engine=sys.argv[1])
-x = torch.randn(64, 16)
-t = time.perf_counter(); q.encode(x); print(time.perf_counter() - t)
-"""
-
-
-def startup_row() -> dict:
-    """First-encode seconds in fresh processes: numba (cached compiled code) minus torch."""
-    def first(engine: str) -> float:
-        out = subprocess.run([sys.executable, "-c", STARTUP, engine], capture_output=True, text=True, check=True)
-        return float(out.stdout.strip().splitlines()[-1])
-
-    first("auto")  # compiles and fills the on-disk cache if it is empty
-    extra = min(first("auto") for _ in range(2)) - first("torch")
-    return {"measure": "start-up: first AVQ encode, numba over torch", "value": f"+{extra:.2f} s",
-            "target": "<= 2 s", "ok": extra <= 2.0, "note": "fresh process, compiled code from the cache"}
-
-
-def machine() -> list[str]:
-    model = platform.processor() or "unknown"
+def compare_section(args, rev: str, books: np.ndarray, workdir: Path) -> list[dict]:
+    """This tree against REV, both in worker processes (and CLI processes for the VQ-VAE)."""
+    tree = workdir / "rev"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev], check=True,
+                   capture_output=True)
+    rows: list[dict] = []
     try:
+        now, then = Worker(ROOT), Worker(tree)
+        np.save(workdir / "books.npy", books)
+        common = {"args": {"M": args.M, "bits": args.bits, "batch": args.batch}, "dim": args.dim,
+                  "n_train": args.n_train}
+        try:
+            if "train" in args.sections:
+                for name, beam, _ in TRAIN_CASES:
+                    steps = args.avq_steps if name == "avq" else args.steps
+                    for threads in args.threads:
+                        cmd = {**common, "task": "train", "quantizer": name, "beam": beam, "threads": threads}
+                        now(**cmd, steps=2), then(**cmd, steps=2)
+                        times = interleaved(args.repeats, {"ours": lambda: now(**cmd, steps=steps),
+                                                           "reference": lambda: then(**cmd, steps=steps)})
+                        rows.append(row(f"train NSVQ {name.upper()}{f' W={beam}' if name == 'avq' else ''}, "
+                                        f"{threads} thread{'s' * (threads > 1)}",
+                                        paired_ratios(times["reference"], times["ours"]), times, None,
+                                        f"{steps} steps of {args.batch}"))
+            if "encode" in args.sections:
+                for beam, n in ((16, args.n16), (64, args.n64)):
+                    for threads in args.threads:
+                        cmd = {**common, "task": "encode", "books": str(workdir / "books.npy"), "beam": beam, "n": n,
+                               "threads": threads}
+                        times = interleaved(args.repeats, {"ours": lambda: now(**cmd), "reference": lambda: then(**cmd)})
+                        rows.append(row(f"encode AVQ W={beam}, {threads} thread{'s' * (threads > 1)}",
+                                        paired_ratios(times["reference"], times["ours"]), times, None, f"{n} vectors"))
+        finally:
+            now.close()
+            then.close()
+        if "vqvae" in args.sections and args.cifar.exists():
+            vqvae_epoch(tree, "ours", "rvq", 12, args, workdir, "rev-warmup")
+            for quantizer in ("rvq", "pvq", "avq"):
+                for bits in (12, 40):
+                    tag = f"cmp-{quantizer}{bits}"
+                    times = interleaved(args.vqvae_repeats, {
+                        "ours": lambda: vqvae_epoch(ROOT, "ours", quantizer, bits, args, workdir, f"{tag}-now"),
+                        "reference": lambda: vqvae_epoch(tree, "ours", quantizer, bits, args, workdir, f"{tag}-rev")})
+                    rows.append(row(f"VQ-VAE epoch {quantizer.upper()} {bits} bits",
+                                    paired_ratios(times["reference"], times["ours"]), times, None,
+                                    f"{args.vqvae_images} images"))
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    return rows
+
+
+# Phases of a training step: (label, predicate on a cProfile key (file, line, function)).
+PHASES = (
+    ("encode (RVQ/PVQ: distances + argmin; AVQ: beam search)",
+     lambda f, fn: fn == "encode" and "quantizers" in f),
+    ("decode (gather / sum of codewords)", lambda f, fn: fn == "decode" and "quantizers" in f),
+    ("loss", lambda f, fn: fn in ("nsvq_loss", "raw_loss") and "training" in f),
+    ("backward", lambda f, fn: fn == "backward" and f.endswith(os.path.join("torch", "_tensor.py"))),
+    ("Adam update", lambda f, fn: fn == "step" and f.endswith(os.path.join("optim", "adam.py"))),
+    ("codeword replacement", lambda f, fn: fn in ("record", "maybe_replace") and "replacement" in f),
+)
+
+
+def profile_section(args, data: torch.Tensor) -> list[dict]:
+    """cProfile of a fit per quantizer: seconds per step in each phase, the rest as 'other'."""
+    out = []
+    set_threads(args.threads[0])
+    for name, beam, _ in TRAIN_CASES:
+        steps = args.profile_steps
+        ours_train(name, beam, data, 2, args)
+        prof = cProfile.Profile()
+        total = ours_train(name, beam, data, steps, args, profiler=prof)
+        st = pstats.Stats(prof).stats  # {(file, line, fn): (cc, nc, tt, ct, callers)}
+        phases = []
+        for label, match in PHASES:
+            ct = max((v[3] for (f, _, fn), v in st.items() if match(f, fn)), default=0.0)
+            phases.append((label, ct))
+        phases.append(("other (set-up, batch sampling, schedule, Python)", max(0.0, total - sum(c for _, c in phases))))
+        top = sorted(((v[2], f"{Path(f).name}:{fn}") for (f, _, fn), v in st.items()), reverse=True)[:6]
+        out.append({"quantizer": f"{name.upper()}{f' W={beam}' if name == 'avq' else ''}", "steps": steps,
+                    "seconds": total, "threads": args.threads[0],
+                    "phases": [{"phase": p, "ms_per_step": 1000 * c / steps, "share": c / total} for p, c in phases],
+                    "top_self": [{"function": fn, "ms_per_step": 1000 * t / steps} for t, fn in top]})
+    set_threads(1)
+    return out
+
+
+# ----------------------------------------------------------------------------- page
+def machine_lines() -> list[str]:
+    model = platform.processor() or "unknown"
+    with contextlib.suppress(OSError, StopIteration):
         with open("/proc/cpuinfo") as f:
             model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return [f"- CPU: {model}, {os.cpu_count()} logical cores; threads per row as stated",
-            f"- torch {torch.__version__}, faiss {faiss.__version__}, numpy {np.__version__}, "
-            f"Python {platform.python_version()}"]
+    versions = [f"torch {torch.__version__}", f"numpy {np.__version__}", f"Python {platform.python_version()}"]
+    with contextlib.suppress(ImportError):
+        import faiss
+        versions.insert(1, f"faiss {faiss.__version__}")
+    return [f"- CPU: {model}, {os.cpu_count()} logical cores", "- " + ", ".join(versions)]
 
 
-def table(rows: list[dict]) -> list[str]:
-    lines = ["| measure | value | target | met | note |", "|---|---|---|---|---|"]
+def ratio_table(rows: list[dict], with_goal: bool) -> list[str]:
+    head = "| measure | ratio (median, min-max, IQR over repeats) |" + (" goal | met |" if with_goal else "") + " note |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        met = "" if r["ok"] is None else ("yes" if r["ok"] else "**NO**")
-        lines.append(f"| {r['measure']} | {r['value']} | {r['target']} | {met} | {r['note']} |")
+        met = "" if r["met"] is None else ("yes" if r["met"] else "**NO**")
+        goal = f" >= {r['goal']:g}x | {met} |" if with_goal and r["goal"] is not None else (" | |" if with_goal else "")
+        lines.append(f"| {r['measure']} | {ratio_text(r['ratio'])} |{goal} {r['note']} |")
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    keep_freed_memory()  # as the vqbench CLI does for every run
+def bound_lines(rows: list[dict], profile: list[dict]) -> list[str]:
+    """For every training row short of its goal: the profile's largest phase."""
+    lines = []
+    for r in rows:
+        if r["met"] is not False or not r["measure"].startswith("train"):
+            continue
+        prof = next((p for p in profile if r["measure"].startswith(f"train NSVQ {p['quantizer']},")), None)
+        if prof is None:
+            lines.append(f"- {r['measure']}: {r['ratio']['median']:.2f}x, short of {r['goal']:g}x (no profile in this "
+                         "run: add the profile section)")
+            continue
+        top = max(prof["phases"], key=lambda p: p["share"])
+        lines.append(f"- {r['measure']}: {r['ratio']['median']:.2f}x, short of {r['goal']:g}x; bounded by "
+                     f"{top['phase']}: {top['share']:.0%} of a step ({top['ms_per_step']:.2f} ms), see the profile")
+    for r in rows:
+        if r["met"] is False and r["measure"].startswith("encode"):
+            lines.append(f"- {r['measure']}: {r['ratio']['median']:.2f}x, short of {r['goal']:g}x")
+    return lines
+
+
+def page(result: dict) -> str:
+    a = result["settings"]
+    lines = ["# vqbench speed: ratios within one run (issue 25)", "",
+             f"`{result['command']}` — {result['seconds']:.0f} s, {result['started']}. Generated by "
+             "scripts/bench.py from the measurements below (raw timings in the JSON beside this page).", "",
+             "Every figure is a ratio of two timings taken in this run, both sides interleaved "
+             f"({a['repeats']} repeats; VQ-VAE {a['vqvae_repeats']}), a ratio per repeat, reported as median with "
+             "min-max and interquartile range. Ratios > 1: ours is faster.", ""]
+    if result["train"]:
+        lines += ["## NSVQ training throughput: ours over a plain PyTorch step", "",
+                  f"D = {a['dim']}, {a['M']} x {a['bits']} bits, batch {a['batch']}, Gaussian data "
+                  f"({a['n_train']:,} vectors). Ours: `build_quantizer` + `vqbench.training.fit` with the nsvq "
+                  "schema defaults (the CLI's path: Adam, cosine schedule, codeword replacement). Plain: "
+                  "scripts/bench_reference.py (per-stage argmin over torch.cdist, noise substitution, Adam; AVQ: "
+                  "a Python loop over beam-search steps, cdist for every beam). Throughputs (vectors/s) compared, "
+                  "so the two sides may run different step counts.", "",
+                  *ratio_table(result["train"], True), ""]
+    if result["encode"]:
+        lines += ["## AVQ encode: ours over faiss's RQ beam search", "",
+                  f"The same codebooks (residual k-means, D = {a['dim']}, M = {a['enc_M']}, K = 256) and vectors; "
+                  "faiss.ResidualQuantizer with max_beam_size = W searches codebooks in a fixed order, ours the "
+                  "union of unused codebooks (more candidates per step).", "",
+                  *ratio_table(result["encode"], True), ""]
+    if result["vqvae"]:
+        lines += ["## VQ-VAE epoch: our encoder over the plain one", "",
+                  "`vqbench experiment=vqvae_quick dataset=image_folder` (one epoch, NSVQ), each run a CLI "
+                  "process; the plain side swaps in scripts/bench_reference.py's encoders "
+                  "(`patch_plain_encoders`): same model, same loop. Seconds of the epoch from metrics.json "
+                  "(timings.train).", "", *ratio_table(result["vqvae"], False), ""]
+    elif result.get("vqvae_skipped"):
+        lines += ["## VQ-VAE epoch", "", f"Not measured: {result['vqvae_skipped']}.", ""]
+    if result["compare"]:
+        lines += [f"## This tree over {result['compare_rev']}", "",
+                  f"Each case timed in this tree and in `{result['compare_rev']}` (a temporary git worktree), in "
+                  "worker processes whose PYTHONPATH points at each tree (CLI processes for the VQ-VAE). "
+                  "Ratio > 1: this tree is faster.", "", *ratio_table(result["compare"], False), ""]
+    bounds = bound_lines(result["train"] + result["encode"], result["profile"])
+    if bounds:
+        lines += ["## Short of a goal", "", *bounds, ""]
+    if result["profile"]:
+        lines += ["## Profile: where a training step spends its time", "",
+                  "cProfile of one fit per quantizer (our path, settings as above); each phase's cumulative time "
+                  "per step. Profiling adds overhead; the shares are what matter.", ""]
+        for p in result["profile"]:
+            lines += [f"**{p['quantizer']}** ({p['steps']} steps, {p['threads']} thread(s), "
+                      f"{1000 * p['seconds'] / p['steps']:.2f} ms per step under the profiler)", "",
+                      "| phase | ms per step | share |", "|---|---|---|"]
+            lines += [f"| {ph['phase']} | {ph['ms_per_step']:.3f} | {ph['share']:.0%} |" for ph in p["phases"]]
+            lines += ["", "Largest self times: " + ", ".join(
+                f"`{t['function']}` {t['ms_per_step']:.3f} ms" for t in p["top_self"]), ""]
+    lines += ["## Machine", "", *machine_lines(),
+              f"- load average (1 min) {result['load'][0]:.1f} at the start, {result['load'][1]:.1f} at the end; "
+              "same-run ratios cancel most of a steady load, not its bursts (see the spread)"]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- main
+def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", help="also write the table (Markdown, atomically), e.g. results/bench.md")
-    ap.add_argument("--repeats", type=int, default=3, help="timings per side; the best counts")
+    ap.add_argument("--out", type=Path, help="write the page here (Markdown; raw timings to the same name .json)")
+    ap.add_argument("--sections", default="train,encode,vqvae,profile",
+                    help="comma-separated subset of train,encode,vqvae,profile")
+    ap.add_argument("--compare", metavar="REV", help="also time this tree against git revision REV")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds): a smoke run, not a measurement")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts for train and encode")
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--M", type=int, default=4, help="codebooks in the training rows")
+    ap.add_argument("--bits", type=int, default=8, help="bits per codebook in the training rows")
+    ap.add_argument("--batch", type=int, default=1024)
+    ap.add_argument("--n-train", type=int, default=100_000, help="training vectors")
+    ap.add_argument("--steps", type=int, default=50, help="our NSVQ steps per timing (RVQ/PVQ)")
+    ap.add_argument("--ref-steps", type=int, default=20, help="plain reference steps per timing (RVQ/PVQ)")
+    ap.add_argument("--avq-steps", type=int, default=20, help="our NSVQ steps per timing (AVQ)")
+    ap.add_argument("--avq-ref-steps", type=int, default=2, help="plain reference steps per timing (AVQ)")
+    ap.add_argument("--enc-M", type=int, default=8, help="codebooks in the encode rows (K = 256)")
     ap.add_argument("--n16", type=int, default=4000, help="vectors encoded at W = 16")
     ap.add_argument("--n64", type=int, default=1500, help="vectors encoded at W = 64")
-    ap.add_argument("--n-plain", type=int, default=100_000, help="vectors encoded by RVQ/PVQ")
-    ap.add_argument("--avq-steps", type=int, default=20, help="NSVQ steps timed for AVQ")
-    ap.add_argument("--plain-steps", type=int, default=50, help="NSVQ steps timed for RVQ/PVQ")
-    ap.add_argument("--skip-train", action="store_true", help="encode rows only")
+    ap.add_argument("--profile-steps", type=int, default=20)
+    ap.add_argument("--cifar", type=Path, default=CIFAR, help="CIFAR-10 image folder or .tar.gz (VQ-VAE rows)")
+    ap.add_argument("--cache-dir", help="decoded-image cache (dataset.cache_dir; default the CLI's)")
+    ap.add_argument("--vqvae-images", type=int, default=2000, help="training images of the VQ-VAE epoch")
+    ap.add_argument("--vqvae-repeats", type=int, default=3)
+    ap.add_argument("--vqvae-threads", type=int, default=1)
     args = ap.parse_args(argv)
+    if args.quick:
+        args.repeats, args.dim, args.M, args.bits, args.batch, args.n_train = 2, 16, 2, 4, 64, 2000
+        args.steps, args.ref_steps, args.avq_steps, args.avq_ref_steps, args.profile_steps = 3, 2, 2, 1, 3
+        args.enc_M, args.n16, args.n64, args.vqvae_images, args.vqvae_repeats = 2, 100, 50, 64, 1
+    args.sections = [s for s in args.sections.split(",") if s]
+    bad = set(args.sections) - {"train", "encode", "vqvae", "profile"}
+    if bad:
+        ap.error(f"--sections: unknown {', '.join(sorted(bad))}")
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        worker()
+        return 0
+    if argv[:1] == ["--launch-cli"]:
+        launch_cli(argv[1:])
+        return 0
+    args = parse(argv)
+    with contextlib.suppress(ImportError):
+        from vqbench.common.malloc import keep_freed_memory
+        keep_freed_memory()  # as the vqbench CLI does for every run
     start, load0 = time.perf_counter(), os.getloadavg()
-    codebooks = residual_codebooks(gaussian(20_000, DIM, seed=0), M, BITS)
-    rows = encode_rows(args, codebooks)
-    if not args.skip_train:
-        rows += train_rows(args)
-    rows.append(startup_row())
-    load1 = os.getloadavg()
-    lines = ["# vqbench speed targets (issue 9)", "",
-             f"`python scripts/bench.py{' --skip-train' if args.skip_train else ''}` — one run, "
-             f"{time.perf_counter() - start:.0f} s, {time.strftime('%Y-%m-%d %H:%M')}.", "", *table(rows), "",
-             "Machine:", *machine(),
-             f"- load average (1 min) {load0[0]:.1f} at the start, {load1[0]:.1f} at the end"
-             + (": the machine was shared with other jobs, so absolute rates are indicative; "
-                if max(load0[0], load1[0]) > 0.5 * (os.cpu_count() or 1) + 0.5 else
-                " (no other job of note); ")
-             + f"encode ratios compare both sides timed interleaved in this run (best of {args.repeats})."]
-    text = "\n".join(lines) + "\n"
+    result: dict = {"command": "python scripts/bench.py " + " ".join(argv), "started": time.strftime("%Y-%m-%d %H:%M"),
+                    "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                    "train": [], "encode": [], "vqvae": [], "compare": [], "profile": [], "compare_rev": args.compare}
+    set_threads(1)
+    data = torch.from_numpy(gaussian(args.n_train, args.dim, seed=7))
+    books = residual_codebooks(gaussian(max(20 * 256, 2000 if args.quick else 20_000), args.dim, seed=0), args.enc_M, 8,
+                               iters=2 if args.quick else 10)
+    with tempfile.TemporaryDirectory(prefix="vqbench-bench-") as tmp:
+        workdir = Path(tmp)
+        if "train" in args.sections:
+            result["train"] = train_section(args, data)
+        if "encode" in args.sections:
+            result["encode"] = encode_section(args, books)
+        if "vqvae" in args.sections:
+            if args.cifar.exists():
+                result["vqvae"] = vqvae_section(args, workdir)
+            else:
+                result["vqvae_skipped"] = f"no CIFAR-10 images at {args.cifar} (--cifar)"
+        if "profile" in args.sections:
+            result["profile"] = profile_section(args, data)
+        if args.compare:
+            result["compare"] = compare_section(args, args.compare, books, workdir)
+    result["seconds"] = time.perf_counter() - start
+    result["load"] = [load0[0], os.getloadavg()[0]]
+    text = page(result)
     print(text)
     if args.out:
+        from vqbench.common.atomic import write_text_atomic
         write_text_atomic(args.out, text)
-    return 0 if all(r["ok"] is not False for r in rows) else 1
+        write_text_atomic(args.out.with_suffix(".json"), json.dumps(result, indent=1) + "\n")
+    missed = any(r["met"] is False for r in result["train"] + result["encode"])
+    return 1 if args.strict and missed else 0
 
 
 if __name__ == "__main__":

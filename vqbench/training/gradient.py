@@ -19,11 +19,12 @@ from typing import Any
 import torch
 from omegaconf import MISSING
 
-from ..common.checks import check_positive
+from ..common.checks import check_positive, check_range
 from ..common.options import Init, LrSchedule
 from ..common.progress import progress as progress_bar
 from ..quantizers import Quantizer
 from .init import initialize_codebooks
+from .refine import refine_codebooks
 from .replacement import CodewordReplacer, ReplacementConfig
 from .spec import Batches, OptimizerSpec
 
@@ -45,6 +46,9 @@ class GradientConfig:
     # (`-m optimizer=nsvq,ste,kmeans optimizer.lloyd_iterations=5`); ignored by gradient optimizers.
     lloyd_iterations: int = 25
     alternations: int = 3
+    # raw vectors (toy, ANN): rounds of joint least-squares codebooks + re-encoding after the
+    # Adam steps, each kept only if it lowers the training MSE (refine.py); 0: off. Not read by the VQ-VAE.
+    refine: int = 0
 
 
 def make_adam(param: torch.nn.Parameter, lr: float) -> torch.optim.Adam:
@@ -141,6 +145,7 @@ class GradientOptimizer(OptimizerSpec):
 
     def check_config(self, ocfg: Mapping[str, Any]) -> None:
         check_positive(ocfg, "optimizer", "steps")
+        check_range("optimizer.refine", ocfg["refine"], 0, integer=True)
         super().check_config(ocfg)
 
     def raw_loss(self, x: torch.Tensor, x_hat: torch.Tensor, ocfg: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,5 +155,8 @@ class GradientOptimizer(OptimizerSpec):
 
     def fit(self, quantizer: Quantizer, data: torch.Tensor, ocfg: Mapping[str, Any], device: torch.device,
             seed: int, progress: bool, batches: Batches | None) -> dict[str, float]:
-        return fit_gradient(quantizer, data, ocfg, lambda x, x_hat: self.raw_loss(x, x_hat, ocfg), device, seed,
-                            progress, batches=batches)
+        stats = fit_gradient(quantizer, data, ocfg, lambda x, x_hat: self.raw_loss(x, x_hat, ocfg), device, seed,
+                             progress, batches=batches)
+        if ocfg["refine"]:  # least-squares rounds on the training vectors (also with fresh batches)
+            stats.update(refine_codebooks(quantizer, data, int(ocfg["refine"]), progress))
+        return stats

@@ -1,0 +1,90 @@
+"""scripts/bench.py: ratios and spreads from timings, the page's structure at tiny size, and the
+plain references it times against."""
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load("bench")
+reference = load("bench_reference")
+
+
+def test_spread_of_known_values():
+    s = bench.spread([4.0, 1.0, 3.0, 2.0, 5.0])
+    assert s == {"n": 5, "median": 3.0, "min": 1.0, "max": 5.0, "q1": 2.0, "q3": 4.0}
+    assert bench.spread([2.5]) == {"n": 1, "median": 2.5, "min": 2.5, "max": 2.5, "q1": 2.5, "q3": 2.5}
+    with pytest.raises(ValueError):
+        bench.spread([])
+
+
+def test_paired_ratios_are_speed_ratios_per_repeat():
+    # reference 10 s and 12 s, ours 2 s and 3 s for the same work: 5x and 4x
+    assert bench.paired_ratios([10.0, 12.0], [2.0, 3.0]) == [5.0, 4.0]
+    # different work per side: ours 100 steps in 2 s (50/s), reference 10 steps in 1 s (10/s): 5x
+    assert bench.paired_ratios([1.0], [2.0], reference_work=10, ours_work=100) == [5.0]
+    with pytest.raises(ValueError):
+        bench.paired_ratios([1.0], [1.0, 2.0])
+    assert bench.ratio_text(bench.spread([5.0, 4.0])) == "4.50x (min-max 4.00-5.00, IQR 4.25-4.75, n=2)"
+
+
+def test_interleaved_alternates_and_takes_reported_seconds():
+    calls = []
+    times = bench.interleaved(3, {"a": lambda: calls.append("a") or 1.5, "b": lambda: calls.append("b")})
+    assert calls == ["a", "b", "b", "a", "a", "b"]
+    assert times["a"] == [1.5, 1.5, 1.5] and len(times["b"]) == 3
+
+
+@pytest.mark.parametrize("name", ["rvq", "pvq", "avq"])
+def test_plain_encoders_agree_with_ours(name):
+    from vqbench.quantizers import build_quantizer
+
+    g = torch.Generator().manual_seed(0)
+    q = build_quantizer({"name": name, "num_codebooks": 3, "bits_per_codebook": 3, "beam_width": 4}, 6)
+    q.codebooks.data = torch.randn(q.codebooks.shape, generator=g)
+    x = torch.randn(300, 6, generator=g) * 2
+    ours = q.encode(x)
+    plain = reference.plain_encode(name, x, q.codebooks.detach(), 4)
+    if name != "avq":
+        assert torch.equal(ours, plain)
+    mse = [(x - q.decode(c).detach()).pow(2).sum(1).mean().item() for c in (ours, plain)]
+    assert mse[1] == pytest.approx(mse[0], rel=0.05)  # AVQ: the plain beam does not merge reorderings
+    torch.testing.assert_close(reference.plain_decode(name, q.codebooks.detach(), plain), q.decode(plain).detach())
+
+
+def test_tiny_run_writes_a_page_computed_from_its_timings(tmp_path):
+    out = tmp_path / "bench.md"
+    assert bench.main(["--quick", "--sections", "train,encode,profile", "--threads", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    raw = json.loads(out.with_suffix(".json").read_text())
+    for heading in ("# vqbench speed: ratios within one run", "## NSVQ training throughput",
+                    "## AVQ encode: ours over faiss's RQ beam search", "## Profile", "## Machine"):
+        assert heading in text
+    assert len(raw["train"]) == 3 and len(raw["encode"]) == 2 and len(raw["profile"]) == 3
+    for r in raw["train"] + raw["encode"]:
+        work = (1, 1)
+        if r["measure"].startswith("train"):
+            work = (2, 1) if "AVQ" in r["measure"] else (3, 2)  # --quick: our / plain steps
+        ratios = [(work[0] / o) / (work[1] / p) for p, o in zip(r["seconds"]["reference"], r["seconds"]["ours"])]
+        assert r["ratios"] == pytest.approx(ratios)
+        assert r["ratio"] == bench.spread(ratios)
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"| {r['measure']} |"))
+        assert bench.ratio_text(r["ratio"]) in line
+    assert re.search(r"\| train NSVQ AVQ W=16, 1 thread \| .* \| >= 50x \| (yes|\*\*NO\*\*) \|", text)
+    for p in raw["profile"]:
+        assert sum(ph["share"] for ph in p["phases"]) == pytest.approx(1.0, abs=0.02)
