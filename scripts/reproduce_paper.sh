@@ -18,8 +18,8 @@ Figures:
 
 Flags:
   --quick        the quick presets (fewer seeds, steps, images or base vectors; each preset says what)
-  --out DIR      where the pages go (default reports/paper; only --out results/paper writes over the
-                 committed pages)
+  --out DIR      where the pages go (default reports/paper, as vqbench-report --figure; only --out
+                 results/paper writes over the committed pages); checked before the sweeps run
   --chunk I/N    run only the I-th of N interleaved slices of each figure's job list (e.g. 1/8 ... 8/8,
                  one slice per batch job of bounded wall time); every slice uses the same sweep
                  directory, so the report sees the union. Slices of one figure run one at a time.
@@ -76,6 +76,18 @@ if [ -n "$chunk" ]; then
   chunk="$i/$n"
 fi
 [ ${#figures[@]} -gt 0 ] || figures=("${ALL_FIGURES[@]}")
+
+check_out() {  # the pages' directory must be creatable and writable: fail now, not after hours of sweeps
+  local d=$1 parent
+  while [ ! -e "$d" ] && [ ! -L "$d" ]; do
+    parent=$(dirname -- "$d")
+    [ "$parent" != "$d" ] || break
+    d=$parent
+  done
+  [ -d "$d" ] || die "--out $out: $d is a file, not a directory"
+  [ -w "$d" ] && [ -x "$d" ] || die "--out $out: cannot create files in $d (read-only file system or no permission)"
+}
+[ "$report" -eq 0 ] || check_out "$out"
 sweeps_root=${SWEEPS:-multirun/paper}
 threads=(OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1)
 
