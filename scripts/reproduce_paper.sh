@@ -43,7 +43,9 @@ Environment:
   SWEEPS=DIR        root of the sweep directories (default multirun/paper)
 
 Exit status: 0 when every sweep and the report succeeded, 1 when a sweep had failed or unfinished
-jobs (the report lists them), 2 for a bad argument.
+jobs (the report lists them) or the report failed, 2 for a bad argument, an --out that cannot be
+written, or a sweep that vqbench refused before any job ran (e.g. its directory cannot be written:
+the script stops there).
 EOF
 }
 
@@ -113,6 +115,9 @@ for fig in "${figures[@]}"; do
   run env "${threads[@]}" vqbench -m "+paper=${fig}${suffix}" progress=false resume=true \
     "hydra.sweep.dir=$(sweep_dir "$fig")" ${chunk:+"hydra.sweeper.chunk=$chunk"} $(data_args "$fig") ${LAUNCHER:-}
   rc=$?
+  # 2: refused before any job ran (its one line said why: e.g. the sweep directory cannot be
+  # written); the other figures would meet the same, so stop here with that one line.
+  [ "$rc" -ne 2 ] || exit 2
   [ "$dry" -eq 1 ] || echo "reproduce_paper: ${fig}${suffix}${chunk:+ chunk $chunk} finished with status $rc in $(( $(date +%s) - start )) s" >&2
   [ "$rc" -eq 0 ] || status=1
 done
