@@ -19,8 +19,8 @@ Figures:
 
 Flags:
   --quick        the quick presets (fewer seeds, steps, images or base vectors; each preset says what)
-  --out DIR      where the pages go (default reports/paper; only --out results/paper writes over the
-                 committed pages)
+  --out DIR      where the pages go (default reports/paper, as vqbench-report --figure; only --out
+                 results/paper writes over the committed pages); checked before the sweeps run
   --chunk I/N    run only the I-th of N interleaved slices of each figure's job list (e.g. 1/8 ... 8/8,
                  one slice per batch job of bounded wall time); every slice uses the same sweep
                  directory, so the report sees the union. Slices of one figure run one at a time.
@@ -52,7 +52,9 @@ Environment:
   OVERRIDES="K=V ..."  extra Hydra overrides for every sweep (e.g. a smaller size for a test)
 
 Exit status: 0 when every sweep and the report succeeded, 1 when a sweep had failed or unfinished
-jobs (the report lists them), 2 for a bad argument.
+jobs (the report lists them) or the report failed, 2 for a bad argument, an --out that cannot be
+written, or a sweep that vqbench refused before any job ran (e.g. its directory cannot be written:
+the script stops there).
 EOF
 }
 
@@ -89,6 +91,18 @@ if [ -n "$chunk" ]; then
   chunk="$i/$n"
 fi
 [ ${#figures[@]} -gt 0 ] || figures=("${ALL_FIGURES[@]}")
+
+check_out() {  # the pages' directory must be creatable and writable: fail now, not after hours of sweeps
+  local d=$1 parent
+  while [ ! -e "$d" ] && [ ! -L "$d" ]; do
+    parent=$(dirname -- "$d")
+    [ "$parent" != "$d" ] || break
+    d=$parent
+  done
+  [ -d "$d" ] || die "--out $out: $d is a file, not a directory"
+  [ -w "$d" ] && [ -x "$d" ] || die "--out $out: cannot create files in $d (read-only file system or no permission)"
+}
+[ "$report" -eq 0 ] || check_out "$out"
 sweeps_root=${SWEEPS:-multirun/paper}
 threads=(OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1)
 
@@ -128,6 +142,9 @@ for fig in "${figures[@]}"; do
     "hydra.sweep.dir=$(sweep_dir "$fig")" ${chunk:+"hydra.sweeper.chunk=$chunk"} $(data_args "$fig") ${LAUNCHER:-} \
     ${OVERRIDES:-}
   rc=$?
+  # 2: refused before any job ran (its one line said why: e.g. the sweep directory cannot be
+  # written); the other figures would meet the same, so stop here with that one line.
+  [ "$rc" -ne 2 ] || exit 2
   [ "$dry" -eq 1 ] || echo "reproduce_paper: ${fig}${suffix}${chunk:+ chunk $chunk} finished with status $rc in $(( $(date +%s) - start )) s" >&2
   [ "$rc" -eq 0 ] || status=1
   if [ -n "$book" ]; then

@@ -3,6 +3,7 @@ and one live run per run directory (the lock, and `.hydra/` left as it was). Sam
 test_bad_input.py: exit status, one line naming the culprit, no partial result."""
 
 import contextlib
+import errno
 import json
 import os
 import resource
@@ -172,3 +173,61 @@ def test_restore_hydra_in_process(tmp_path, capsys):
     assert execute(run_dir, *TOY, "seed=-3") == 2
     one_line_error(capsys, "seed must be in 0..9223372036854775807, got -3")
     assert (run_dir / ".hydra" / "config.yaml").read_text() == "old\n"
+
+
+# ------------------------------------------------------------------ the lock, the log, sweep slices
+def test_a_full_disk_at_lock_creation_leaves_no_directory(tmp_path, capsys, monkeypatch):
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(rundir.os, "pwrite", full)
+    run_dir = tmp_path / "new" / "deeper" / "run"
+    with pytest.raises(OSError, match=f"No space left on device: '{run_dir / rundir.LOCK_FILE}'"):
+        rundir.acquire(run_dir)
+    assert list(tmp_path.iterdir()) == []  # no lock file, no run directory, no new parents
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(SystemExit) as stop:  # as Hydra's callback meets it: one line, exit 2
+        rundir._refuse_if_busy(existing, "run directory", "hydra.run.dir")
+    assert stop.value.code == 2
+    one_line_error(capsys, f"hydra.run.dir={existing}: cannot use it as the run directory (No space left on device")
+    assert list(existing.iterdir()) == []  # the directory was there before: it stays, without a lock file
+    assert rundir._key(existing) not in rundir._held
+
+
+def test_a_log_file_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
+    """cli.log on a full disk (/dev/full: every write fails with ENOSPC): one error line instead
+    of a logging traceback per record and exit 0; the results the run wrote stay."""
+    run_dir = tmp_path / "run"
+    out = _cli(*TOY, f"hydra.run.dir={run_dir}", "hydra.job_logging.handlers.file.filename=/dev/full", cwd=tmp_path)
+    assert out.returncode == 2
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("vqbench: error: cannot write /dev/full (OSError: No space left on device)")
+    assert lines[0].endswith(f"; the run finished, its results are in {run_dir / 'metrics.json'}")
+    assert json.loads((run_dir / "metrics.json").read_text())["metrics"]["mse"] > 0
+
+
+@pytest.mark.parametrize("chunk", ["0/2", "3/2", "a/b", "1/0"])
+def test_a_bad_sweep_chunk_is_one_line_and_creates_nothing(tmp_path, capsys, chunk):
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="vqbench.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*TOY, f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                                                       f"hydra.sweeper.chunk={chunk}"], return_hydra_config=True)
+    with pytest.raises(SystemExit) as stop:
+        rundir.RunDirGuard().on_multirun_start(cfg)
+    assert stop.value.code == 2
+    one_line_error(capsys, f"hydra.sweeper.chunk must be I/N with 1 <= I <= N (e.g. 2/4), got '{chunk}'")
+    assert list(tmp_path.iterdir()) == []  # no sweep directory, no lock
+
+
+def test_sweep_chunk_end_to_end_and_without_a_sweep(tmp_path):
+    bad = _cli("-m", *TOY, f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweeper.chunk=3/2", cwd=tmp_path)
+    single = _cli(*TOY, f"hydra.run.dir={tmp_path / 'run'}", "hydra.sweeper.chunk=1/2", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.splitlines() == [
+        "vqbench: error: hydra.sweeper.chunk must be I/N with 1 <= I <= N (e.g. 2/4), got '3/2'"]
+    assert single.returncode == 2 and single.stderr.splitlines() == [
+        "vqbench: error: hydra.sweeper.chunk=1/2 slices a sweep and this is a single run: add -m "
+        "(vqbench -m ... hydra.sweeper.chunk=1/2) or drop it"]
+    assert list(tmp_path.iterdir()) == []

@@ -196,7 +196,8 @@ def test_every_public_name_of_the_new_modules_has_a_docstring():
     import importlib
     import inspect
 
-    modules = ["vqbench.nn", "vqbench.nn.layer", "vqbench.nn.fsq", "vqbench.nn.result", "vqbench.quantizers.fsq",
+    modules = ["vqbench.nn", "vqbench.nn.layer", "vqbench.nn.fsq", "vqbench.nn.result", "vqbench.nn.checks",
+               "vqbench.quantizers.fsq",
                "vqbench.training.rotation", "vqbench.training.diveq", "vqbench.training.gumbel",
                "vqbench.training.ema_raw"]
     for name in modules:

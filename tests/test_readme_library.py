@@ -31,3 +31,19 @@ def test_library_example_is_short_and_trains(capsys):
     # 200 steps already take the decoded error well below the data's variance
     assert namespace["mse"] < 0.85 * namespace["x"].var().item()
     assert namespace["codes"].shape == (256, 4)
+
+
+def test_set_up_names_a_venv_the_install_size_and_the_cpu_wheel_index():
+    text = README.read_text(encoding="utf-8")
+    setup = text[text.index("## Set-up"):text.index("\n## ", text.index("## Set-up") + 1)]
+    assert "python3 -m venv .venv && . .venv/bin/activate" in setup
+    assert "5.9 GB" in setup and "--index-url https://download.pytorch.org/whl/cpu" in setup
+
+
+def test_one_default_for_the_paper_pages():
+    """vqbench-report --figure and scripts/reproduce_paper.sh write to reports/paper/ unless told:
+    no README example writes over the committed results/paper/ pages without saying --out."""
+    text = README.read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if "vqbench-report" in line and "--figure" in line and "--out" not in line and "#" in line:
+            assert "results/paper" not in line.split("#", 1)[1], line

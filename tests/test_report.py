@@ -1,6 +1,11 @@
 """vqbench.report.tables: tables from metrics.json files."""
 
+import errno
 import json
+import os
+from pathlib import Path
+
+import pytest
 
 from vqbench.report.cli import main
 
@@ -111,3 +116,84 @@ def test_report_mean_over_seeds(tmp_path, capsys):
     assert "| rvq | 16 | 0 | 1 | 4 |  |" in lines  # one run: no spread
     assert main([str(tmp_path / "s"), "--mean-over", "seed", "--values", "metrics.nope"]) == 2
     assert "metrics.nope" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ bad records, bad --out
+def _capture_lines(capsys) -> tuple[list[str], list[str]]:
+    captured = capsys.readouterr()
+    return captured.out.splitlines(), captured.err.splitlines()
+
+
+def test_a_record_without_config_or_metrics_is_unreadable_not_a_blank_row(tmp_path, capsys):
+    write_run(tmp_path / "s" / "0", "rvq", 16.0, 2.0)
+    for name, text in (("1", "{}"), ("2", '{"config": {}}'), ("3", '{"config": {}, "metrics": []}')):
+        (tmp_path / "s" / name).mkdir()
+        (tmp_path / "s" / name / "metrics.json").write_text(text)
+    assert main([str(tmp_path / "s"), "--columns", "quantizer.name", "metrics.mse"]) == 0
+    out, _ = _capture_lines(capsys)
+    assert [ln for ln in out if ln.startswith("| ") and "quantizer.name" not in ln] == ["| rvq | 2 |"]
+    for name, missing in (("1", "'config' or 'metrics'"), ("2", "'metrics'"), ("3", "'metrics'")):
+        assert f"- unreadable: {tmp_path / 's' / name / 'metrics.json'}: not a vqbench record (no {missing} object)" in out
+
+
+@pytest.mark.parametrize("figure", [False, True], ids=["table", "figure"])
+def test_an_out_path_through_a_file_is_one_line_before_any_work(tmp_path, capsys, figure):
+    write_run(tmp_path / "s" / "0", "rvq", 16.0, 2.0)
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" if figure else tmp_path / "afile" / "t"
+    args = ["--figure", "fig4c"] if figure else ["--columns", "quantizer.name"]
+    assert main([str(tmp_path / "s"), *args, "--out", str(out)]) == 2
+    stdout, err = _capture_lines(capsys)
+    assert stdout == [] and err == [f"vqbench-report: error: --out {out}: {tmp_path / 'afile'} is a file, not a directory"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a mode-0555 directory (test_fault_injection.py "
+                    "covers a read-only mount)")
+def test_an_out_directory_without_write_permission_is_one_line(tmp_path, capsys):
+    write_run(tmp_path / "s" / "0", "rvq", 16.0, 2.0)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    assert main([str(tmp_path / "s"), "--out", str(locked / "new" / "t"), "--columns", "quantizer.name"]) == 2
+    _, err = _capture_lines(capsys)
+    assert err == [f"vqbench-report: error: --out {locked / 'new' / 't'}: cannot create files in {locked} "
+                   "(read-only file system or no permission)"]
+
+
+def test_a_full_disk_while_writing_is_one_line_and_keeps_the_old_table(tmp_path, capsys, monkeypatch):
+    from vqbench.common import atomic
+
+    write_run(tmp_path / "s" / "0", "rvq", 16.0, 2.0)
+    old = tmp_path / "old" / "t"
+    assert main([str(tmp_path / "s"), "--columns", "quantizer.name", "--out", str(old)]) == 0
+    before = {p: p.read_bytes() for p in old.parent.iterdir()}
+    written = []
+
+    def full_after_one(path, text):  # the .md fits, the .csv finds the disk full
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        written.append(path)
+        Path(path).write_text(text)
+
+    monkeypatch.setattr(atomic, "_write_synced", full_after_one)
+    capsys.readouterr()
+    for out in (old, tmp_path / "new" / "deeper" / "t"):
+        written.clear()
+        assert main([str(tmp_path / "s"), "--columns", "quantizer.name", "metrics.mse", "--out", str(out)]) == 2
+        stdout, err = _capture_lines(capsys)
+        assert stdout == [] and len(err) == 1
+        assert err[0].startswith(f"vqbench-report: error: cannot write --out {out} (OSError: No space left on device)")
+    assert {p: p.read_bytes() for p in old.parent.iterdir()} == before  # neither file replaced, no temporary left
+    assert not (tmp_path / "new").exists()  # the directories it created are gone again
+
+
+def test_figure_pages_go_to_reports_paper_by_default_as_in_the_paper_script(tmp_path, capsys, monkeypatch):
+    from vqbench.report.cli import FIGURE_OUT
+
+    script = (Path(__file__).resolve().parents[1] / "scripts" / "reproduce_paper.sh").read_text()
+    assert f"out={FIGURE_OUT}" in script and FIGURE_OUT == Path("reports/paper")
+    write_run(tmp_path / "s" / "0", "rvq", 16.0, 2.0)
+    monkeypatch.chdir(tmp_path)
+    assert main([str(tmp_path / "s"), "--figure", "fig4c"]) == 0
+    assert sorted(p.name for p in (tmp_path / "reports" / "paper").iterdir()) == [
+        "README.md", "fig4c.csv", "fig4c.md", "fig4c.png"]
+    assert not (tmp_path / "results").exists()

@@ -58,6 +58,23 @@ def test_bad_arguments_exit_2_with_one_line(args, message):
     assert len(lines) == 1 and lines[0].startswith("reproduce_paper.sh: error: ") and message in lines[0]
 
 
+@pytest.mark.parametrize("where", ["file", "under-file", "unwritable"])
+def test_an_out_that_cannot_be_written_stops_before_the_sweeps(tmp_path, where):
+    (tmp_path / "afile").write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    if where == "unwritable" and os.geteuid() == 0:
+        pytest.skip("root writes into a mode-0555 directory (test_fault_injection.py covers a read-only mount)")
+    out, culprit = {"file": (tmp_path / "afile", f"{tmp_path / 'afile'} is a file, not a directory"),
+                    "under-file": (tmp_path / "afile" / "pages", f"{tmp_path / 'afile'} is a file, not a directory"),
+                    "unwritable": (locked / "pages", f"cannot create files in {locked} (read-only file system")}[where]
+    res = script("--dry-run", "--out", str(out), "fig2a")
+    assert res.returncode == 2 and res.stdout == ""  # not one sweep command
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"reproduce_paper.sh: error: --out {out}: {culprit}")
+    assert script("--dry-run", "--no-report", "--out", str(out), "fig2a").returncode == 0  # no pages: no check
+
+
 def test_dry_run_prints_resumable_single_thread_sweeps_and_the_report():
     res = script("--dry-run", "--quick", "--chunk", "2/4", "fig2a", "fig5", SIFT_ROOT="/d/sift", SIFT_PREFIX="siftlike")
     assert res.returncode == 0, res.stderr

@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +77,24 @@ def move_into_place(src: Path | str, target: Path | str) -> None:
     os.replace(src, target)
 
 
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def write_text_atomic(path: Path | str, text: str) -> None:
     with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_synced(tmp, text)
+
+
+def write_texts_atomic(files: Mapping[Path, str]) -> None:
+    """Several files, all or none: each goes to a temporary file beside it, and the renames
+    (which need no space) follow only once every one is written (e.g. a table's .md and .csv)."""
+    with ExitStack() as stack:
+        for path, text in files.items():
+            _write_synced(stack.enter_context(atomic_path(path)), text)
 
 
 def write_json_atomic(path: Path | str, obj: Any) -> None:

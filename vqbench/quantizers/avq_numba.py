@@ -285,6 +285,7 @@ def _executor(threads: int) -> ThreadPoolExecutor:
     return _pool
 
 
+@torch.compiler.disable  # numba's dispatcher cannot be traced: torch.compile runs it outside the graph
 def beam_search(q0: torch.Tensor, x_sq: torch.Tensor, cross: torch.Tensor, keys: torch.Tensor,
                 num_codebooks: int, beam_width: int, threads: int | None = None) -> torch.Tensor:
     """Codes [n, M] (int64) from the root tables q0 [n, M*K], ||x||^2 [n] and the cross-product

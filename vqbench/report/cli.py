@@ -1,7 +1,7 @@
 """Aggregate runs (metrics.json files, e.g. a multirun sweep) into a Markdown + CSV table,
 or into the paper's figures (`--figure`): CSV + Markdown + PNG with the published numbers.
 
-    vqbench-report multirun/paper --figure fig2a fig3 --out results/paper
+    vqbench-report multirun/paper --figure fig2a fig3            # pages into reports/paper/
 
     python -m vqbench.report multirun/toy/2026-11-28_10-00-00 --out results/toy \\
         --columns dataset.kind quantizer.name optimizer.name metrics.bits metrics.mse \\
@@ -9,18 +9,26 @@ or into the paper's figures (`--figure`): CSV + Markdown + PNG with the publishe
 
 Columns are dotted paths into each record (config sections are at the top level:
 `quantizer.name`, `metrics.mse`, `timings.total`, `environment.torch`).
+
+An --out that cannot be written (a file in the way, a read-only or unwritable directory, a
+full disk) ends with one `vqbench-report: error:` line and exit status 2; directories the
+report created for it are removed again, pages already written stay.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..common.errors import RunFailed
 from ..run.runs import RunSet, lookup, scan_runs
 from .tables import aggregate, build_table, not_finished_markdown, pivot, settings_note, to_markdown, write_table
 
+FIGURE_OUT = Path("reports/paper")  # --figure's default --out, as scripts/reproduce_paper.sh's
 DEFAULT_COLUMNS = ["experiment.name", "quantizer.name", "optimizer.name", "metrics.bits", "seed", "timings.total"]
 # Each experiment's main metric(s), added to the default columns for the experiments present.
 MAIN_METRICS = {"toy": ["metrics.mse"], "ann": ["metrics.recall@1", "metrics.recall@10"],
@@ -34,6 +42,56 @@ def default_columns(runs: list[dict[str, Any]]) -> list[str]:
     return DEFAULT_COLUMNS[:-1] + metrics + DEFAULT_COLUMNS[-1:]
 
 
+def error(message: str) -> int:
+    """Print the one error line; the exit status 2."""
+    print(f"vqbench-report: error: {message}", file=sys.stderr)
+    return 2
+
+
+def out_problem(out: Path, directory: Path, files: list[Path]) -> str | None:
+    """Why --out `out` cannot be written (files `files` in `directory`), or None: checked before
+    any work, so a bad path fails at once."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():  # a dangling link in the way
+            return f"--out {out}: {existing} is a broken symbolic link"
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"--out {out}: {existing} is a file, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"--out {out}: cannot create files in {existing} (read-only file system or no permission)"
+    for f in files:
+        if f.is_dir():
+            return f"--out {out}: {f} is a directory"
+    return None
+
+
+def missing_dirs(directory: Path) -> list[Path]:
+    """The directories that writing into `directory` will create, outermost first."""
+    created = []
+    while not directory.exists() and directory != directory.parent:
+        created.append(directory)
+        directory = directory.parent
+    return created[::-1]
+
+
+def write_failed_line(out: Path, err: OSError | RunFailed, created: list[Path]) -> int:
+    """One line for a write into --out that failed midway; the directories this report created
+    are removed when nothing is in them (pages already written stay)."""
+    for d in reversed(created):
+        try:
+            d.rmdir()
+        except OSError:
+            break
+    reason = getattr(err, "strerror", None) or " ".join(str(err).split()) or "write failed"
+    try:
+        free = shutil.disk_usage(next(p for p in [out, *out.parents] if p.exists())).free
+        space = f"; {free / 2**20:.1f} MiB free on its file system"
+    except (OSError, StopIteration):
+        space = ""
+    return error(f"cannot write --out {out} ({type(err).__name__}: {reason}){space}")
+
+
 def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
     from .figure_data import FigureError
     from .figure_page import write_figure, write_index
@@ -42,9 +100,8 @@ def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
     try:
         chosen = panels(args.figure)
     except ValueError as err:
-        print(f"vqbench-report: error: {err}", file=sys.stderr)
-        return 2
-    out_dir = args.out or Path("results/paper")
+        return error(str(err))
+    out_dir = args.out or FIGURE_OUT
     beside = None
     if args.beside:
         try:
@@ -55,15 +112,18 @@ def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
     if args.high_rate is not None and not args.high_rate.is_file():
         print(f"vqbench-report: error: --high-rate {args.high_rate}: no such file", file=sys.stderr)
         return 2
-    for panel in chosen:
-        try:
-            s = write_figure(panel, runset, out_dir, beside, args.high_rate)
-        except (FigureError, ValueError) as err:
-            print(f"vqbench-report: error: {err}", file=sys.stderr)
-            return 2
-        print(f"{panel.figure}: {s['runs']} runs, {s['failed']} failed, {s['incomplete']} incomplete, "
-              f"{s['missing']} published points without a run -> {out_dir / panel.figure}.{{md,csv,png}}")
-    print(f"index: {write_index(out_dir)}")
+    created = missing_dirs(out_dir)
+    try:
+        for panel in chosen:
+            try:
+                s = write_figure(panel, runset, out_dir, beside, args.high_rate)
+            except (FigureError, ValueError) as err:
+                return error(str(err))
+            print(f"{panel.figure}: {s['runs']} runs, {s['failed']} failed, {s['incomplete']} incomplete, "
+                  f"{s['missing']} published points without a run -> {out_dir / panel.figure}.{{md,csv,png}}")
+        print(f"index: {write_index(out_dir)}")
+    except (OSError, RunFailed) as err:
+        return write_failed_line(out_dir, err, created)
     return 0
 
 
@@ -72,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", type=Path, help="run/sweep directories or metrics.json files")
     ap.add_argument("--figure", nargs="+", help="paper figures to regenerate: fig2a fig2b fig3 fig4 fig5 fig6 "
                     "(presets) or single panels (fig3_128, fig4c, ...) or all; --out is then a directory "
-                    "(default results/paper)")
+                    f"(default {FIGURE_OUT}, as scripts/reproduce_paper.sh; --out results/paper replaces the "
+                    "committed pages)")
     ap.add_argument("--beside", nargs="+", type=Path, metavar="RUNS",
                     help="with --figure: runs of one other mode (e.g. full-protocol points) shown beside the main "
                     "runs in their own columns and markers, never averaged with them")
@@ -100,11 +161,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.headers and args.columns and len(args.headers) != len(args.columns):
         ap.error(f"--headers has {len(args.headers)} entries but --columns has {len(args.columns)}")
+    if args.figure:
+        problem = out_problem(args.out or FIGURE_OUT, args.out or FIGURE_OUT, [])
+    elif args.out is not None:
+        problem = out_problem(args.out, args.out.parent, [args.out.with_suffix(".md"), args.out.with_suffix(".csv")])
+    else:
+        problem = None
+    if problem:
+        return error(problem)
     try:
         runset = scan_runs(args.runs)
     except (FileNotFoundError, ValueError) as err:
-        print(f"vqbench-report: error: {err}", file=sys.stderr)
-        return 2
+        return error(str(err))
     if args.figure:
         return figure_main(args, runset)
     runs = runset.finished
@@ -146,8 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in notes) + pivots
               + to_markdown(columns, rows, args.headers) + "\n" + unfinished)
     else:
-        write_table(args.out, args.title, notes, columns, rows, args.headers, before_table=pivots,
-                    after_table=unfinished)
+        created = missing_dirs(args.out.parent)
+        try:
+            write_table(args.out, args.title, notes, columns, rows, args.headers, before_table=pivots,
+                        after_table=unfinished)
+        except (OSError, RunFailed) as err:
+            return write_failed_line(args.out, err, created)
         print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')} ({len(rows)} rows, {len(runs)} runs)")
     return 0
 

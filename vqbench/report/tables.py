@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..common.atomic import write_text_atomic
+from ..common.atomic import write_texts_atomic
 from ..run.results import format_value
 from ..run.runs import RunSet, load_runs, lookup
 
@@ -129,11 +129,10 @@ def settings_note(runs: list[dict[str, Any]], sections: list[str], group_by: str
 
 def write_table(out: Path, title: str, notes: list[str], columns: list[str], rows: list[list[Any]],
                 headers: list[str] | None = None, before_table: str = "", after_table: str = "") -> None:
-    """OUT.md (title, notes, table) and OUT.csv, both written atomically."""
+    """OUT.md (title, notes, table) and OUT.csv, written atomically together (both or neither)."""
     md = f"# {title}\n\n" + "".join(f"{n}\n\n" for n in notes) + before_table
     md += to_markdown(columns, rows, headers) + "\n" + (f"\n{after_table.rstrip()}\n" if after_table else "")
-    write_text_atomic(out.with_suffix(".md"), md)
-    write_text_atomic(out.with_suffix(".csv"), to_csv(columns, rows))
+    write_texts_atomic({out.with_suffix(".md"): md, out.with_suffix(".csv"): to_csv(columns, rows)})
 
 
 def to_csv(columns: list[str], rows: list[list[Any]]) -> str:

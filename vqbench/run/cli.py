@@ -30,7 +30,7 @@ from ..common.malloc import keep_freed_memory
 from ..common.provenance import code_version, data_record
 from ..common.threads import set_threads
 from ..experiments import experiment_module
-from . import attempts, rundir
+from . import attempts, logfile, rundir
 from .config import ConfigError, check_schema, composition_error_line, validate
 from .results import FAILED_FILE, METRICS_FILE, environment, format_table, non_finite
 from .schema import register, to_plain
@@ -161,9 +161,16 @@ def _hydra_main(cfg: DictConfig) -> None:
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     share_cores(hydra_cfg)
     keep_freed_memory()  # per job process: joblib workers do not pass through main()
-    status = execute(cfg, Path(hydra_cfg.runtime.output_dir), in_sweep=in_sweep,
-                     overrides=list(hydra_cfg.overrides.task),
-                     job=Path(hydra_cfg.runtime.output_dir).name if in_sweep else None)  # its directory in the sweep
+    logfile.watch()  # cli.log that cannot be written: one line at the end, not a traceback per record
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    status = execute(cfg, run_dir, in_sweep=in_sweep, overrides=list(hydra_cfg.overrides.task),
+                     job=run_dir.name if in_sweep else None)  # its directory in the sweep
+    log_problem = logfile.failure()
+    if log_problem and not status:  # a failed run has said its one line already
+        kept = f"; the run finished, its results are in {run_dir / METRICS_FILE}" \
+            if (run_dir / METRICS_FILE).exists() else ""
+        print(f"vqbench: error: {log_problem}{kept}", file=sys.stderr)
+        status = 0 if in_sweep else 2  # a sweep job's finished results count; the other jobs run
     if status:
         sys.exit(status)
 

@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ..common.atomic import write_text_atomic
 from ..common.checks import ConfigError
 from ..common.errors import write_failed
+from .chunk_sweeper import parse_chunk
 
 LOCK_FILE = ".vqbench.lock"
 HYDRA_DIR = ".hydra"
@@ -45,6 +47,7 @@ _held: dict[Path, int] = {}  # directory -> fd of its locked lock file (this pro
 _snapshots: dict[Path, dict[str, bytes]] = {}  # run dir -> .hydra/ files before this run (sweeps)
 _set_aside: dict[Path, Path] = {}  # run dir -> where its .hydra/ waits during this run (single runs)
 _fresh: set[Path] = set()  # directories this process created
+_fresh_parents: dict[Path, list[Path]] = {}  # fresh directory -> the parents created with it, outermost first
 
 
 class RunDirBusy(ConfigError):
@@ -56,14 +59,49 @@ def _key(directory: Path | str) -> Path:
 
 
 def acquire(directory: Path | str, what: str = "run directory") -> None:
-    """Lock ``directory`` for this process (a no-op when this process already holds it)."""
+    """Lock ``directory`` for this process (a no-op when this process already holds it). When
+    the lock cannot be taken or written (busy, disk full), what this call created (the lock
+    file, the directory and its new parents) is removed again before the error propagates."""
     d = _key(directory)
     if d in _held:
         return
-    if not d.exists():
+    created = _missing(d)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        _held[d] = _lock(d, what)
+    except BaseException:
+        _remove_dirs(created)
+        raise
+    if created:
         _fresh.add(d)
-    d.mkdir(parents=True, exist_ok=True)
-    fd = os.open(d / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        _fresh_parents[d] = created[:-1]
+    _recover_set_aside(d)
+
+
+def _missing(d: Path) -> list[Path]:
+    """The directories that creating ``d`` creates, ``d`` last."""
+    chain = []
+    while not d.exists() and d != d.parent:
+        chain.append(d)
+        d = d.parent
+    return chain[::-1]
+
+
+def _remove_dirs(dirs: list[Path]) -> None:
+    """rmdir ``dirs`` innermost first, stopping at the first that is not empty (or gone)."""
+    for d in reversed(dirs):
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def _lock(d: Path, what: str) -> int:
+    """The fd of ``d``'s lock file, flocked and holding our pid; the file is removed again if
+    this call created it and could not write it (a full disk)."""
+    lock = d / LOCK_FILE
+    existed = lock.exists()
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -73,10 +111,15 @@ def acquire(directory: Path | str, what: str = "run directory") -> None:
             f"{what} {d} is in use by another vqbench run (pid {owner}); wait for it to end "
             f"or choose another directory (hydra.run.dir=... or hydra.sweep.dir=...)"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    _held[d] = fd
-    _recover_set_aside(d)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as err:
+        if not existed:
+            lock.unlink(missing_ok=True)
+        os.close(fd)
+        raise OSError(err.errno, err.strerror, str(lock)) from None
+    return fd
 
 
 def _recover_set_aside(d: Path) -> None:
@@ -145,6 +188,7 @@ def _remove_empty_run(d: Path) -> None:
             (d / name).unlink(missing_ok=True)
         d.rmdir()  # fails if another process put its lock file there meanwhile: then it stays
         _fresh.discard(d)
+        _remove_dirs(_fresh_parents.pop(d, []))
     except OSError:
         pass
 
@@ -154,6 +198,7 @@ def forget_hydra(run_dir: Path | str) -> None:
     d = _key(run_dir)
     _snapshots.pop(d, None)
     _fresh.discard(d)
+    _fresh_parents.pop(d, None)
     aside = _set_aside.pop(d, None)
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
@@ -176,6 +221,10 @@ class RunDirGuard(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)  # as run_job does, so ${hydra:...} resolves
+        chunk = OmegaConf.select(config, "hydra.sweeper.chunk")
+        if chunk is not None:
+            _refuse(f"hydra.sweeper.chunk={chunk} slices a sweep and this is a single run: add -m "
+                    f"(vqbench -m ... hydra.sweeper.chunk={chunk}) or drop it")
         run_dir = _output_dir(config, "hydra.run.dir")
         _refuse_if_busy(run_dir, "run directory", "hydra.run.dir")
         try:
@@ -185,6 +234,12 @@ class RunDirGuard(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)
+        chunk = OmegaConf.select(config, "hydra.sweeper.chunk")
+        if chunk is not None:  # before the sweep directory exists (Hydra builds the sweeper after this)
+            try:
+                parse_chunk(chunk)
+            except HydraException as err:
+                _refuse(str(err))
         sweep_dir = Path(_output_dir(config, "hydra.sweep.dir"))
         _refuse_if_busy(sweep_dir, "sweep directory", "hydra.sweep.dir")
         for hydra_dir in sweep_dir.glob(f"**/{HYDRA_DIR}"):

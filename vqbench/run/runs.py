@@ -41,6 +41,15 @@ def _read_json(path: Path) -> dict[str, Any]:
     return record
 
 
+def _require(record: dict[str, Any], path: Path, *keys: str) -> dict[str, Any]:
+    """`record`, or a ValueError (listed as unreadable) when a key it must hold is missing or not
+    an object: a metrics.json of ``{}`` is no run, not a blank row."""
+    missing = [k for k in keys if not isinstance(record.get(k), dict)]
+    if missing:
+        raise ValueError(f"{path}: not a vqbench record (no {' or '.join(repr(k) for k in missing)} object)")
+    return record
+
+
 def _flatten(record: dict[str, Any], path: Path) -> dict[str, Any]:
     flat = {**record.get("config", {}), **{k: record[k] for k in ("metrics", "timings", "environment", "code", "data") if k in record}}
     flat["path"] = str(path)
@@ -48,7 +57,7 @@ def _flatten(record: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _finished(file: Path) -> dict[str, Any]:
-    record = _read_json(file)
+    record = _require(_read_json(file), file, "config", "metrics")
     flat = _flatten(record, file.parent)
     flat["finished_at"] = finished_at(record, file)
     flat["_job"] = job_key(record.get("config", {}))
@@ -56,7 +65,7 @@ def _finished(file: Path) -> dict[str, Any]:
 
 
 def _failed(file: Path) -> dict[str, Any]:
-    record = _read_json(file)
+    record = _require(_read_json(file), file, "config")
     flat = {**_flatten(record, file.parent), "error": record.get("error", "?"), "overrides": record.get("overrides", [])}
     flat["finished_at"] = finished_at(record, file)
     flat["_job"] = job_key(record.get("config", {}))

@@ -40,9 +40,12 @@ def gumbel_noise(shape: torch.Size, like: torch.Tensor, generator: torch.Generat
 def gumbel_select(target: torch.Tensor, codebook: torch.Tensor, temperature: float,
                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Straight-through Gumbel sample of one codeword per row of target [N, d] from codebook [K, d]:
-    (the selected codewords [N, d], forward-exact, and their indices [N])."""
+    (the selected codewords [N, d], forward-exact, and their indices [N]), computed in the wider
+    of the two dtypes (as the other estimators' x + (x_hat - x) promotes)."""
     if temperature <= 0:
         raise ValueError(f"gumbel: temperature must be > 0, got {temperature}")
+    dtype = torch.promote_types(target.dtype, codebook.dtype)  # float64 data, float32 codebooks
+    target, codebook = target.to(dtype), codebook.to(dtype)
     dist = (target.pow(2).sum(-1, keepdim=True) - 2.0 * target @ codebook.t()
             + codebook.pow(2).sum(-1).unsqueeze(0))
     perturbed = -dist / temperature + gumbel_noise(dist.shape, dist, generator)
