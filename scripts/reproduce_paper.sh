@@ -80,7 +80,7 @@ while [ $# -gt 0 ]; do
     --no-report) report=0 ;;
     --dry-run) dry=1 ;;
     fig2a|fig2b|fig3|fig4|fig5|fig6) figures+=("$1") ;;
-    *) die "unknown argument '$1' (flags: --quick --out DIR --chunk I/N --no-report --dry-run --help; figures: ${ALL_FIGURES[*]})" ;;
+    *) die "unknown argument '$1' (flags: --quick --out DIR --chunk I/N --ledger DIR --no-ledger --commit --no-report --dry-run --help; figures: ${ALL_FIGURES[*]})" ;;
   esac
   shift
 done

@@ -27,8 +27,10 @@ def script(*args, **env):
                           env={**full_env, **env})
 
 
-def commands(res):
-    return [shlex.split(line) for line in res.stdout.splitlines() if line.strip()]
+def commands(res, ledger=False):
+    """The printed commands: sweeps and report (`ledger`: only the ledger's restore/save lines)."""
+    lines = [shlex.split(line) for line in res.stdout.splitlines() if line.strip()]
+    return [c for c in lines if (c[:3] == ["python", "-m", "vqbench.run.ledger"]) == ledger]
 
 
 def test_help_lists_figures_flags_and_environment():
@@ -37,7 +39,8 @@ def test_help_lists_figures_flags_and_environment():
         assert res.returncode == 0 and res.stderr == ""
         assert res.stdout.startswith("Usage: bash scripts/reproduce_paper.sh")
         for word in [*FIGURES, "--quick", "--out DIR", "--chunk I/N", "--no-report", "--dry-run", "CIFAR10=",
-                     "SIFT_ROOT=", "SIFT_PREFIX=", "LAUNCHER=", "SWEEPS=", "reports/paper", "OMP_NUM_THREADS"]:
+                     "SIFT_ROOT=", "SIFT_PREFIX=", "LAUNCHER=", "SWEEPS=", "reports/paper", "OMP_NUM_THREADS",
+                     "--ledger DIR", "--no-ledger", "--commit", "GENUINE=", "OVERRIDES="]:
             assert word in res.stdout, word
 
 
@@ -87,6 +90,12 @@ def test_dry_run_prints_resumable_single_thread_sweeps_and_the_report():
     assert "dataset.root=/d/sift" in sweep_5 and "dataset.prefix=siftlike" in sweep_5
     assert report == ["vqbench-report", "multirun/paper/fig2a-quick/campaign", "multirun/paper/fig5-quick/campaign",
                       "--figure", "fig2a", "fig5", "--out", "reports/paper"]
+    book = [c[3:] for c in commands(res, ledger=True)]  # restored before each sweep, saved after it
+    assert book == [["restore", "results/campaigns/fig2a-quick", "multirun/paper/fig2a-quick/campaign"],
+                    ["save", "multirun/paper/fig2a-quick/campaign", "results/campaigns/fig2a-quick"],
+                    ["restore", "results/campaigns/fig5-quick", "multirun/paper/fig5-quick/campaign"],
+                    ["save", "multirun/paper/fig5-quick/campaign", "results/campaigns/fig5-quick"]]
+    assert commands(script("--dry-run", "--no-ledger", "fig2a"), ledger=True) == []
 
 
 def test_out_chunk_forms_and_defaults():
