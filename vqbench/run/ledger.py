@@ -7,7 +7,8 @@ records only: no checkpoints, logs or images):
 
 * ``save``: after a chunk, every finished record of the sweep (a metrics.json with its config,
   code version and data checksums, metrics all finite) is copied into the ledger, atomically;
-  a record already there with the same bytes is left alone.
+  a record already there with the same bytes is left alone. The sweep's ``multirun.yaml`` (the
+  command as typed, which the pages quote) is kept beside the records.
 * ``restore``: before a sweep, every ledger record whose job directory in the sweep has no
   metrics.json is copied there, so ``resume=true`` skips the job when its record is still its
   job's (same config, data and results version: run/attempts.py) and runs it again otherwise.
@@ -26,6 +27,8 @@ from typing import Any
 
 from ..common.atomic import write_text_atomic
 from .results import METRICS_FILE, non_finite
+
+SWEEP_FILE = "multirun.yaml"  # Hydra's record of the sweep command
 
 
 def ledger_record(path: Path) -> dict[str, Any] | None:
@@ -58,6 +61,10 @@ def save(sweep_dir: Path, ledger_dir: Path) -> tuple[int, int]:
         dst.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(dst, text)
         written += 1
+    command = Path(sweep_dir) / SWEEP_FILE
+    if command.is_file():
+        Path(ledger_dir).mkdir(parents=True, exist_ok=True)
+        write_text_atomic(Path(ledger_dir) / SWEEP_FILE, command.read_text())
     return written, len(list(Path(ledger_dir).glob(f"*/{METRICS_FILE}")))
 
 
