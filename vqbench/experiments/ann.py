@@ -82,6 +82,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
         raise ConfigError("experiment.baselines_only=true needs experiment.baselines (e.g. [pq,lsq])")
     if "seed" in d:
         check_seed("dataset.seed", d["seed"], allow_none=True)
+    if cfg["quantizer"]["name"] == "fsq" and not e["baselines_only"]:
+        raise ConfigError("experiment=ann needs a codebook quantizer (vq, rvq, pvq, avq): quantizer=fsq runs in "
+                          "experiment=toy and experiment=vqvae")
     ds = open_dataset(cfg)
     check_quantizer_fits(cfg, ds.dim, f"dataset {d['name']}")
     if not e["baselines_only"]:

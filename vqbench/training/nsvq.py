@@ -1,22 +1,25 @@
-"""The ``nsvq`` optimizer: noise substitution (Vali & Bäckström, IEEE Access 2022), trained with Adam.
+"""The ``nsvq`` estimator: noise substitution (Vali & Bäckström, "NSVQ: Noise Substitution in
+Vector Quantization for Machine Learning", IEEE Access 2022), the paper's own optimizer.
 
 x_tilde = x + ||x - x_hat|| * v / ||v||, v ~ N(0, I) drawn fresh for every vector. The noise has
-exactly the quantization error's norm, so gradients reach the codebooks through ||x - x_hat||.
-On raw vectors the loss ||x - x_tilde||^2 equals ||x - x_hat||^2 exactly in float32 (``nsvq_loss``);
-in a VQ-VAE the decoder sees x_tilde and there is no auxiliary loss.
+exactly the quantization error's norm, so gradients reach the codebooks through ||x - x_hat||;
+no auxiliary loss. On raw vectors the loss ||x - x_tilde||^2 equals ||x - x_hat||^2 exactly in
+float32 (``nsvq_loss``), so no noise is drawn there.
+
+Against the authors' code (github.com/MHVali/Noise-Substitution-in-Vector-Quantization): the
+same formula (their eps 1e-12 in the same place); their codebook replacement is
+vqbench.training.replacement's (same window and threshold rule, set by ``optimizer.replacement``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import torch
 
-from ..quantizers import Quantizer
-from .gradient import GradientConfig, GradientOptimizer
-from .spec import Bottleneck
+from .estimator import Estimate, Estimator
+from .gradient import GradientConfig
 
 _EPS = 1e-12
 
@@ -50,27 +53,19 @@ def nsvq_loss(x: torch.Tensor, x_hat: torch.Tensor) -> tuple[torch.Tensor, torch
     return err2.mean(), err2.detach()
 
 
-class NSVQBottleneck(Bottleneck):
-    """The decoder sees x + ||x - x_hat|| v/||v||; no auxiliary loss."""
+class NSVQ(Estimator):
+    """x + ||x - x_hat|| v/||v||, v ~ N(0, I); no auxiliary loss."""
 
-    def __init__(self, quantizer: Quantizer, generator: torch.Generator):
-        super().__init__(quantizer)
-        self.generator = generator
-
-    def forward(self, z: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return nsvq(z, self.quantizer.decode(codes), self.generator), z.new_zeros(())
-
-
-class NSVQ(GradientOptimizer):
     name = "nsvq"
     Config = NSVQConfig
+    summary = "x + ||x - x^|| v/||v||, v ~ N(0, I) (noise substitution; Vali & Bäckström 2022)"
+    series_suffix: ClassVar[str] = ""  # the paper's optimizer: figures name its runs by the quantizer alone
 
-    def raw_loss(self, x: torch.Tensor, x_hat: torch.Tensor, ocfg: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        return nsvq_loss(x, x_hat)  # = ||x - x_tilde||^2 exactly in float32: no noise to draw
+    def forward(self, x: torch.Tensor, x_hat: torch.Tensor, codes: torch.Tensor) -> Estimate:
+        """The noise-substituted output; zero aux loss."""
+        return Estimate(nsvq(x, x_hat, self.generator), codes, x.new_zeros(()))
 
-    def bottleneck(self, quantizer: Quantizer, ocfg: Mapping[str, Any], generator: torch.Generator) -> Bottleneck:
-        return NSVQBottleneck(quantizer, generator)
-
-    @property
-    def series_suffix(self) -> str:
-        return ""  # the paper's optimizer: its runs carry the quantizer's bare name
+    def raw_loss(self, x, x_hat, codes):
+        """||x - x_hat||^2 (= the NSVQ loss exactly in float32), the errors, the codes."""
+        loss, err2 = nsvq_loss(x, x_hat)  # = ||x - x_tilde||^2 exactly in float32: no noise to draw
+        return loss, err2, codes
