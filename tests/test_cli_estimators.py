@@ -83,3 +83,5 @@ def test_vqvae_quick_runs(images, choice):
                               "device=cpu"), images / "run")
     m = record["metrics"]
     assert m["steps"] == 2.0 and math.isfinite(m["psnr"]) and m["bits"] == 12.0
+    rows = (images / "run" / "curves.csv").read_text().splitlines()
+    assert rows[0].startswith("step,epoch,train_loss") and len(rows) == 2  # one row per epoch

@@ -22,6 +22,11 @@ class Init(str, Enum):
     data = "data"  # random training vectors (VQ, PVQ) or residuals (RVQ, AVQ)
 
 
+class Logger(str, Enum):
+    csv = "csv"  # curves.csv only (every run writes it)
+    tensorboard = "tensorboard"  # also TensorBoard events in <run dir>/tensorboard/ (optional extra)
+
+
 class ToyKind(str, Enum):
     correlated = "correlated"  # N(0, S), S_ij = rho^|i-j|
     uncorrelated = "uncorrelated"  # N(0, I)

@@ -34,7 +34,7 @@ CHECKPOINT_FORMAT = 1
 # Settings that may change between a run and its resumption: they do not change what was
 # trained so far (the data cache's location; the epoch count, so a run can be extended; tags;
 # the budget keys a VQ-VAE ignores, which every optimizer accepts for sweeps).
-RESUME_FREE = ("resume", "progress", "device", "threads", "hydra", "tags", "dataset.cache_dir", "experiment.epochs",
+RESUME_FREE = ("resume", "progress", "logger", "device", "threads", "hydra", "tags", "dataset.cache_dir", "experiment.epochs",
                "optimizer.steps", "optimizer.lloyd_iterations", "optimizer.alternations")
 INIT_IMAGES = 1024  # training images whose latents set the codebooks' start (optimizer.init)
 

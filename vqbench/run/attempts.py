@@ -25,7 +25,7 @@ from typing import Any
 from ..common.atomic import strict_json
 from .results import METRICS_FILE, non_finite
 
-ATTEMPT_FREE = ("resume", "progress")  # settings that do not change a job's result
+ATTEMPT_FREE = ("resume", "progress", "logger")  # settings that do not change a job's result
 SUPERSEDED_FILE = "metrics.superseded.json"  # an earlier attempt's record, kept but never read as a result
 
 
