@@ -70,7 +70,7 @@ def test_invalid_settings_fail_before_work(tmp_path, overrides, message):
         (["optimizer=kmeans", "optimizer.momentum=5"], "unknown option 'optimizer.momentum' (known: name, lloyd_iterations,"),
         (["quantizer.colour=red"], "unknown option 'quantizer.colour'"),
         (["+verbose=1"], "unknown option 'verbose' (user keys go under tags"),
-        (["quantizer=zzz"], "Could not find 'quantizer/zzz' (options: avq, pvq, rvq, vq)"),
+        (["quantizer=zzz"], "Could not find 'quantizer/zzz' (options: avq, fsq, pvq, rvq, vq)"),
     ],
 )
 def test_type_and_key_errors_are_one_line_with_status_2(tmp_path, args, line):

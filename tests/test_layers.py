@@ -29,6 +29,10 @@ def _data(*shape: int, seed: int = 0) -> torch.Tensor:
 @pytest.mark.parametrize("cls,kwargs,M", LAYERS, ids=lambda v: getattr(v, "__name__", ""))
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_shapes_and_gradients_on_image_grids(cls, kwargs, M, estimator):
+    if estimator == "sf_diveq" and cls in (vqbench.RVQ, vqbench.AVQ):
+        with pytest.raises(ValueError, match="sf_diveq runs on VQ and PVQ"):
+            cls(8, estimator=estimator, **kwargs)
+        return
     layer = cls(8, estimator=estimator, **kwargs)
     x = _data(2, 3, 5, 8).requires_grad_()  # [B, H, W, D]
     layer.init_from_data(x.detach())
@@ -43,7 +47,7 @@ def test_shapes_and_gradients_on_image_grids(cls, kwargs, M, estimator):
         assert books is None  # moved by moving averages only
     else:
         assert books is not None and books.abs().sum() > 0
-    assert (out.aux_loss.item() == 0.0) == (estimator in ("nsvq", "diveq", "gumbel"))
+    assert (out.aux_loss.item() == 0.0) == (estimator in ("nsvq", "diveq", "sf_diveq", "gumbel"))
 
 
 @pytest.mark.parametrize("cls,kwargs,M", LAYERS, ids=lambda v: getattr(v, "__name__", ""))
@@ -118,8 +122,12 @@ def test_ema_layer_training_lowers_the_error():
 def test_bad_arguments_raise_one_clear_error():
     with pytest.raises(ValueError, match="estimator must be one of"):
         vqbench.RVQ(8, estimator="adam")
-    with pytest.raises(ValueError, match="power of two"):
-        vqbench.RVQ(8, codebook_size=100)
+    with pytest.raises(ValueError, match="codebook_size must be an integer in 2..65536"):
+        vqbench.RVQ(8, codebook_size=1)
+    with pytest.raises(ValueError, match=r"vqbench.RVQ: beta must be >= 0"):
+        vqbench.RVQ(8, estimator="ste", beta=-1)
+    with pytest.raises(ValueError, match=r"vqbench.PVQ: .*num_codebooks"):
+        vqbench.PVQ(10, num_codebooks=3)
     with pytest.raises(ValueError, match="not divisible"):
         vqbench.PVQ(10, num_codebooks=4)
     with pytest.raises(ValueError, match="last axis must have size dim=8"):
@@ -199,7 +207,8 @@ def test_every_public_name_of_the_new_modules_has_a_docstring():
     modules = ["vqbench.nn", "vqbench.nn.layer", "vqbench.nn.fsq", "vqbench.nn.result", "vqbench.nn.checks",
                "vqbench.quantizers.fsq",
                "vqbench.training.rotation", "vqbench.training.diveq", "vqbench.training.gumbel",
-               "vqbench.training.ema_raw"]
+               "vqbench.training.ema", "vqbench.training.estimator", "vqbench.training.registry",
+               "vqbench.training.replacement"]
     for name in modules:
         module = importlib.import_module(name)
         assert module.__doc__, name

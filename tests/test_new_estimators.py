@@ -10,7 +10,8 @@ import torch
 
 from vqbench.quantizers import PVQ, RVQ, VQ
 from vqbench.training.diveq import diveq
-from vqbench.training.ema_raw import RawEMA, ema_straight_through
+from vqbench.training.ema import EMACodebooks as RawEMA
+from vqbench.training.ema import ema_straight_through
 from vqbench.training.gumbel import gumbel_noise, gumbel_quantize, gumbel_select
 from vqbench.training.rotation import rotate_to, rotation_trick
 
@@ -72,7 +73,7 @@ def test_rotation_trick_loss_is_codebook_plus_commitment():
 def test_diveq_hand_case_without_noise():
     x = torch.tensor([[0.0, 0.0]], dtype=f64, requires_grad=True)
     x_hat = torch.tensor([[3.0, 4.0]], dtype=f64, requires_grad=True)
-    out = diveq(x, x_hat, sigma2=0.0)
+    out = diveq(x, x_hat, noise_std=0.0)
     assert torch.allclose(out, x_hat.detach())
     out.backward(torch.tensor([[1.0, 0.0]], dtype=f64))
     # d = (0.6, 0.8), d.g = 0.6: dL/dx = g - (d.g) d, dL/dx_hat = (d.g) d
@@ -84,10 +85,30 @@ def test_diveq_noise_keeps_error_length_and_bends_direction_slightly():
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(200, 8, generator=gen)
     x_hat = x + torch.randn(200, 8, generator=gen)
-    out = diveq(x, x_hat, sigma2=1e-3, generator=torch.Generator().manual_seed(2))
+    out = diveq(x, x_hat, noise_std=1e-3 ** 0.5, generator=torch.Generator().manual_seed(2))
     assert torch.allclose((out - x).norm(dim=1), (x_hat - x).norm(dim=1), rtol=1e-5)
     cos = torch.nn.functional.cosine_similarity(out - x, x_hat - x, dim=1)
     assert cos.min() > 0.95 and cos.max() < 1.0 - 1e-7  # noisy, but pointing at the codeword
+
+
+def test_diveq_noise_std_is_the_authors_noise_var():
+    """The authors' code adds Normal(0, noise_var).sample() to x_hat - x: a standard deviation of
+    noise_var (1e-3). Ours: noise_std, default 1e-3; the layers' sigma2 is a variance."""
+    from vqbench.training.diveq import DEFAULT_NOISE_STD, DiVeQConfig
+
+    assert DEFAULT_NOISE_STD == DiVeQConfig.noise_std == 1e-3
+    gen = torch.Generator().manual_seed(3)
+    x, x_hat = torch.randn(50, 4, generator=gen), torch.randn(50, 4, generator=gen)
+    out = diveq(x, x_hat, noise_std=0.2, generator=torch.Generator().manual_seed(4))
+    direction = (x_hat - x) + 0.2 * torch.randn(50, 4, generator=torch.Generator().manual_seed(4))
+    expected = x + (x_hat - x).norm(dim=1, keepdim=True) * direction / direction.norm(dim=1, keepdim=True)
+    torch.testing.assert_close(out, expected)
+    import vqbench
+
+    assert vqbench.VQ(4, codebook_size=4, estimator="diveq").estimator.noise_std == 1e-3
+    assert vqbench.VQ(4, codebook_size=4, estimator="diveq", sigma2=1e-2).estimator.noise_std == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="noise_std or sigma2"):
+        vqbench.VQ(4, codebook_size=4, estimator="diveq", sigma2=1e-2, noise_std=0.5)
 
 
 # ---------------------------------------------------------------------------- Gumbel-softmax
@@ -170,7 +191,7 @@ def test_ema_straight_through_passes_identity_gradient_and_none_to_codebooks():
     c = torch.tensor([[0.0, 1.0]], requires_grad=True)
     out, loss = ema_straight_through(x, c, beta=0.5)
     assert torch.allclose(out, c.detach())
-    assert loss.item() == pytest.approx(0.5 * 2.0)
+    assert loss.item() == pytest.approx(0.5 * 1.0)  # a mean over elements, like F.mse_loss
     (out.sum() + loss).backward()
-    assert torch.allclose(x.grad, torch.tensor([[1.0, 1.0]]) + 0.5 * 2 * torch.tensor([[1.0, 1.0]]))
+    assert torch.allclose(x.grad, torch.tensor([[1.0, 1.0]]) + 0.5 * torch.tensor([[1.0, 1.0]]))
     assert c.grad is None

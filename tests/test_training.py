@@ -93,13 +93,15 @@ def test_ste_forward_is_x_hat_and_backward_is_identity():
 
 
 def test_replacement_moves_dead_codewords_next_to_live_ones():
-    cb = torch.nn.Parameter(torch.tensor([[[0.0, 0.0], [10.0, 10.0], [100.0, 100.0], [5.0, -5.0]]]))
-    rep = CodewordReplacer(cb, num_batches=2, discard_threshold=0.5, noise=0.001,
+    q = _Books([[[0.0, 0.0], [10.0, 10.0], [100.0, 100.0], [5.0, -5.0]]])
+    cb = q.codebooks
+    rep = CodewordReplacer(q, num_batches=2, discard_threshold=0.5, noise=0.001,
                            generator=torch.Generator().manual_seed(0))
     for it in range(2):
         rep.record(torch.tensor([[0], [1], [1]]))
-        replaced = rep.maybe_replace(it, total_batches=100)
-    assert replaced == 2
+        replaced = rep.maybe_replace(batches_left=100 - it - 1)
+        assert (replaced is None) == (it == 0)  # the window closes after num_batches batches
+    assert replaced.tolist() == [[False, False, True, True]] and rep.total_replaced == 2
     live = cb.data[0, :2]
     for k in (2, 3):  # each dead codeword is now close to a live one
         assert torch.cdist(cb.data[0, k : k + 1], live).min() < 0.5
@@ -108,10 +110,24 @@ def test_replacement_moves_dead_codewords_next_to_live_ones():
 
 
 def test_replacement_stops_near_the_end():
-    cb = torch.nn.Parameter(torch.zeros(1, 4, 2))
-    rep = CodewordReplacer(cb, num_batches=10, discard_threshold=0.5, noise=0.01)
-    rep.record(torch.tensor([[0]]))
-    assert rep.maybe_replace(89, total_batches=100) == 0  # 89 >= 100 - 2*10
+    rep = CodewordReplacer(_Books(torch.zeros(1, 4, 2).tolist()), num_batches=10, discard_threshold=0.5, noise=0.01)
+    for _ in range(10):
+        rep.record(torch.tensor([[0]]))
+    assert not rep.maybe_replace(batches_left=100 - 89 - 1).any()  # 89 >= 100 - 2*10: the window closes, no replacement
+    assert rep.total_replaced == 0 and int(rep.window) == 0
+
+
+def test_replacement_state_is_in_the_state_dict():
+    rep = CodewordReplacer(_Books(torch.zeros(1, 4, 2).tolist()), num_batches=10, discard_threshold=0.5, noise=0.01)
+    rep.record(torch.tensor([[1]]))
+    assert set(rep.state_dict()) == {"batches_used", "window", "replaced"}
+    assert int(rep.state_dict()["window"]) == 1
+
+
+class _Books(torch.nn.Module):
+    def __init__(self, books):
+        super().__init__()
+        self.codebooks = torch.nn.Parameter(torch.tensor(books))
 
 
 def test_least_squares_recovers_exact_codebooks():
@@ -169,8 +185,11 @@ def test_nsvq_and_ste_compute_the_same_codebook_gradient_on_raw_vectors(quantize
         return q.codebooks.grad.clone()
 
     noisy = grad(lambda x_hat: (x - nsvq(x, x_hat, torch.Generator().manual_seed(1))).pow(2).sum(1).mean())
-    trained_nsvq = grad(lambda x_hat: OPTIMIZERS["nsvq"].raw_loss(x, x_hat, {})[0])  # what training uses
-    trained_ste = grad(lambda x_hat: OPTIMIZERS["ste"].raw_loss(x, x_hat, {"beta": 0.25})[0])
+    def raw(name, x_hat, **settings):  # what training uses: the estimator's raw_loss
+        return OPTIMIZERS[name].estimator(q, settings, None).raw_loss(x, x_hat, q.encode(x))[0]
+
+    trained_nsvq = grad(lambda x_hat: raw("nsvq", x_hat))
+    trained_ste = grad(lambda x_hat: raw("ste", x_hat, beta=0.25))
     assert noisy.abs().sum() > 0
     assert torch.allclose(noisy, trained_nsvq, rtol=1e-5, atol=1e-6)  # the noise-free form is NSVQ's loss
     assert torch.allclose(noisy, trained_ste, rtol=1e-5, atol=1e-6)

@@ -113,7 +113,7 @@ def test_learning_curve_matches_the_plain_loop(quantizer, optimizer, schedule):
             "beam_width": 3}
     q = build_quantizer(qcfg, 8)
     trace = []
-    stats = fit_gradient(q, data, ocfg, lambda x, x_hat: OPTIMIZERS[optimizer].raw_loss(x, x_hat, ocfg),
+    stats = fit_gradient(q, data, ocfg, lambda quantizer, g: OPTIMIZERS[optimizer].estimator(quantizer, ocfg, g),
                          torch.device("cpu"), seed=11, progress=False, trace=trace)
     beam_search = build_quantizer({**qcfg, "beam_width": 3}, 8) if quantizer == "avq" else None
     ref_books, ref_mse, ref_replaced, ref_trajectory = reference_fit(

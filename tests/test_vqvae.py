@@ -8,6 +8,7 @@ from PIL import Image
 
 from vqbench.experiments import vqvae as exp
 from vqbench.models.vqvae import build_vqvae
+from vqbench.nn import QuantizerLayer
 from vqbench.quantizers import build_quantizer
 from vqbench.run.config import ConfigError
 from vqbench.run.schema import option_defaults, to_plain
@@ -36,10 +37,11 @@ def test_model_shapes_for_each_quantizer(qname):
     model = build_vqvae(TINY_MODEL, QUANTIZERS[qname])
     x = _smooth_images(3)
     M = QUANTIZERS[qname]["num_codebooks"]
-    bottlenecks = [None] + [spec.bottleneck(model.quantizer, option_defaults("optimizer", name), torch.Generator())
-                            for name, spec in OPTIMIZERS.items()]
-    for bottleneck in bottlenecks:
-        out = model(x, bottleneck)
+    layers = [None] + [QuantizerLayer(model.quantizer, spec.estimator(model.quantizer, option_defaults("optimizer", name),
+                                                                      torch.Generator()), replacement=False)
+                       for name, spec in OPTIMIZERS.items() if name != "sf_diveq" or qname in ("vq", "pvq")]
+    for layer in layers:
+        out = model(x, layer)
         assert out.recon.shape == (3, 3, 32, 32)
         assert out.latents.shape == (3 * 8 * 8, 8)
         assert out.codes.shape == (3 * 8 * 8, M) and out.codes.dtype == torch.long
@@ -91,7 +93,7 @@ def image_tree(tmp_path):
 def _objective(training, x, noise_state):
     training.noise_generator.set_state(noise_state)
     with torch.no_grad():
-        out = training.model(x, training.bottleneck)
+        out = training.model(x, training.layer)
         return (torch.nn.functional.mse_loss(out.recon, x) / training.data_variance + out.aux_loss).item()
 
 

@@ -9,8 +9,9 @@ As a library, its quantizers are ``torch.nn.Module`` layers for any model::
 
 ``VQ``, ``RVQ``, ``PVQ``, ``AVQ`` and ``FSQ`` (finite scalar quantization) return a
 :class:`Quantized` ``(x_hat, codes, aux_loss)``; ``ESTIMATORS`` lists the gradient estimators
-(``nsvq``, ``ste``, ``rotation``, ``diveq``, ``gumbel``, ``ema``). They are imported on first
-use, so ``import vqbench`` stays light.
+(``nsvq``, ``ste``, ``rotation``, ``diveq``, ``sf_diveq``, ``gumbel``, ``ema``; add one with
+``register_estimator``). They are imported on first use, and building or using a layer loads
+torch only (no faiss, Hydra or omegaconf), so ``import vqbench`` stays light.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAYERS = ("AVQ", "ESTIMATORS", "FSQ", "PVQ", "QuantizerLayer", "Quantized", "RVQ", "VQ")
+_TRAINING = ("Estimator", "register_estimator")
 
 if TYPE_CHECKING:  # static type checkers see the real names
     from .nn import AVQ, ESTIMATORS, FSQ, PVQ, RVQ, VQ, Quantized, QuantizerLayer
+    from .training import Estimator, register_estimator
 
 
 def __getattr__(name: str) -> Any:
@@ -30,11 +33,16 @@ def __getattr__(name: str) -> Any:
         from . import nn
 
         return getattr(nn, name)
+    if name in _TRAINING:
+        from . import training
+
+        return getattr(training, name)
     raise AttributeError(f"module 'vqbench' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAYERS])
+    return sorted([*globals(), *_LAYERS, *_TRAINING])
 
 
-__all__ = ["__version__", "AVQ", "ESTIMATORS", "FSQ", "PVQ", "QuantizerLayer", "Quantized", "RVQ", "VQ"]
+__all__ = ["__version__", "AVQ", "ESTIMATORS", "Estimator", "FSQ", "PVQ", "QuantizerLayer", "Quantized", "RVQ", "VQ",
+           "register_estimator"]

@@ -1,12 +1,15 @@
 """Config vocabulary shared by every layer: the enums of the schema and the options that
-lower layers register themselves (the optimizer registry), kept torch-free and below
+lower layers register themselves (the optimizer registry), kept torch-free, Hydra-free and below
 `vqbench.run.schema`, which assembles the whole schema from them."""
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 
-from hydra.core.config_store import ConfigStore
+# OmegaConf's marker of a value that must be given ("???"), spelt here so that config dataclasses
+# below the schema (quantizers, optimizers, estimators) need no omegaconf import.
+MISSING = "???"
 
 
 class LrSchedule(str, Enum):
@@ -25,6 +28,11 @@ class NoiseScope(str, Enum):
     part = "part"  # one per part the quantizer codes independently (PVQ's subspaces), scaled by that part's error
 
 
+class Logger(str, Enum):
+    csv = "csv"  # curves.csv only (every run writes it)
+    tensorboard = "tensorboard"  # also TensorBoard events in <run dir>/tensorboard/ (optional extra)
+
+
 class ToyKind(str, Enum):
     correlated = "correlated"  # N(0, S), S_ij = rho^|i-j|
     uncorrelated = "uncorrelated"  # N(0, I)
@@ -41,12 +49,20 @@ REGISTERED: dict[str, dict[str, type]] = {"optimizer": {}}
 
 
 def add_option(group: str, name: str, node: type | None) -> None:
-    """Add (None: remove) option `name` of `group`, a config dataclass, to the schema and to
-    Hydra's ConfigStore; the optimizer registry declares its options this way."""
-    cs = ConfigStore.instance()
+    """Add (None: remove) option `name` of `group`, a config dataclass, to the schema; the
+    optimizer registry declares its options this way. Hydra's ConfigStore gets it now if Hydra
+    is loaded, else when the schema registers (``vqbench.run.schema.register``): the library
+    layers import no Hydra."""
     if node is None:
         REGISTERED[group].pop(name, None)
-        cs.repo.get(group, {}).pop(f"{name}.yaml", None)
+    else:
+        REGISTERED[group][name] = node
+    if "hydra.core.config_store" not in sys.modules:
         return
-    REGISTERED[group][name] = node
-    cs.store(group=group, name=name, node=node)
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    if node is None:
+        cs.repo.get(group, {}).pop(f"{name}.yaml", None)
+    else:
+        cs.store(group=group, name=name, node=node)

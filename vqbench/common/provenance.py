@@ -29,7 +29,8 @@ RESULTS_VERSION = 1  # bump when a change alters any experiment's numbers (see t
 # Settings that never change what a run computes: two configs that differ only here describe
 # the same job. Used by the sweep resume (run/attempts.py) and the VQ-VAE checkpoint resume
 # (experiments/vqvae_state.py, which adds the budget keys it may extend).
-RESULT_FREE = ("resume", "progress", "device", "threads", "tags", "hydra", "dataset.cache_dir", "dataset.root")
+RESULT_FREE = ("resume", "progress", "device", "threads", "tags", "logger", "hydra", "dataset.cache_dir",
+               "dataset.root")
 
 CODE_PATHS = ("vqbench", "conf", "hydra_plugins", "pyproject.toml")  # what `dirty` looks at
 _CHUNK = 1 << 22

@@ -34,6 +34,7 @@ from ..quantizers import build_quantizer, check_quantizer_fits
 from ..training import fit
 from ..training.kmeans_ema import check_kmeans_rows
 from .complexity import complexity_metrics
+from .curves import StepCurve
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
         raise ConfigError("experiment.baselines_only=true needs experiment.baselines (e.g. [pq,lsq])")
     if "seed" in d:
         check_seed("dataset.seed", d["seed"], allow_none=True)
+    if cfg["quantizer"]["name"] == "fsq" and not e["baselines_only"]:
+        raise ConfigError("experiment=ann needs a codebook quantizer (vq, rvq, pvq, avq): quantizer=fsq runs in "
+                          "experiment=toy and experiment=vqvae")
     ds = open_dataset(cfg)
     check_quantizer_fits(cfg, ds.dim, f"dataset {d['name']}")
     if not e["baselines_only"]:
@@ -295,7 +299,8 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
         log.warning("quantizer.beam_width=%s > K=%d: using beam width %d", q["beam_width"], K, K)
         quantizer.beam_width = K  # the ANN default is min(K, 64)
     t0 = time.perf_counter()
-    train_stats = fit(quantizer, torch.from_numpy(xt), cfg["optimizer"], device, seed, progress=progress)
+    curve = StepCurve(int(cfg["optimizer"]["steps"]), K)
+    train_stats = fit(quantizer, torch.from_numpy(xt), cfg["optimizer"], device, seed, progress=progress, curve=curve)
     timings["train"] = time.perf_counter() - t0
     quantizer.eval()
 
@@ -315,6 +320,9 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
     metrics.update(complexity_metrics(quantizer))
     metrics.update({f"train.{k}": float(v) for k, v in train_stats.items()})
     metrics["peak_rss_mb"] = peak_rss_mb()
+    curve.write(Path(run_dir), cfg.get("logger", "csv"),
+                {k: metrics[k] for k in ("recall@1", "recall@10", "recall@100", "mse") if k in metrics},
+                final_step=int(train_stats.get("steps", 0)))
     return metrics, timings
 
 

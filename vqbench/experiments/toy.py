@@ -18,6 +18,7 @@ from ..quantizers import build_quantizer, check_quantizer_fits
 from ..training import fit, gradient_optimizers, optimizer_spec
 from ..training.kmeans_ema import check_kmeans_rows
 from .complexity import complexity_metrics
+from .curves import StepCurve
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
@@ -80,8 +81,9 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     quantizer = build_quantizer(cfg["quantizer"], int(d["dim"])).to(device)
     t0 = time.perf_counter()
     batches = data.batches(device) if d["fresh_batches"] else None
+    curve = StepCurve(int(cfg["optimizer"]["steps"]), quantizer.codebook_size)
     train_stats = fit(quantizer, data.train, cfg["optimizer"], device, seed,
-                      progress=bool(cfg["progress"]), batches=batches)
+                      progress=bool(cfg["progress"]), batches=batches, curve=curve)
     timings["train"] = time.perf_counter() - t0
 
     test = data.test.to(device)  # the host -> device copy is not encoding: outside the timed window
@@ -103,4 +105,7 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     metrics.update(complexity_metrics(quantizer))
     metrics["encode_vectors_per_s"] = test.shape[0] / max(timings["encode"], 1e-9)
     metrics.update({f"train.{k}": v for k, v in train_stats.items()})
+    curve.write(Path(run_dir), cfg.get("logger", "csv"),
+                {"test_mse": metrics["mse"], "test_perplexity": metrics["perplexity_mean"], "test_snr_db": metrics["snr_db"]},
+                final_step=int(train_stats.get("steps", 0)))
     return {"metrics": metrics, "timings": timings}

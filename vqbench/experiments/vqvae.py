@@ -42,6 +42,7 @@ from ..metrics.complexity import encode_ops
 from ..models.vqvae import MAX_DOWNSAMPLES, Decoder, Encoder, check_image_shape
 from ..quantizers import check_quantizer_fits
 from .complexity import complexity_metrics
+from .curves import write_epoch_curves
 from .vqvae_eval import evaluate, grid_indices, save_grid, to_unit  # noqa: F401 (to_unit: API)
 from .vqvae_state import Training, check_resumable, load_checkpoint, read_checkpoint, save_checkpoint  # noqa: F401
 
@@ -165,6 +166,7 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
                                  "train_seconds": train_time})
         save_checkpoint(training, ckpt)
         write_json_atomic(run_dir / HISTORY, training.history)
+        write_epoch_curves(run_dir, cfg.get("logger", "csv"), training.history, training.steps_per_epoch)
         log.info("epoch %d/%d: train loss %.4f, test PSNR %.2f dB, SSIM %.4f, %.0f s", training.epoch,
                  training.epochs, stats["train_loss"], test["psnr"], test["ssim"], train_time)
 

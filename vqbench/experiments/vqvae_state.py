@@ -22,6 +22,8 @@ from ..common.provenance import RESULT_FREE, drop_keys, same_data
 from ..data.cifar import ImageSplits
 from ..metrics.images import psnr
 from ..models.vqvae import build_vqvae
+from ..nn.layer import QuantizerLayer
+from ..quantizers import codebook_free
 from ..training import optimizer_spec
 from ..training.gradient import make_scheduler
 from ..training.init import initialize_codebooks
@@ -88,16 +90,22 @@ class Training:
         self.quantizer = self.model.quantizer
         self.generator = torch.Generator().manual_seed(self.seed)  # codebook init and replacement
         self.noise_generator = torch.Generator(device=device).manual_seed(self.seed + 1)  # NSVQ noise
-        self.init_codebooks(data.train, o["init"])
-
-        # The optimizer's bottleneck: how latents pass the quantizer (and any EMA state).
-        self.bottleneck = optimizer_spec(o).bottleneck(self.quantizer, o, self.noise_generator)
-        codebooks = self.quantizer.codebooks
-        params = [p for p in self.model.parameters()
-                  if self.bottleneck.codebooks_by_gradient or p is not codebooks]
+        self.free = codebook_free(self.quantizer)  # FSQ: its own straight-through layer, no codebooks
+        if self.free:
+            self.layer = self.quantizer
+        else:
+            self.init_codebooks(data.train, o["init"])
+            # The bottleneck is a quantizer layer around the model's quantizer with the optimizer's
+            # estimator (its state: EMA averages) and the run's codeword replacement.
+            self.layer = QuantizerLayer(self.quantizer, optimizer_spec(o).estimator(self.quantizer, o, self.noise_generator),
+                                        replacement=False)
+            self.layer.replacer = CodewordReplacer.from_config(o["replacement"], self.quantizer, self.generator)
+            self.layer.initialized.fill_(True)  # init_codebooks above
+        codebooks = getattr(self.quantizer, "codebooks", None)
+        by_gradient = self.free or self.layer.estimator.codebooks_by_gradient
+        params = [p for p in self.model.parameters() if by_gradient or p is not codebooks]
         self.optimizer = torch.optim.Adam(params, lr=float(o["lr"]))
         self.scheduler = make_scheduler(self.optimizer, o["lr_schedule"], self.total_steps)
-        self.replacer = CodewordReplacer.from_config(o["replacement"], codebooks, self.generator)
         self.data_variance = pixel_variance(data.train)  # loss normaliser
         self.epoch = 0
         self.step = 0
@@ -125,15 +133,13 @@ class Training:
         for i in bar:
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             x = to_unit(train[idx], self.device)
-            out = self.model(x, self.bottleneck)
+            out = self.model(x, self.layer)
             loss = F.mse_loss(out.recon, x) / self.data_variance + out.aux_loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             self.scheduler.step()
-            self.bottleneck.after_step(out.latents, out.codes)
-            if self.replacer is not None:
-                self.replace_dead(out.codes)
+            self.layer.after_step(batches_left=self.total_steps - self.step - 1)  # EMA, codeword replacement
             self.step += 1
             with torch.no_grad():
                 batch_psnr = psnr(out.recon.detach().clamp(0, 1), x).mean().item()
@@ -144,13 +150,10 @@ class Training:
         bar.close()
         return {"train_loss": loss_sum / seen, "train_psnr": psnr_sum / seen}
 
-    def replace_dead(self, codes: torch.Tensor) -> None:
-        self.replacer.record(codes)
-        closes_window = (self.step + 1) % self.replacer.num_batches == 0
-        before = self.quantizer.codebooks.detach().clone() if closes_window else None
-        replaced = self.replacer.maybe_replace(self.step, self.total_steps)
-        if replaced and before is not None:  # e.g. restart the EMA of the replaced codewords
-            self.bottleneck.codewords_replaced((self.quantizer.codebooks.detach() != before).any(dim=-1))
+    @property
+    def replacer(self) -> CodewordReplacer | None:
+        """The layer's codeword replacement (None if disabled or without codebooks)."""
+        return getattr(self.layer, "replacer", None)
 
     def _load_noise_state(self, state: torch.Tensor, path: Path) -> None:
         """The NSVQ noise generator lives on the run's device, and CPU and CUDA generators keep
@@ -184,9 +187,10 @@ class Training:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "ema": self.bottleneck.state_dict(),  # the bottleneck's state (EMA averages; None for most)
+            "ema": None if self.free else self.layer.estimator.state_dict() or None,  # the estimator's state (EMA averages; None for most)
             "replacer": None if self.replacer is None else {
-                "batches_used": self.replacer.batches_used, "total_replaced": self.replacer.total_replaced},
+                "batches_used": self.replacer.batches_used, "total_replaced": self.replacer.total_replaced,
+                "window": int(self.replacer.window)},
             "rng": rng,
             "history": self.history,
             "untrained": self.untrained,
@@ -198,10 +202,14 @@ class Training:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.bottleneck.load_state_dict(state["ema"])
+        if state["ema"] is not None:
+            self.layer.estimator.load_state_dict(state["ema"])
         if self.replacer is not None:
-            self.replacer.batches_used.copy_(state["replacer"]["batches_used"])
-            self.replacer.total_replaced = int(state["replacer"]["total_replaced"])
+            rep = state["replacer"]
+            self.replacer.batches_used.copy_(rep["batches_used"])
+            self.replacer.replaced.fill_(int(rep["total_replaced"]))
+            # checkpoints before the window was saved: every step recorded one batch
+            self.replacer.window.fill_(int(rep.get("window", int(state["step"]) % self.replacer.num_batches)))
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])

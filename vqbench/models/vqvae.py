@@ -6,13 +6,14 @@ B*8*8 latent vectors is quantized by the configured quantizer (flattened to [B*H
 the decoder mirrors the encoder with transposed convolutions. Layout after van den Oord et al.
 (2017), "Neural Discrete Representation Learning", section 4.2.
 
-How the quantizer passes gradients is the optimizer's ``Bottleneck`` (vqbench.training: NSVQ's
-noise substitution, STE, EMA, ...); without one the decoder sees the plain x_hat (evaluation).
+In training the latents pass a quantizer layer (vqbench.nn.QuantizerLayer around the model's
+quantizer, with the optimizer's estimator: NSVQ's noise substitution, STE, EMA, ...); without
+one the decoder sees the plain x_hat (evaluation).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,6 @@ import torch
 from torch import nn
 
 from ..quantizers import Quantizer, build_quantizer
-from ..training.spec import Bottleneck
 
 
 class ResidualBlock(nn.Module):
@@ -105,11 +105,15 @@ class VQVAEOutput:
     recon: torch.Tensor  # [B, 3, H, W], images in [0, 1] scale (not clamped)
     codes: torch.Tensor  # [B*h*w, M]
     latents: torch.Tensor  # [B*h*w, latent_dim], encoder output before quantization
-    aux_loss: torch.Tensor  # scalar: the bottleneck's auxiliary loss (codebook/commitment terms; 0 for nsvq, hard)
+    aux_loss: torch.Tensor  # scalar: the layer's auxiliary loss (codebook/commitment terms; 0 for nsvq, hard)
+
+
+# A training quantizer layer: latents [N, C] -> (what the decoder sees [N, C], codes [N, M], aux loss)
+Layer = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
 
 class VQVAE(nn.Module):
-    """Encoder, quantizer and decoder; ``forward(images, bottleneck)`` runs all three."""
+    """Encoder, quantizer and decoder; ``forward(images, layer)`` runs all three."""
 
     def __init__(
         self,
@@ -143,21 +147,22 @@ class VQVAE(nn.Module):
         """Latent grid [B, C, h, w] -> images [B, 3, H, W] (about [0, 1])."""
         return self.decoder(z) + 0.5
 
-    def forward(self, images: torch.Tensor, bottleneck: Bottleneck | None = None) -> VQVAEOutput:
-        """Reconstruct images [B, 3, H, W] in [0, 1] through the training `bottleneck` of an
-        optimizer (vqbench.training), or through the plain hard quantizer (None: evaluation).
+    def forward(self, images: torch.Tensor, layer: Layer | None = None) -> VQVAEOutput:
+        """Reconstruct images [B, 3, H, W] in [0, 1] through a training quantizer `layer` (a
+        vqbench.nn.QuantizerLayer around ``self.quantizer``), or through the plain hard quantizer
+        (None: evaluation).
 
         The auxiliary losses are means over latent elements (as in van den Oord et al. 2017), so
         their weight against the reconstruction loss does not grow with the latent dimension."""
         z = self.encode(images)
         b, c, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(b * h * w, c)
-        codes = self.quantizer.encode(flat.detach())
-        if bottleneck is None:
+        if layer is None:
+            codes = self.quantizer.encode(flat.detach())
             with torch.no_grad():
                 zq, aux = self.quantizer.decode(codes), flat.new_zeros(())
         else:
-            zq, aux = bottleneck(flat, codes)
+            zq, codes, aux = layer(flat)
         zq = zq.reshape(b, h, w, c).permute(0, 3, 1, 2)
         return VQVAEOutput(self.decode(zq), codes, flat, aux)
 

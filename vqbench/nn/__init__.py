@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from ..training.registry import ESTIMATORS
 from .fsq import FSQ
-from .layer import AVQ, ESTIMATORS, PVQ, RVQ, VQ, QuantizerLayer
+from .layer import AVQ, PVQ, RVQ, VQ, QuantizerLayer
 from .result import Quantized
 
 __all__ = ["AVQ", "ESTIMATORS", "FSQ", "PVQ", "QuantizerLayer", "Quantized", "RVQ", "VQ"]

@@ -1,7 +1,8 @@
 """Quantizer layers: vqbench's VQ, RVQ, PVQ and AVQ as ``torch.nn.Module``s for any model.
 
 A layer wraps one of :mod:`vqbench.quantizers` (which encodes and decodes) and one of the
-gradient estimators of :mod:`vqbench.training` (which decides what gradients x_hat carries):
+registered gradient estimators (``vqbench.training.ESTIMATORS``, one module each), which decides
+what x_hat carries in training:
 
 =============  =================================================================  =============
 estimator      forward value in ``train()`` / gradient                             aux_loss
@@ -10,17 +11,14 @@ estimator      forward value in ``train()`` / gradient                          
 ``ste``        x + sg(x_hat - x): identity gradient to x                           codebook + beta * commitment
 ``rotation``   x_hat as lambda R x (rotation trick): lambda R^T g to x             codebook + beta * commitment
 ``diveq``      x + ||x_hat - x|| sg[dir. to x_hat + noise] (DiVeQ)                 0
+``sf_diveq``   DiVeQ to a dithered point between neighbouring codewords (VQ, PVQ)  0
 ``gumbel``     straight-through Gumbel-softmax sample per codebook                 0
 ``ema``        x + sg(x_hat - x); codebooks moved by moving averages, no gradient  beta * commitment
 =============  =================================================================  =============
 
 In ``eval()`` every layer returns the hard quantization (no noise, no sampling). Auxiliary
 losses are means over elements (like ``F.mse_loss``), so their weight against a reconstruction
-MSE does not grow with D.
-
-Start every layer with ``replacement=True`` or ``layer.init_from_data(x)`` (better: both). The
-defaults (random codebooks near zero, no replacement) leave most codewords unused: an NSVQ
-layer of 256 codewords trained that way used 7-10 of them.
+MSE does not grow with D. The VQ-VAE of ``vqbench experiment=vqvae`` trains exactly such a layer.
 
 Bad input is refused, never quantized into a finite answer: a NaN or Inf in x (``forward`` in
 train and eval, ``encode``, ``init_from_data``) or a code outside 0..codebook_size-1
@@ -30,46 +28,28 @@ tensor; an empty batch gives empty outputs and a zero aux_loss.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 from torch import nn
 
+from ..common.checks import ConfigError
 from ..quantizers import AVQ as _AVQ
 from ..quantizers import PVQ as _PVQ
 from ..quantizers import RVQ as _RVQ
 from ..quantizers import VQ as _VQ
 from ..quantizers import Quantizer
-from ..training.diveq import DEFAULT_SIGMA2, diveq
-from ..training.ema_raw import RawEMA, ema_straight_through
-from ..training.gumbel import gumbel_quantize
+from ..training.diveq import DEFAULT_NOISE_STD
+from ..training.estimator import Estimator
 from ..training.init import initialize_codebooks
-from ..training.nsvq import nsvq
+from ..training.registry import estimator_class
 from ..training.replacement import CodewordReplacer, ReplacementConfig
-from ..training.rotation import rotation_trick
-from ..training.ste import ste
-from .checks import check_codes, check_finite, check_floating, check_integer, check_number
+from .checks import check_codes, check_finite, check_floating
 from .result import Quantized
 
-ESTIMATORS = ("nsvq", "ste", "rotation", "diveq", "gumbel", "ema")
-MAX_CODEBOOK_SIZE = 1 << 16
-
-
-def _bits(layer: str, codebook_size: object) -> int:
-    """log2 of `codebook_size`, a power of two in 2..65536 (else a ValueError naming it)."""
-    size = check_integer(layer, "codebook_size", codebook_size, 1)
-    bits = size.bit_length() - 1
-    if 1 << bits != size or not 2 <= size <= MAX_CODEBOOK_SIZE:
-        raise ValueError(f"vqbench.{layer}: codebook_size must be a power of two in 2..{MAX_CODEBOOK_SIZE}, "
-                         f"got {size}")
-    return bits
-
-
-def _sizes(layer: str, dim: object, num_codebooks: object = 1, divides_dim: bool = False) -> tuple[int, int]:
-    """(dim, num_codebooks) checked in the layer's own terms (not the CLI's config keys)."""
-    d = check_integer(layer, "dim", dim, 1)
-    m = check_integer(layer, "num_codebooks", num_codebooks, 1)
-    if divides_dim and d % m:
-        raise ValueError(f"vqbench.{layer}: dim={d} is not divisible by num_codebooks={m}")
-    return d, m
+INITS = ("random", "data", "kmeans")
+KMEANS_INIT_ITERATIONS = 10
 
 
 class QuantizerLayer(nn.Module):
@@ -78,49 +58,101 @@ class QuantizerLayer(nn.Module):
 
     Args:
         quantizer: the :class:`vqbench.quantizers.Quantizer` that encodes and decodes.
-        estimator: how gradients pass the quantizer in training, one of ``ESTIMATORS``
-            (``"nsvq"``, ``"ste"``, ``"rotation"``, ``"diveq"``, ``"gumbel"``, ``"ema"``).
+        estimator: how gradients pass the quantizer in training: a name in ``ESTIMATORS``
+            (``"nsvq"``, ``"ste"``, ``"rotation"``, ``"diveq"``, ``"sf_diveq"``, ``"gumbel"``,
+            ``"ema"``, or one added with ``vqbench.training.register_estimator``), or an
+            :class:`~vqbench.training.Estimator` built for ``quantizer``.
         beta: commitment weight of ``ste``, ``rotation`` and ``ema``.
         replacement: replace dead codewords during training (as the NSVQ paper does): every
-            ``replacement_every`` training forwards, codewords used in fewer than
-            ``discard_threshold`` of them become noisy copies of used ones.
-        replacement_every: training forwards per replacement window.
+            ``replacement_every`` training batches, codewords used in fewer than
+            ``discard_threshold`` of them become noisy copies of used ones. On by default: without
+            it a layer trained from a random start typically uses a small fraction of its
+            codewords (an NSVQ layer with 256 codewords used 7-10 of them in 200 steps).
+        replacement_every: training batches per replacement window.
         discard_threshold: usage fraction below which a codeword counts as dead.
+        init: how the codebooks start, set from the first training batch (unless
+            ``init_from_data`` or a loaded state did it before): ``"random"`` (N(0, (0.01 s)^2),
+            s the batch's std, as the CLI's ``optimizer.init=random``), ``"data"`` (random
+            vectors, residuals for RVQ/AVQ) or ``"kmeans"`` (the quantizer's classical fit to the
+            batch, 10 Lloyd iterations; needs faiss, loaded then, and at least codebook_size vectors).
         temperature: ``gumbel``'s temperature (divides the squared distances).
-        sigma2: ``diveq``'s noise variance.
+        noise_std: ``diveq``'s and ``sf_diveq``'s noise standard deviation; 1e-3 is the DiVeQ
+            authors' default (their ``noise_var``, which their code uses as a standard deviation).
+        sigma2: ``diveq``'s noise as a variance instead (noise_std = sqrt(sigma2)); vqbench's
+            convention before 0.2. Give one of the two.
         ema_decay: ``ema``'s moving-average decay, in [0, 1).
+        rotation_form: ``rotation`` with several codebooks: ``"total"`` (rotate x onto the total
+            x_hat) or ``"per_stage"`` (vector-quantize-pytorch's ResidualVQ: each codebook's
+            target onto its codeword, summed); see vqbench/training/rotation.py.
+        generator: draws the estimator's noise (None: torch's global generator).
+        **options: keys of an estimator registered from outside (its ``Config``'s own keys).
+
+    Training hooks: the estimator's after-step work (EMA's codebook update) and the replacement
+    window run in :meth:`after_step`; call it after your optimizer step, or let the next
+    ``forward`` run it for the previous batch (the same updates, one call later).
     """
 
-    def __init__(self, quantizer: Quantizer, estimator: str = "nsvq", beta: float = 0.25,
-                 replacement: bool = False, replacement_every: int = 100, discard_threshold: float = 0.01,
-                 temperature: float = 1.0, sigma2: float = DEFAULT_SIGMA2, ema_decay: float = 0.99):
+    def __init__(self, quantizer: Quantizer, estimator: str | Estimator = "nsvq", beta: float = 0.25,
+                 replacement: bool = True, replacement_every: int = 100, discard_threshold: float = 0.01,
+                 init: str = "random", temperature: float = 1.0, noise_std: float = DEFAULT_NOISE_STD,
+                 sigma2: float | None = None, ema_decay: float = 0.99, rotation_form: str = "total",
+                 generator: torch.Generator | None = None, **options: Any):
         super().__init__()
-        name = type(self).__name__
-        if estimator not in ESTIMATORS:
-            raise ValueError(f"vqbench.{name}: estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        where = f"vqbench.{type(self).__name__}"
+        if init not in INITS:
+            raise ValueError(f"{where}: init must be one of {INITS}, got {init!r}")
+        if sigma2 is not None:
+            if noise_std != DEFAULT_NOISE_STD:
+                raise ValueError(f"{where}: give noise_std or sigma2 (a variance), not both")
+            if not sigma2 >= 0:
+                raise ValueError(f"{where}: sigma2 must be >= 0, got {sigma2}")
+            noise_std = math.sqrt(sigma2)
+        if replacement_every < 1:
+            raise ValueError(f"{where}: replacement_every must be >= 1, got {replacement_every}")
+        if not 0.0 <= discard_threshold <= 1.0:
+            raise ValueError(f"{where}: discard_threshold must be in [0, 1], got {discard_threshold}")
         self.quantizer = quantizer
-        self.estimator = estimator
-        self.beta = check_number(name, "beta", beta, 0.0)
-        self.temperature = check_number(name, "temperature", temperature, 0.0)
-        if self.temperature == 0:
-            raise ValueError(f"vqbench.{name}: temperature must be > 0, got {temperature!r}")
-        self.sigma2 = check_number(name, "sigma2", sigma2, 0.0)
-        replacement_every = check_integer(name, "replacement_every", replacement_every, 1)
-        discard_threshold = check_number(name, "discard_threshold", discard_threshold, 0.0, 1.0)
-        ema_decay = check_number(name, "ema_decay", ema_decay, 0.0, 1.0, high_open=True)
-        self.replacement = bool(replacement)
-        M, K = quantizer.num_codebooks, quantizer.codebook_size
-        # Usage counts of the current replacement window (a buffer: it follows .to(device)).
-        self.register_buffer("codeword_usage", torch.zeros(M, K), persistent=False)
-        self._replacer = CodewordReplacer(quantizer.codebooks, num_batches=replacement_every,
-                                          discard_threshold=discard_threshold, noise=ReplacementConfig.noise)
-        self._window_batches = 0
-        self.ema: RawEMA | None = None
-        if estimator == "ema":
-            self.ema = RawEMA(quantizer, decay=ema_decay)
+        if isinstance(estimator, Estimator):
+            if estimator.quantizer is not quantizer:
+                raise ValueError(f"{where}: the estimator was built for another quantizer")
+            self.estimator = estimator
+        else:
+            try:
+                cls = estimator_class(estimator)
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}") from None
+            unknown = sorted(set(options) - set(cls.own_keys()))
+            if unknown:
+                raise TypeError(f"{where}: estimator {estimator!r} has no option {unknown[0]!r} "
+                                f"(its own: {', '.join(cls.own_keys()) or 'none'})")
+            settings = {**cls.defaults(), "beta": beta, "temperature": temperature, "noise_std": noise_std,
+                        "ema_decay": ema_decay, "rotation_form": rotation_form, **options}
+            try:
+                cls.check(settings)
+                self.estimator = cls(quantizer, settings, generator)
+            except ValueError as err:  # ConfigError too: name this layer
+                raise ValueError(f"{where}: {err}") from None
+        if not self.estimator.codebooks_by_gradient:
             quantizer.codebooks.requires_grad_(False)
+        self.init = init
+        self.replacer: CodewordReplacer | None = None
+        if replacement:
+            self.replacer = CodewordReplacer(quantizer, num_batches=replacement_every,
+                                             discard_threshold=discard_threshold, noise=ReplacementConfig.noise)
+        self.register_buffer("initialized", torch.tensor(False))
+        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ sizes
+    @property
+    def estimator_name(self) -> str:
+        """The estimator's registry name."""
+        return self.estimator.name
+
+    @property
+    def replacement(self) -> bool:
+        """Whether dead codewords are replaced in training."""
+        return self.replacer is not None
+
     @property
     def dim(self) -> int:
         """D, the size of the last axis of the input."""
@@ -137,7 +169,7 @@ class QuantizerLayer(nn.Module):
         return self.quantizer.codebook_size
 
     @property
-    def bits(self) -> int:
+    def bits(self) -> float:
         """Bits per vector, M log2 K."""
         return self.quantizer.bits
 
@@ -149,11 +181,11 @@ class QuantizerLayer(nn.Module):
     @property
     def codewords_replaced(self) -> int:
         """Codewords replaced so far (``replacement=True``)."""
-        return self._replacer.total_replaced
+        return 0 if self.replacer is None else self.replacer.total_replaced
 
     def extra_repr(self) -> str:
         """The settings printed in the module's repr."""
-        return f"estimator={self.estimator}, replacement={self.replacement}"
+        return f"estimator={self.estimator_name}, replacement={self.replacement}, init={self.init}"
 
     # ------------------------------------------------------------------ encode / decode
     def _flatten(self, x: torch.Tensor, what: str = "input") -> torch.Tensor:
@@ -181,123 +213,129 @@ class QuantizerLayer(nn.Module):
         return self.quantizer.decode(flat).view(*codes.shape[:-1], self.dim)
 
     @torch.no_grad()
-    def init_from_data(self, x: torch.Tensor, seed: int = 0) -> None:
-        """Set the codebooks from example vectors x [..., D] (the quantizer's data
-        initialisation: random training vectors, or residuals for RVQ/AVQ); x must hold at
-        least one vector, all finite."""
-        flat = self._flatten(x, "init_from_data's x").to(self.codebooks)
+    def init_from_data(self, x: torch.Tensor, seed: int = 0, how: str = "data") -> None:
+        """Set the codebooks from example vectors x [..., D]: ``how="data"`` (the quantizer's data
+        initialisation: random training vectors, or residuals for RVQ/AVQ), ``"random"`` or
+        ``"kmeans"`` (see the ``init`` argument). Marks the layer initialised."""
+        if how not in INITS:
+            raise ValueError(f"vqbench.{type(self).__name__}: init must be one of {INITS}, got {how!r}")
+        flat = self._flatten(x, "init_from_data's x").detach().to(self.codebooks)
         if flat.shape[0] == 0:
             raise ValueError(f"vqbench.{type(self).__name__}: init_from_data needs at least one vector, "
                              f"got shape {tuple(x.shape)}")
-        initialize_codebooks(self.quantizer, flat, "data", torch.Generator().manual_seed(seed))
-        if self.ema is not None:
-            self.ema.reset(torch.ones_like(self.ema.counts, dtype=torch.bool))
+        generator = torch.Generator().manual_seed(seed)
+        if how == "kmeans":
+            if flat.shape[0] < self.codebook_size:
+                raise ValueError(f"vqbench.{type(self).__name__}: init='kmeans' needs at least codebook_size="
+                                 f"{self.codebook_size} vectors, got {flat.shape[0]}")
+            device = self.codebooks.device
+            self.quantizer.fit_kmeans(flat.cpu().float().numpy(), KMEANS_INIT_ITERATIONS, 1, seed, False)
+            self.quantizer.to(device)
+        else:
+            initialize_codebooks(self.quantizer, flat, how, generator)
+        self.estimator.codewords_replaced(torch.ones(self.codebooks.shape[:2], dtype=torch.bool,
+                                                     device=self.codebooks.device))
+        self.initialized.fill_(True)
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> Quantized:
         """Quantize x [..., D] -> :class:`Quantized` ``(x_hat [..., D], codes [..., M], aux_loss)``."""
         flat = self._flatten(x)
-        zero = flat.new_zeros(())
         if flat.shape[0] == 0:  # nothing to quantize: no estimator, no EMA or replacement step
             codes = self.quantizer.encode(flat.detach())
             out = flat + (self.quantizer.decode(codes) - flat).detach()
-            return Quantized(out.view(x.shape), codes.view(*x.shape[:-1], self.num_codebooks), zero)
-        if self.training and self.replacement:
-            self._replace_dead()
+            return Quantized(out.view(x.shape), codes.view(*x.shape[:-1], self.num_codebooks), flat.new_zeros(()))
+        self.after_step()  # the previous training batch's hooks, if after_step was not called
+        if self.training and not bool(self.initialized):
+            self.init_from_data(flat, how=self.init)
         codes = self.quantizer.encode(flat.detach())
         if not self.training:
-            out, aux = self.quantizer.decode(codes), zero
+            out, aux = self.quantizer.decode(codes), flat.new_zeros(())
         else:
-            out, codes, aux = self._estimate(flat, codes, zero)
-            if self.replacement:
-                self._replacer.batches_used = self.codeword_usage
-                self._replacer.record(codes)
-                self._window_batches += 1
+            with torch.set_grad_enabled(torch.is_grad_enabled() and self.estimator.codebooks_by_gradient):
+                x_hat = self.quantizer.decode(codes)
+            out, codes, aux = self.estimator(flat, x_hat, codes)
+            self._pending = (flat.detach(), codes)
         return Quantized(out.view(x.shape), codes.view(*x.shape[:-1], self.num_codebooks), aux)
 
-    def _estimate(self, x: torch.Tensor, codes: torch.Tensor,
-                  zero: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The training output of the estimator: (x_out [N, D], codes [N, M], aux_loss)."""
-        name, q = self.estimator, self.quantizer
-        per_element = 1.0 / self.dim  # the estimators' losses sum over D; report means over elements
-        if name == "gumbel":
-            out, codes = gumbel_quantize(q, x, codes, self.temperature)
-            return out, codes, zero
-        if name == "ema":
-            with torch.no_grad():
-                x_hat = q.decode(codes)
-            out, loss = ema_straight_through(x, x_hat, self.beta)
-            assert self.ema is not None
-            self.ema.update(x.detach(), codes)
-            return out, codes, loss * per_element
-        x_hat = q.decode(codes)
-        if name == "nsvq":
-            return nsvq(x, x_hat), codes, zero
-        if name == "diveq":
-            return diveq(x, x_hat, self.sigma2), codes, zero
-        if name == "ste":
-            out, loss = ste(x, x_hat, self.beta)
-        else:  # rotation
-            out, loss = rotation_trick(x, x_hat, self.beta)
-        return out, codes, loss * per_element
-
     @torch.no_grad()
-    def _replace_dead(self) -> None:
-        """Close a replacement window once it has seen ``replacement_every`` batches: replace
-        the codewords used in fewer than ``discard_threshold`` of them. Runs before the next
-        batch is encoded, so no autograd graph holds the old codewords."""
-        r = self._replacer
-        if self._window_batches < r.num_batches:
+    def after_step(self, batches_left: int | None = None) -> None:
+        """After the optimizer step of a training batch: the estimator's after-step hook (EMA's
+        codebook update) and the replacement window (closing it after every
+        ``replacement_every`` batches; none within the last two windows when ``batches_left``,
+        the training batches still to come, is given). Does nothing if no training forward
+        is pending."""
+        if self._pending is None:
             return
-        r.codebooks = self.quantizer.codebooks
-        dead = self.codeword_usage / self._window_batches < r.discard_threshold
-        r.replace(dead)
-        if self.ema is not None:
-            self.ema.reset(dead)
-        self.codeword_usage.zero_()
-        self._window_batches = 0
+        x, codes = self._pending
+        self._pending = None
+        self.estimator.after_step(x, codes)
+        if self.replacer is not None:
+            self.replacer.record(codes)
+            replaced = self.replacer.maybe_replace(batches_left)
+            if replaced is not None:
+                self.estimator.codewords_replaced(replaced)
+
+
+def _quantizer(where: str, build, codebook_size: int, **sizes: int) -> Quantizer:
+    """A quantizer of ``codebook_size`` codewords per codebook (any size >= 2); errors name the
+    layer's own arguments."""
+    if isinstance(codebook_size, bool) or not isinstance(codebook_size, int) or not 2 <= codebook_size <= 1 << 16:
+        raise ValueError(f"{where}: codebook_size must be an integer in 2..65536, got {codebook_size!r}")
+    for key, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{where}: {key} must be an integer >= 1, got {value!r}")
+    bits = max(1, math.ceil(math.log2(codebook_size)))
+    try:
+        q = build(bits)
+    except ConfigError as err:
+        text = str(err)
+        for ours, theirs in (("num_codebooks", "quantizer.num_codebooks"), ("beam_width", "quantizer.beam_width"),
+                             ("dim", "data dimension"), ("codebook_size", "2^bits_per_codebook")):
+            text = text.replace(theirs, ours)
+        raise ValueError(f"{where}: {text.split(': ', 1)[-1]}") from None
+    if q.codebook_size != codebook_size:
+        q.resize_codebooks(codebook_size)
+    return q
 
 
 _COMMON_ARGS = """
-    Keyword arguments shared by every layer (see :class:`QuantizerLayer`):
+    Keyword arguments shared by every layer (see :class:`QuantizerLayer` for each):
 
-    * ``estimator="nsvq"``: one of ``"nsvq"``, ``"ste"``, ``"rotation"``, ``"diveq"``, ``"gumbel"``, ``"ema"``;
+    * ``estimator="nsvq"``: a name in ``vqbench.ESTIMATORS`` (``"nsvq"``, ``"ste"``, ``"rotation"``,
+      ``"diveq"``, ``"sf_diveq"``, ``"gumbel"``, ``"ema"``, or one you registered);
     * ``beta=0.25``: commitment weight (``ste``, ``rotation``, ``ema``);
-    * ``replacement=False``, ``replacement_every=100``, ``discard_threshold=0.01``: dead-codeword
-      replacement in training. Set ``replacement=True`` and/or call ``init_from_data(x)`` on a
-      batch of real inputs before training: with neither, the random start near zero leaves
-      most codewords unused (an NSVQ layer of 256 codewords used 7-10 of them);
-    * ``temperature=1.0`` (``gumbel``), ``sigma2=1e-3`` (``diveq``), ``ema_decay=0.99`` (``ema``).
+    * ``replacement=True``, ``replacement_every=100``, ``discard_threshold=0.01``: dead-codeword
+      replacement in training (on by default: a randomly started layer otherwise uses few codewords);
+    * ``init="random"``: codebook start from the first training batch (``"random"``, ``"data"``, ``"kmeans"``);
+    * ``temperature=1.0`` (``gumbel``), ``noise_std=1e-3`` or ``sigma2`` (``diveq``, ``sf_diveq``),
+      ``ema_decay=0.99`` (``ema``), ``rotation_form="total"`` (``rotation``: or ``"per_stage"``);
+    * ``generator=None``: the estimator's noise; ``**options``: a registered estimator's own keys.
 
     ``forward(x)`` on x [..., dim] returns :class:`~vqbench.nn.Quantized` ``(x_hat, codes, aux_loss)``
-    with codes [..., num_codebooks]; ``encode(x)`` / ``decode(codes)``; ``init_from_data(x)``.
-    A NaN/Inf in x or a code out of range raises a ValueError (never a finite answer).
+    with codes [..., num_codebooks]; ``encode(x)`` / ``decode(codes)``; ``init_from_data(x)``;
+    ``after_step()`` after your optimizer step (else the next forward runs it).
 """
 
 
 class VQ(QuantizerLayer):
-    """Vector quantization: one codebook of ``codebook_size`` codewords (a power of two) of
+    """Vector quantization: one codebook of ``codebook_size`` codewords (any size >= 2) of
     dimension ``dim``; codes are [..., 1]."""
 
-    def __init__(self, dim: int, codebook_size: int = 256, estimator: str = "nsvq", beta: float = 0.25,
-                 replacement: bool = False, replacement_every: int = 100, discard_threshold: float = 0.01,
-                 temperature: float = 1.0, sigma2: float = DEFAULT_SIGMA2, ema_decay: float = 0.99):
-        dim, _ = _sizes("VQ", dim)
-        super().__init__(_VQ(dim, bits_per_codebook=_bits("VQ", codebook_size)), estimator, beta, replacement,
-                         replacement_every, discard_threshold, temperature, sigma2, ema_decay)
+    def __init__(self, dim: int, codebook_size: int = 256, estimator: str = "nsvq", **kwargs: Any):
+        q = _quantizer("vqbench.VQ", lambda bits: _VQ(dim, bits_per_codebook=bits), codebook_size, dim=dim)
+        super().__init__(q, estimator, **kwargs)
 
 
 class RVQ(QuantizerLayer):
-    """Residual VQ: ``num_codebooks`` greedy stages of ``codebook_size`` codewords (a power of
-    two), stage m quantizing what stages 0..m-1 left; num_codebooks * log2(codebook_size) bits."""
+    """Residual VQ: ``num_codebooks`` greedy stages of ``codebook_size`` codewords (any size
+    >= 2), stage m quantizing what stages 0..m-1 left; num_codebooks * log2(codebook_size) bits."""
 
     def __init__(self, dim: int, num_codebooks: int = 4, codebook_size: int = 256, estimator: str = "nsvq",
-                 beta: float = 0.25, replacement: bool = False, replacement_every: int = 100,
-                 discard_threshold: float = 0.01, temperature: float = 1.0, sigma2: float = DEFAULT_SIGMA2,
-                 ema_decay: float = 0.99):
-        dim, num_codebooks = _sizes("RVQ", dim, num_codebooks)
-        super().__init__(_RVQ(dim, num_codebooks, _bits("RVQ", codebook_size)), estimator, beta, replacement,
-                         replacement_every, discard_threshold, temperature, sigma2, ema_decay)
+                 **kwargs: Any):
+        q = _quantizer("vqbench.RVQ", lambda bits: _RVQ(dim, num_codebooks, bits), codebook_size, dim=dim,
+                       num_codebooks=num_codebooks)
+        super().__init__(q, estimator, **kwargs)
 
 
 class PVQ(QuantizerLayer):
@@ -305,12 +343,10 @@ class PVQ(QuantizerLayer):
     divisible by it), one codebook of ``codebook_size`` codewords per subspace."""
 
     def __init__(self, dim: int, num_codebooks: int = 4, codebook_size: int = 256, estimator: str = "nsvq",
-                 beta: float = 0.25, replacement: bool = False, replacement_every: int = 100,
-                 discard_threshold: float = 0.01, temperature: float = 1.0, sigma2: float = DEFAULT_SIGMA2,
-                 ema_decay: float = 0.99):
-        dim, num_codebooks = _sizes("PVQ", dim, num_codebooks, divides_dim=True)
-        super().__init__(_PVQ(dim, num_codebooks, _bits("PVQ", codebook_size)), estimator, beta, replacement,
-                         replacement_every, discard_threshold, temperature, sigma2, ema_decay)
+                 **kwargs: Any):
+        q = _quantizer("vqbench.PVQ", lambda bits: _PVQ(dim, num_codebooks, bits), codebook_size, dim=dim,
+                       num_codebooks=num_codebooks)
+        super().__init__(q, estimator, **kwargs)
 
 
 class AVQ(QuantizerLayer):
@@ -318,13 +354,10 @@ class AVQ(QuantizerLayer):
     codebooks, the codes found by beam search of width ``beam_width`` (Babenko & Lempitsky 2014)."""
 
     def __init__(self, dim: int, num_codebooks: int = 4, codebook_size: int = 256, beam_width: int = 16,
-                 estimator: str = "nsvq", beta: float = 0.25, replacement: bool = False,
-                 replacement_every: int = 100, discard_threshold: float = 0.01, temperature: float = 1.0,
-                 sigma2: float = DEFAULT_SIGMA2, ema_decay: float = 0.99):
-        dim, num_codebooks = _sizes("AVQ", dim, num_codebooks)
-        beam_width = check_integer("AVQ", "beam_width", beam_width, 1)
-        super().__init__(_AVQ(dim, num_codebooks, _bits("AVQ", codebook_size), beam_width), estimator, beta,
-                         replacement, replacement_every, discard_threshold, temperature, sigma2, ema_decay)
+                 estimator: str = "nsvq", **kwargs: Any):
+        q = _quantizer("vqbench.AVQ", lambda bits: _AVQ(dim, num_codebooks, bits, beam_width), codebook_size, dim=dim,
+                       num_codebooks=num_codebooks, beam_width=beam_width)
+        super().__init__(q, estimator, **kwargs)
 
 
 for _layer in (VQ, RVQ, PVQ, AVQ):

@@ -60,14 +60,21 @@ class AVQ(Quantizer):
         if engine not in ENGINES:
             raise ValueError(f"avq: engine must be one of {ENGINES}, got {engine!r}")
         super().__init__(dim, num_codebooks, bits_per_codebook, codeword_dim=dim)
-        total = self.num_codebooks * self.codebook_size
         self.beam_width = beam_width
         self.engine = engine
-        # A random 64-bit key per codeword; a beam's hash is the sum over its chosen set.
-        keys = torch.randint(0, (1 << 62) // num_codebooks, (total,), generator=torch.Generator().manual_seed(0))
-        self.register_buffer("_set_keys", keys, persistent=False)
+        self.register_buffer("_set_keys", self._make_set_keys(), persistent=False)
         self._tables: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._tables_of: torch.Tensor | None = None  # the codebooks the tables were built from
+
+    def _make_set_keys(self) -> torch.Tensor:
+        """A random 64-bit key per codeword; a beam's hash is the sum over its chosen set."""
+        total = self.num_codebooks * self.codebook_size
+        return torch.randint(0, (1 << 62) // self.num_codebooks, (total,), generator=torch.Generator().manual_seed(0))
+
+    def resize_codebooks(self, codebook_size: int) -> None:
+        super().resize_codebooks(codebook_size)
+        self._set_keys = self._make_set_keys().to(self.codebooks.device)
+        self._tables, self._tables_of = None, None
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", beam_width={self.beam_width}, engine={self.engine}"

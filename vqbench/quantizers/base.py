@@ -25,16 +25,17 @@ The optimizers and experiments only ask the quantizer; nothing dispatches on its
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import MISSING
 from torch import nn
 
 from ..common.checks import ConfigError, check_positive, check_range
+from ..common.options import MISSING
 from ..common.progress import progress as progress_bar
 from .argmin import argmin_rows
 
@@ -87,9 +88,22 @@ class Quantizer(nn.Module):
 
     # ------------------------------------------------------------------ sizes
     @property
-    def bits(self) -> int:
-        """Bits per encoded vector: M * log2(K)."""
-        return self.num_codebooks * self.bits_per_codebook
+    def bits(self) -> float:
+        """Bits per encoded vector: M * log2(K) (an integer when K is a power of two)."""
+        if self.codebook_size == 1 << self.bits_per_codebook:
+            return self.num_codebooks * self.bits_per_codebook
+        return self.num_codebooks * math.log2(self.codebook_size)
+
+    @torch.no_grad()
+    def resize_codebooks(self, codebook_size: int) -> None:
+        """Use ``codebook_size`` codewords per codebook (any K >= 2, not only 2^bits_per_codebook;
+        the library layers' ``codebook_size``): fresh codebooks of the same small random start."""
+        if codebook_size < 2:
+            raise ValueError(f"codebook_size must be >= 2, got {codebook_size}")
+        M, _, d = self.codebooks.shape
+        self.codebooks = nn.Parameter(torch.randn(M, codebook_size, d, device=self.codebooks.device,
+                                                  dtype=self.codebooks.dtype) * 0.01)
+        self.codebook_size = codebook_size
 
     @property
     def independent_parts(self) -> int:

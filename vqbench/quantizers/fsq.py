@@ -19,9 +19,16 @@ has at least 5 levels, as Mentzer et al. recommend.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, List, Optional
 
 import torch
+from torch import nn
+
+from ..common.checks import ConfigError, check_positive, check_range
+from ..metrics.complexity import ADD, MAC, MOVE, MUL
+from .base import QuantizerConfig
 
 _BOUND_EPS = 1e-3
 
@@ -113,3 +120,109 @@ def index_to_codes(index: torch.Tensor, levels: Sequence[int]) -> torch.Tensor:
     radix = torch.tensor([math.prod(levels[:i]) for i in range(len(levels))], device=index.device)
     L = torch.tensor(levels, device=index.device)
     return torch.div(index.unsqueeze(-1), radix, rounding_mode="floor") % L
+
+
+# ---------------------------------------------------------------------------- quantizer=fsq
+@dataclass
+class FSQConfig(QuantizerConfig):
+    """``quantizer=fsq``: finite scalar quantization at num_codebooks * bits_per_codebook bits per
+    vector (the levels of ``FSQ_LEVELS``/``levels_for_bits``), or at the given ``levels``."""
+
+    name: str = "fsq"
+    levels: Optional[List[int]] = None  # levels per channel (e.g. [8, 5, 5, 5]); null: from the bits
+
+
+class FSQQuantizer(nn.Module):
+    """FSQ as a quantizer of the experiments (``quantizer=fsq``, toy and VQ-VAE): a linear
+    projection D -> d channels, bounded and rounded per channel (straight-through), projected back.
+
+    It has no codebooks: the gradient optimizers train its projections by its own straight-through
+    rounding (any ``optimizer=`` other than kmeans trains it the same way: estimators act on
+    codebooks), the ``forward`` is its training layer ``(x_hat, codes, 0)``, and codes are the
+    level index of each channel [N, d]. ``codebook_size`` is the largest level count (for usage
+    statistics)."""
+
+    name = "fsq"
+    Config = FSQConfig
+    faiss_export = None
+    codebook_free = True
+
+    def __init__(self, dim: int, levels: Sequence[int]):
+        super().__init__()
+        self.levels = check_levels(levels)
+        self.dim = dim
+        d = len(self.levels)
+        self.project_in: nn.Module = nn.Identity() if d == dim else nn.Linear(dim, d)
+        self.project_out: nn.Module = nn.Identity() if d == dim else nn.Linear(d, dim)
+        self.num_codebooks = d
+        self.codebook_size = max(self.levels)
+        self.bits_per_codebook = math.log2(self.codebook_size)
+
+    @staticmethod
+    def levels_of(qcfg: Mapping[str, Any]) -> tuple[int, ...]:
+        """The levels a ``quantizer=fsq`` section asks for (ConfigError naming the keys if none fit)."""
+        if qcfg.get("levels"):
+            try:
+                return check_levels(qcfg["levels"])
+            except ValueError as err:
+                raise ConfigError(f"quantizer.levels: {err}") from None
+        bits = int(qcfg["num_codebooks"]) * int(qcfg["bits_per_codebook"])
+        try:
+            return FSQ_LEVELS.get(bits) or levels_for_bits(bits)
+        except ValueError:
+            raise ConfigError(f"quantizer=fsq: no FSQ level table for {bits} bits (quantizer.num_codebooks * "
+                              f"quantizer.bits_per_codebook); use 3, 4, 6, 7 or >= 8 bits, or quantizer.levels") from None
+
+    @classmethod
+    def check_config(cls, qcfg: Mapping[str, Any], dim: int | None = None, dim_source: str = "data dimension") -> None:
+        """One-line ConfigErrors: the bits must have a level table (or the levels be valid)."""
+        check_range("quantizer.bits_per_codebook", qcfg["bits_per_codebook"], 1, 16, integer=True)
+        check_positive(qcfg, "quantizer", "num_codebooks")
+        cls.levels_of(qcfg)
+        if dim is not None and dim < 1:
+            raise ConfigError(f"quantizer=fsq: {dim_source} must be >= 1, got {dim}")
+
+    @classmethod
+    def from_config(cls, qcfg: Mapping[str, Any], dim: int) -> "FSQQuantizer":
+        """The FSQ quantizer a ``quantizer=fsq`` section describes, for `dim`-dimensional data."""
+        return cls(dim, cls.levels_of(qcfg))
+
+    @property
+    def bits(self) -> float:
+        """Bits per vector, sum log2 L_i."""
+        return fsq_bits(self.levels)
+
+    def extra_repr(self) -> str:
+        """The settings printed in the module's repr."""
+        return f"dim={self.dim}, levels={list(self.levels)}, bits={self.bits:g}"
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training pass of x [N, D]: (x_hat with straight-through gradients, codes [N, d], zero aux loss)."""
+        q, codes = fsq_quantize(self.project_in(x), self.levels)
+        return self.project_out(q), codes, x.new_zeros(())
+
+    def after_step(self, batches_left: int | None = None) -> None:
+        """Nothing to do after an optimizer step (no codebooks, no replacement)."""
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, chunk_size: int | None = None, progress: str | None = None) -> torch.Tensor:
+        """Level indices [N, d] (int64) of x [N, D]."""
+        return fsq_quantize(self.project_in(x), self.levels)[1]
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """x_hat [N, D] from level indices [N, d]."""
+        weight = next(self.parameters(), None)
+        dtype = weight.dtype if weight is not None else torch.float32
+        return self.project_out(fsq_decode(codes, self.levels, dtype))
+
+    def quantize(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x_hat, codes) of x [N, D], no gradient to the codes."""
+        codes = self.encode(x)
+        return self.decode(codes), codes
+
+    def encode_ops(self) -> int:
+        """Weighted operations per vector: the projection (D*d MACs), then per channel a bound
+        (add, tanh counted as 4 ops, mul, add), a rounding (move) and the index (add)."""
+        d = len(self.levels)
+        projection = 0 if isinstance(self.project_in, nn.Identity) else self.dim * d * MAC
+        return projection + d * (ADD + 4 + MUL + ADD + MOVE + ADD)

@@ -12,7 +12,6 @@ optimizer in training/kmeans.py calls those):
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 import torch
 
@@ -22,6 +21,8 @@ from .base import Quantizer
 
 def lloyd(x: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarray:
     """k-means centroids [k, d] of x [n, d] (float32), by faiss."""
+    import faiss  # here, not at the top: the library layers never load faiss
+
     if x.shape[0] < k:
         raise ValueError(f"k-means: {x.shape[0]} training vectors cannot fit {k} centroids; use more data or fewer bits")
     km = faiss.Kmeans(x.shape[1], k, niter=iterations, seed=seed, verbose=False, max_points_per_centroid=1 << 30)
@@ -31,6 +32,8 @@ def lloyd(x: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarray:
 
 def nearest(codebook: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Index of the nearest codeword [n] for every row of x (faiss exact search)."""
+    import faiss
+
     index = faiss.IndexFlatL2(codebook.shape[1])
     index.add(np.ascontiguousarray(codebook, dtype=np.float32))
     return index.search(np.ascontiguousarray(x, dtype=np.float32), 1)[1][:, 0]

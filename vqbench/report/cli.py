@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--high-rate", type=Path, metavar="CSV",
                     help="with --figure: the 40-bit study CSV for the toy pages (scripts/toy_high_rate_study.sh; "
                     "default: toy_high_rate.csv in the output directory, if there)")
+    ap.add_argument("--curves", nargs="*", metavar="METRIC",
+                    help="draw learning curves (curves.csv) of the runs: METRIC vs step, one line per setting, mean and "
+                         "range over seeds (default metric: train_loss); written to --out (default curves.png)")
+    ap.add_argument("--x", default="step", choices=["step", "epoch"], help="with --curves: the x axis")
     ap.add_argument("--columns", nargs="+", default=None,
                     help=f"dotted paths into each run (default: {' '.join(DEFAULT_COLUMNS)}, with each experiment's "
                     f"main metric before timings.total: toy mse, ann recall@1 and @10, vqvae psnr and ssim)")
@@ -161,6 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.headers and args.columns and len(args.headers) != len(args.columns):
         ap.error(f"--headers has {len(args.headers)} entries but --columns has {len(args.columns)}")
+    if args.curves is not None:
+        from .curves import draw_curves
+
+        out = args.out if args.out is not None else Path("curves.png")
+        out = out if out.suffix == ".png" else out.with_suffix(".png")
+        try:
+            s = draw_curves(args.runs, args.curves or ["train_loss"], out, args.x)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"vqbench-report: error: {err}", file=sys.stderr)
+            return 2
+        print(f"curves: {s['runs']} runs, {s['lines']} lines -> {out}")
+        return 0
     if args.figure:
         problem = out_problem(args.out or FIGURE_OUT, args.out or FIGURE_OUT, [])
     elif args.out is not None:

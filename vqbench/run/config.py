@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from ..common.checks import ConfigError, check_positive, check_range, check_seed
+from ..common.curves import check_logger
 from ..quantizers import quantizer_class
 from ..training import optimizer_spec
 from .schema import unknown_keys
@@ -78,6 +79,7 @@ def resolve_device(name: str) -> torch.device:
 def validate(cfg: Mapping[str, Any]) -> torch.device:
     """All experiment-independent checks of a plain (resolved) config; returns the device."""
     check_seed("seed", cfg["seed"])
+    check_logger(cfg.get("logger", "csv"))
     check_range("threads", cfg.get("threads"), 1, 1024, allow_none=True, integer=True)
     # before the optimizer: conf/ann_method/*_nsvq.yaml set optimizer.steps=${paper.sift_steps}
     check_positive(cfg.get("paper") or {"sift_steps": 1}, "paper", "sift_steps")

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from ..common.options import REGISTERED, Init, LrSchedule, Search, ToyKind, add_option  # noqa: F401 (re-exported)
+from ..common.options import REGISTERED, Init, Logger, LrSchedule, Search, ToyKind, add_option  # noqa: F401 (re-exported)
 from ..quantizers import QUANTIZERS
 
 
@@ -158,6 +158,7 @@ class VQBenchConfig:
     seed: int = 0  # seeds data, initialisation, batches and NSVQ noise
     device: Device = Device.auto
     progress: bool = True  # progress bars on long phases
+    logger: Logger = Logger.csv  # learning curves: curves.csv always; tensorboard: also TensorBoard events
     resume: bool = False  # continue a stopped run from its last checkpoint (vqvae)
     threads: Optional[int] = None  # torch/faiss/numba threads; null: physical cores <= 4 less the machine's load (vqbench.common.threads)
     paper: PaperConfig = field(default_factory=PaperConfig)

@@ -1,7 +1,10 @@
-"""Optimizers that fit a quantizer's codebooks: gradient (NSVQ | STE) or classical (k-means).
+"""How codebooks are trained: the gradient estimators (nsvq.py, ste.py, rotation.py, diveq.py,
+gumbel.py, ema.py; each an ``Estimator``, estimator.py) and the optimizers that ``optimizer=<name>``
+selects (one gradient optimizer per estimator, plus the classical ``kmeans``).
 
-Each optimizer is one module (nsvq.py, ste.py, kmeans_ema.py) whose ``OptimizerSpec`` entry is
-listed in registry.py's ``OPTIMIZERS``; code elsewhere asks that entry (``optimizer_spec``)."""
+Both registries are in registry.py (``ESTIMATORS``, ``OPTIMIZERS``); code elsewhere asks them
+(``estimator_class``, ``optimizer_spec``). Importing this package loads torch only (no faiss,
+Hydra or omegaconf)."""
 
 from __future__ import annotations
 
@@ -11,8 +14,19 @@ from typing import Any
 import torch
 
 from ..quantizers import Quantizer
-from .registry import OPTIMIZERS, gradient_optimizers, optimizer_spec, register_optimizer, unregister_optimizer
-from .spec import Batches, Bottleneck, OptimizerSpec
+from .estimator import Estimate, Estimator
+from .registry import (
+    ESTIMATORS,
+    OPTIMIZERS,
+    estimator_class,
+    gradient_optimizers,
+    optimizer_spec,
+    register_estimator,
+    register_optimizer,
+    unregister_estimator,
+    unregister_optimizer,
+)
+from .spec import Batches, Curve, OptimizerSpec
 
 
 def fit(
@@ -23,13 +37,16 @@ def fit(
     seed: int,
     progress: bool,
     batches: Batches | None = None,
+    curve: Curve | None = None,
 ) -> dict[str, float]:
     """Fit `quantizer` to `data` [N, D] with the optimizer `ocfg` configures.
 
     ``batches`` (n -> n fresh vectors) makes a gradient optimizer draw every batch from it
-    instead of from `data`; a classical fit (k-means) refuses a stream."""
-    return optimizer_spec(ocfg).fit(quantizer, data, ocfg, device, seed, progress, batches)
+    instead of from `data`; a classical fit (k-means) refuses a stream. ``curve(step, batch_mse,
+    codes)`` is called after every gradient step (learning curves)."""
+    return optimizer_spec(ocfg).fit(quantizer, data, ocfg, device, seed, progress, batches, curve)
 
 
-__all__ = ["OPTIMIZERS", "Bottleneck", "OptimizerSpec", "fit", "gradient_optimizers", "optimizer_spec",
-           "register_optimizer", "unregister_optimizer"]
+__all__ = ["ESTIMATORS", "OPTIMIZERS", "Estimate", "Estimator", "OptimizerSpec", "estimator_class", "fit",
+           "gradient_optimizers", "optimizer_spec", "register_estimator", "register_optimizer", "unregister_estimator",
+           "unregister_optimizer"]

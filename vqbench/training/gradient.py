@@ -1,10 +1,11 @@
 """Gradient training of a quantizer's codebooks on vectors with Adam, shared by the gradient
-optimizers (NSVQ, STE, ...): their common config keys (``GradientConfig``), the training loop
-(``fit_gradient``) and the base of their registry entries (``GradientOptimizer``).
+optimizers (one per registered estimator: NSVQ, STE, rotation, DiVeQ, ...): their common config
+keys (``GradientConfig``), the training loop (``fit_gradient``) and their registry entry
+(``GradientOptimizer``).
 
 The hard codes come from the quantizer's own encoder (no gradient); x_hat = decode(codes)
-carries the gradient to the codebooks through the optimizer's ``raw_loss(x, x_hat, ocfg)``
-(nsvq.py, ste.py). On raw vectors (no encoder in front) NSVQ and STE both reduce to descending
+carries the gradient to the codebooks through the estimator's ``raw_loss(x, x_hat, codes)``
+(estimator.py; nsvq.py, ste.py, ...). EMA moves the codebooks in its ``after_step`` instead. On raw vectors (no encoder in front) NSVQ and STE both reduce to descending
 ||x - x_hat||^2 through the chosen codewords; they differ once an encoder sits before the
 quantizer (VQ-VAE).
 """
@@ -17,18 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from omegaconf import MISSING
 
 from ..common.checks import check_positive, check_range
-from ..common.options import Init, LrSchedule
+from ..common.options import MISSING, Init, LrSchedule
 from ..common.progress import progress as progress_bar
 from ..quantizers import Quantizer
 from .init import initialize_codebooks
 from .refine import refine_codebooks
 from .replacement import CodewordReplacer, ReplacementConfig
 from .spec import Batches, OptimizerSpec
-
-RawLoss = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -51,16 +49,17 @@ class GradientConfig:
     refine: int = 0
 
 
-def make_adam(param: torch.nn.Parameter, lr: float) -> torch.optim.Adam:
+def make_adam(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
     """Adam, fused where this torch has it for the device (one pass over the parameters
     instead of a dozen; the same update up to float rounding)."""
     try:
-        return torch.optim.Adam([param], lr=lr, fused=True)
+        return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError):  # torch < 2.4 on CPU
-        return torch.optim.Adam([param], lr=lr)
+        return torch.optim.Adam(params, lr=lr)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, steps: int):
+    """The learning-rate schedule ``optimizer.lr_schedule`` names, over `steps` steps."""
     if schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: 1.0)
     if schedule == "cosine":
@@ -70,25 +69,27 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, steps: int):
     raise ValueError(f"optimizer.lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
 
 
-
-
 def fit_gradient(
     quantizer: Quantizer,
     data: torch.Tensor,
     ocfg: Mapping[str, Any],
-    raw_loss: RawLoss,
+    make_estimator: Callable[[Quantizer, torch.Generator], Any],
     device: torch.device,
     seed: int,
     progress: bool,
     trace: list[torch.Tensor] | None = None,
     batches: Batches | None = None,
+    curve: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
 ) -> dict[str, float]:
-    """Train the codebooks of `quantizer` on `data` [N, D] (float32, any device) by descending
-    ``raw_loss(x, x_hat) -> (loss, detached per-vector ||x - x_hat||^2)`` with Adam.
+    """Train the codebooks of `quantizer` on `data` [N, D] (float32, any device) with Adam on
+    the loss of the estimator ``make_estimator(quantizer, noise_generator)`` builds (after the
+    codebooks are initialised): its ``raw_loss(x, x_hat, codes) -> (loss, detached per-vector
+    ||x - x_hat||^2, codes)``, then its ``after_step`` hook (EMA) and the codeword replacement.
 
     ``batches``, if given, is a source of fresh vectors (n -> [n, D]) that every step draws its
     batch from; `data` then only seeds the codebooks and sets the learning-rate scale.
-    ``trace``, if given, receives each step's batch MSE (a 0-dim tensor on the device).
+    ``trace``, if given, receives each step's batch MSE (a 0-dim tensor on the device);
+    ``curve(step, batch_mse, codes)``, if given, is called after every step (learning curves).
     """
     name = ocfg["name"]
     steps, batch_size = int(ocfg["steps"]), int(ocfg["batch_size"])
@@ -99,10 +100,21 @@ def fit_gradient(
     # optimizer.lr (like the random init's spread) is in units of the data's standard
     # deviation, so one setting serves unit-variance toy data and SIFT's 0..255 alike.
     data_scale = data.float().std().clamp_min(1e-12).item()
-    initialize_codebooks(quantizer, data, ocfg["init"], generator)
-    opt = make_adam(quantizer.codebooks, float(ocfg["lr"]) * data_scale)
-    scheduler = make_scheduler(opt, ocfg["lr_schedule"], steps)
-    replacer = CodewordReplacer.from_config(ocfg["replacement"], quantizer.codebooks, generator)
+    # A codebook-free quantizer (FSQ) trains its projections through its own straight-through
+    # rounding (its forward); estimators, initialisation and replacement act on codebooks.
+    free = bool(getattr(quantizer, "codebook_free", False))
+    estimator = replacer = None
+    if not free:
+        initialize_codebooks(quantizer, data, ocfg["init"], generator)
+        # The estimator's own noise (DiVeQ, Gumbel; NSVQ draws none on raw vectors): a stream of
+        # its own on the device, so it never shifts the batches drawn from `generator`.
+        estimator = make_estimator(quantizer, torch.Generator(device=device).manual_seed(seed + 1))
+        estimator.to(device)
+        replacer = CodewordReplacer.from_config(ocfg["replacement"], quantizer, generator)
+    by_gradient = free or estimator.codebooks_by_gradient
+    params = [p for p in quantizer.parameters() if p.requires_grad] if by_gradient else []
+    opt = make_adam(params, float(ocfg["lr"]) * data_scale) if params else None
+    scheduler = make_scheduler(opt, ocfg["lr_schedule"], steps) if opt is not None else None
 
     # The running MSE stays on the device (float64, as the Python float it replaces) and is
     # read back only when the progress bar shows it: no host sync per step.
@@ -114,19 +126,32 @@ def fit_gradient(
             batch = data.index_select(0, idx.to(data.device))
         else:
             batch = batches(batch_size).to(device=device, dtype=torch.float32)
-        codes = quantizer.encode(batch)
-        x_hat = quantizer.decode(codes)
-        loss, err2 = raw_loss(batch, x_hat)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        scheduler.step()
+        if free:
+            out, codes, _ = quantizer(batch)
+            err2 = (batch - out).pow(2).sum(1)
+            loss, err2 = err2.mean(), err2.detach()
+        else:
+            codes = quantizer.encode(batch)
+            x_hat = quantizer.decode(codes)
+            loss, err2, codes = estimator.raw_loss(batch, x_hat, codes)
+        if opt is not None:
+            opt.zero_grad(set_to_none=True)
+            if loss.requires_grad:
+                loss.backward()
+            opt.step()
+            scheduler.step()
+        if estimator is not None:
+            estimator.after_step(batch, codes)
         if replacer is not None:
             replacer.record(codes)
-            replacer.maybe_replace(it, steps)
+            replaced = replacer.maybe_replace(batches_left=steps - it - 1)
+            if replaced is not None:
+                estimator.codewords_replaced(replaced)
         mse = err2.mean().double()
         if trace is not None:
             trace.append(mse)
+        if curve is not None:
+            curve(it, mse, codes)
         running = mse.clone() if it == 0 else running.mul_(0.98).add_(0.02 * mse)
         if progress and it % 20 == 0:
             bar.set_postfix(mse=f"{running.item():.4g}", refresh=False)
@@ -139,24 +164,39 @@ def fit_gradient(
 
 
 class GradientOptimizer(OptimizerSpec):
-    """Registry entry of a gradient optimizer: Adam on the codebooks through ``raw_loss``."""
+    """Registry entry of a gradient optimizer: Adam on the codebooks through an estimator's
+    ``raw_loss`` (``estimator_class``, one of the registered estimators)."""
 
     gradient = True
 
+    def __init__(self, estimator_class: type):
+        self.estimator_class = estimator_class
+        self.name = estimator_class.name
+        self.Config = estimator_class.Config
+
     def check_config(self, ocfg: Mapping[str, Any]) -> None:
+        """The shared gradient-training checks and the estimator's own (named optimizer.<key>)."""
         check_positive(ocfg, "optimizer", "steps")
         check_range("optimizer.refine", ocfg["refine"], 0, integer=True)
         super().check_config(ocfg)
+        self.estimator_class.check(ocfg, "optimizer.")
 
-    def raw_loss(self, x: torch.Tensor, x_hat: torch.Tensor, ocfg: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training loss for vectors x [N, D] and their hard reconstruction x_hat (carrying
-        the gradient to the codebooks), and the detached per-vector ||x - x_hat||^2."""
-        raise NotImplementedError
+    def estimator(self, quantizer: Quantizer, ocfg: Mapping[str, Any], generator: torch.Generator | None):
+        """This optimizer's estimator for `quantizer`, configured by `ocfg`."""
+        return self.estimator_class(quantizer, ocfg, generator)
 
     def fit(self, quantizer: Quantizer, data: torch.Tensor, ocfg: Mapping[str, Any], device: torch.device,
-            seed: int, progress: bool, batches: Batches | None) -> dict[str, float]:
-        stats = fit_gradient(quantizer, data, ocfg, lambda x, x_hat: self.raw_loss(x, x_hat, ocfg), device, seed,
-                             progress, batches=batches)
+            seed: int, progress: bool, batches: Batches | None, curve=None) -> dict[str, float]:
+        """Adam on the codebooks of `quantizer` through the estimator (fit_gradient), then the
+        least-squares refinement rounds of ``optimizer.refine`` (refine.py)."""
+        stats = fit_gradient(quantizer, data, ocfg, lambda q, g: self.estimator(q, ocfg, g), device, seed,
+                             progress, batches=batches, curve=curve)
         if ocfg["refine"]:  # least-squares rounds on the training vectors (also with fresh batches)
             stats.update(refine_codebooks(quantizer, data, int(ocfg["refine"]), progress))
         return stats
+
+    @property
+    def series_suffix(self) -> str:
+        """What figures append to a quantizer's name for runs of this optimizer (NSVQ: nothing)."""
+        suffix = getattr(self.estimator_class, "series_suffix", None)
+        return f"_{self.name}" if suffix is None else suffix

@@ -1,4 +1,5 @@
-"""Gumbel-softmax relaxation over codewords (Jang et al. 2017; Maddison et al. 2017), per codebook.
+"""The ``gumbel`` estimator: straight-through Gumbel-softmax over codewords (Jang, Gu & Poole,
+"Categorical Reparameterization with Gumbel-Softmax", ICLR 2017; Maddison et al. 2017), per codebook.
 
 For codebook m with codewords C_m [K, d] and target t (what codebook m alone should reproduce:
 the quantizer's ``ema_targets``, i.e. the sub-vector for VQ/PVQ, the residual of the earlier
@@ -9,23 +10,35 @@ stages for RVQ, x minus the other codebooks' codewords for AVQ):
     y        = hard + soft - sg[soft]              (straight-through: forward hard, backward soft),
     x_hat_m  = y C_m.
 
-The temperature is in the units of squared distance (as vector-quantize-pytorch's stochastic
-code sampling) and the noise is added at unit scale, so the sampled codeword follows
-softmax(-||t - c||^2 / temperature): as temperature -> 0 it is the nearest codeword and the
-relaxation is one-hot. (Dividing the distances by the batch's mean nearest distance instead, a
-unitless temperature, failed in a model: with a fresh codebook far from the encoder's outputs
-all codewords looked alike, the samples were uniform and nothing trained; see
-scripts/layer_estimators.py.) Codebooks are sampled one after another
+The temperature is in units of squared distance and the noise is added at unit scale, so the
+sampled codeword follows softmax(-||t - c||^2 / temperature): as temperature -> 0 it is the
+nearest codeword and the relaxation is one-hot. (Dividing the distances by the batch's mean
+nearest distance instead, a unitless temperature, failed in a model: with a fresh codebook far
+from the encoder's outputs all codewords looked alike, the samples were uniform and nothing
+trained; see scripts/layer_estimators.py.) Codebooks are sampled one after another
 (m = 0..M-1), each given the current codes of the others, so RVQ samples stage m on the
 residual its earlier (sampled) stages left, and AVQ resamples each codebook given the others.
 Gradients reach x only through the logits, and the codebooks through both. No auxiliary loss.
+
+Differences from vector-quantize-pytorch (``VectorQuantize(stochastic_sample_codes=True,
+straight_through=True)``, its ``gumbel_sample``): its logits are the *un-squared* distances,
+-||t - c|| / temperature, so its temperature is in units of distance, not squared distance;
+its Gumbel noise enters only the hard sample, while its soft term is softmax(logits /
+temperature) without noise (ours: softmax of the same noisy logits as the sample, as in Jang
+et al.); and its codebooks are trained by EMA by default. Our ``temperature`` is therefore not
+interchangeable with theirs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from ..common.checks import check_range
 from ..quantizers import Quantizer
+from .estimator import Estimate, Estimator
+from .gradient import GradientConfig
 
 _TINY = 1e-20
 
@@ -77,3 +90,34 @@ def gumbel_quantize(quantizer: Quantizer, x: torch.Tensor, codes: torch.Tensor, 
         codeword, codes[:, m] = gumbel_select(target, quantizer.codebooks[m], temperature, generator)
         selected.append(codeword)
     return combine_codewords(quantizer, torch.stack(selected, dim=1)), codes
+
+
+@dataclass
+class GumbelConfig(GradientConfig):
+    """Straight-through Gumbel-softmax sampling of the codewords (Adam)."""
+
+    name: str = "gumbel"
+    temperature: float = 1.0  # divides the squared distances (units of squared distance)
+
+
+class Gumbel(Estimator):
+    """Straight-through Gumbel-softmax sample per codebook; no auxiliary loss."""
+
+    name = "gumbel"
+    Config = GumbelConfig
+    summary = ("straight-through Gumbel-softmax sample per codebook on its target, logits -||t - c||^2/T "
+               "(Jang et al. 2017; T in squared-distance units)")
+
+    def __init__(self, quantizer, settings, generator=None):
+        super().__init__(quantizer, settings, generator)
+        self.temperature = float(settings["temperature"])
+
+    @classmethod
+    def check(cls, settings, prefix=""):
+        """temperature > 0."""
+        check_range(f"{prefix}temperature", settings["temperature"], 0, lo_open=True)
+
+    def forward(self, x, x_hat, codes):
+        """The Gumbel-sampled output and the sampled codes; zero aux loss."""
+        out, codes = gumbel_quantize(self.quantizer, x, codes, self.temperature, self.generator)
+        return Estimate(out, codes, x.new_zeros(()))

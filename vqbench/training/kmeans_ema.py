@@ -3,8 +3,10 @@
 * Raw vectors (toy, ANN): each quantizer's own classical fit (``Quantizer.fit_kmeans``, built
   from the primitives in kmeans.py): Lloyd (VQ, PVQ), residual k-means (RVQ), AQ alternations
   (AVQ). It fits the fixed training set and cannot draw fresh batches.
-* VQ-VAE: straight-through to the encoder plus beta * commitment loss; the codebooks get no
-  gradient, they follow exponential moving averages of their assigned latents (ema.py).
+* VQ-VAE: the ``ema`` estimator (ema.py): straight-through to the encoder plus beta * commitment
+  loss; the codebooks get no gradient, they follow exponential moving averages of their
+  assigned latents. (``optimizer=ema`` is the same estimator with the gradient optimizers'
+  defaults, and on raw vectors trains by EMA steps instead of k-means.)
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..common.checks import ConfigError, check_positive, check_range
 from ..common.options import Init, LrSchedule
 from ..quantizers import Quantizer
-from .ema import EMACodebooks
+from .ema import EMA
 from .kmeans import fit_kmeans
 from .replacement import ReplacementConfig
-from .spec import Batches, Bottleneck, OptimizerSpec
+from .spec import Batches, Curve, OptimizerSpec
 
 
 @dataclass
@@ -45,34 +46,6 @@ class KMeansConfig:
     steps: int = 600
 
 
-class EMABottleneck(Bottleneck):
-    """Straight-through to the encoder plus beta * commitment loss; EMA moves the codebooks."""
-
-    codebooks_by_gradient = False
-
-    def __init__(self, quantizer: Quantizer, beta: float, decay: float):
-        super().__init__(quantizer)
-        self.beta = beta
-        self.ema = EMACodebooks(quantizer, decay=decay)
-
-    def forward(self, z: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad():
-            zhat = self.quantizer.decode(codes)
-        return z + (zhat - z).detach(), self.beta * F.mse_loss(z, zhat)
-
-    def after_step(self, latents: torch.Tensor, codes: torch.Tensor) -> None:
-        self.ema.update(latents, codes)
-
-    def codewords_replaced(self, mask: torch.Tensor) -> None:
-        self.ema.reset(mask)  # restart the averages of the replaced codewords
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.ema.state_dict()
-
-    def load_state_dict(self, state: Mapping[str, Any] | None) -> None:
-        self.ema.load_state_dict(state)
-
-
 class KMeans(OptimizerSpec):
     name = "kmeans"
     Config = KMeansConfig
@@ -86,13 +59,16 @@ class KMeans(OptimizerSpec):
         check_range("optimizer.ema_decay", ocfg["ema_decay"], 0, 1, hi_open=True)
 
     def fit(self, quantizer: Quantizer, data: torch.Tensor, ocfg: Mapping[str, Any], device: torch.device,
-            seed: int, progress: bool, batches: Batches | None) -> dict[str, float]:
+            seed: int, progress: bool, batches: Batches | None, curve: Curve | None = None) -> dict[str, float]:
+        if getattr(quantizer, "codebook_free", False):
+            raise ConfigError(f"optimizer=kmeans fits codebooks; quantizer={quantizer.name} has none "
+                              f"(train it with a gradient optimizer, e.g. optimizer=ste)")
         if batches is not None:
             raise ConfigError("optimizer=kmeans fits a fixed training set; it cannot draw fresh batches")
         return fit_kmeans(quantizer, data, ocfg, device, seed, progress)
 
-    def bottleneck(self, quantizer: Quantizer, ocfg: Mapping[str, Any], generator: torch.Generator) -> Bottleneck:
-        return EMABottleneck(quantizer, float(ocfg["beta"]), float(ocfg["ema_decay"]))
+    def estimator(self, quantizer: Quantizer, ocfg: Mapping[str, Any], generator: torch.Generator | None) -> EMA:
+        return EMA(quantizer, ocfg, generator)
 
 
 def check_kmeans_rows(cfg: Mapping[str, Any], rows: int, source: str) -> None:
@@ -100,6 +76,9 @@ def check_kmeans_rows(cfg: Mapping[str, Any], rows: int, source: str) -> None:
     fewer vectors than centroids before any work (`source` names the key or file they come from)."""
     if cfg["optimizer"]["name"] != "kmeans":
         return
+    if cfg["quantizer"]["name"] == "fsq":
+        raise ConfigError("optimizer=kmeans fits codebooks; quantizer=fsq has none (train it with a gradient "
+                          "optimizer, e.g. optimizer=ste)")
     k = 1 << int(cfg["quantizer"]["bits_per_codebook"])
     if rows < k:
         raise ConfigError(f"optimizer=kmeans: {source} gives {rows} training vectors, fewer than the {k} centroids "

@@ -1,29 +1,33 @@
-"""The ``nsvq`` optimizer: noise substitution (Vali & Bäckström, IEEE Access 2022), trained with Adam.
+"""The ``nsvq`` estimator: noise substitution (Vali & Bäckström, "NSVQ: Noise Substitution in
+Vector Quantization for Machine Learning", IEEE Access 2022), the paper's own optimizer.
 
 x_tilde = x + ||x - x_hat|| * v / ||v||, v ~ N(0, I) drawn fresh for every vector. The noise has
-exactly the quantization error's norm, so gradients reach the codebooks through ||x - x_hat||.
-On raw vectors the loss ||x - x_tilde||^2 equals ||x - x_hat||^2 exactly in float32 (``nsvq_loss``);
-in a VQ-VAE the decoder sees x_tilde and there is no auxiliary loss.
+exactly the quantization error's norm, so gradients reach the codebooks through ||x - x_hat||;
+no auxiliary loss. On raw vectors the loss ||x - x_tilde||^2 equals ||x - x_hat||^2 exactly in
+float32 (``nsvq_loss``), so no noise is drawn there.
 
-``optimizer.noise_scope``: ``vector`` (default) draws one noise vector per latent scaled by the
-whole error; ``part`` draws one per part the quantizer codes independently (PVQ's M subspaces,
-each VQ'd on its own), scaled by that part's own error, i.e. NSVQ applied to each of PVQ's
-vector quantizers. Both give x_tilde the error's norm overall; ``part`` keeps each subspace's
-noise at that subspace's error. For VQ, RVQ and AVQ (one part) the two are the same.
+``noise_scope`` (``optimizer.noise_scope``): ``vector`` (default) draws one noise vector per
+latent scaled by the whole error; ``part`` draws one per part the quantizer codes independently
+(PVQ's M subspaces, each vector-quantized on its own), scaled by that part's own error, i.e.
+NSVQ applied to each of PVQ's vector quantizers. Both give x_tilde the error's norm overall;
+``part`` keeps each subspace's noise at that subspace's error. For VQ, RVQ and AVQ (one part)
+the two are the same, drawn from the same random stream.
+
+Against the authors' code (github.com/MHVali/Noise-Substitution-in-Vector-Quantization): the
+same formula (their eps 1e-12 in the same place); their codebook replacement is
+vqbench.training.replacement's (same window and threshold rule, set by ``optimizer.replacement``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import torch
 
 from ..common.options import NoiseScope
-from ..quantizers import Quantizer
-from .gradient import GradientConfig, GradientOptimizer
-from .spec import Bottleneck
+from .estimator import Estimate, Estimator
+from .gradient import GradientConfig
 
 _EPS = 1e-12
 
@@ -61,29 +65,31 @@ def nsvq_loss(x: torch.Tensor, x_hat: torch.Tensor) -> tuple[torch.Tensor, torch
     return err2.mean(), err2.detach()
 
 
-class NSVQBottleneck(Bottleneck):
-    """The decoder sees x + ||x - x_hat|| v/||v||; no auxiliary loss."""
+class NSVQ(Estimator):
+    """x + ||x - x_hat|| v/||v||, v ~ N(0, I); no auxiliary loss."""
 
-    def __init__(self, quantizer: Quantizer, generator: torch.Generator, parts: int = 1):
-        super().__init__(quantizer)
-        self.generator = generator
-        self.parts = parts
-
-    def forward(self, z: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return nsvq(z, self.quantizer.decode(codes), self.generator, self.parts), z.new_zeros(())
-
-
-class NSVQ(GradientOptimizer):
     name = "nsvq"
     Config = NSVQConfig
+    summary = "x + ||x - x^|| v/||v||, v ~ N(0, I) (noise substitution; Vali & Bäckström 2022)"
+    series_suffix: ClassVar[str] = ""  # the paper's optimizer: figures name its runs by the quantizer alone
 
-    def raw_loss(self, x: torch.Tensor, x_hat: torch.Tensor, ocfg: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        return nsvq_loss(x, x_hat)  # = ||x - x_tilde||^2 exactly in float32: no noise to draw
+    def __init__(self, quantizer, settings, generator=None):
+        super().__init__(quantizer, settings, generator)
+        self.noise_scope = str(getattr(settings["noise_scope"], "value", settings["noise_scope"]))
+        self.parts = quantizer.independent_parts if self.noise_scope == NoiseScope.part.value else 1
 
-    def bottleneck(self, quantizer: Quantizer, ocfg: Mapping[str, Any], generator: torch.Generator) -> Bottleneck:
-        parts = quantizer.independent_parts if ocfg["noise_scope"] == NoiseScope.part.value else 1
-        return NSVQBottleneck(quantizer, generator, parts)
+    @classmethod
+    def check(cls, settings, prefix=""):
+        """noise_scope is vector or part."""
+        scope = str(getattr(settings["noise_scope"], "value", settings["noise_scope"]))
+        if scope not in [s.value for s in NoiseScope]:
+            raise ValueError(f"{prefix}noise_scope must be one of {[s.value for s in NoiseScope]}, got {scope!r}")
 
-    @property
-    def series_suffix(self) -> str:
-        return ""  # the paper's optimizer: its runs carry the quantizer's bare name
+    def forward(self, x: torch.Tensor, x_hat: torch.Tensor, codes: torch.Tensor) -> Estimate:
+        """The noise-substituted output; zero aux loss."""
+        return Estimate(nsvq(x, x_hat, self.generator, self.parts), codes, x.new_zeros(()))
+
+    def raw_loss(self, x, x_hat, codes):
+        """||x - x_hat||^2 (= the NSVQ loss exactly in float32), the errors, the codes."""
+        loss, err2 = nsvq_loss(x, x_hat)  # = ||x - x_tilde||^2 exactly in float32: no noise to draw
+        return loss, err2, codes

@@ -9,8 +9,12 @@ An optimizer's module holds everything about it:
                                  fresh batches, ``dataset.fresh_batches=true``);
 * ``check_config(ocfg)``         its setting checks (one-line ConfigErrors);
 * ``fit(quantizer, data, ...)``  how it fits a quantizer to raw vectors (toy and ANN experiments);
-* ``bottleneck(quantizer, ...)`` its VQ-VAE bottleneck: z -> (z for the decoder, auxiliary loss),
-                                 plus any per-step codebook update (EMA) and its state.
+* ``estimator(quantizer, ...)``  the estimator (estimator.py) of the quantizer layer that is the
+                                 VQ-VAE's bottleneck: a gradient optimizer's own estimator;
+                                 ``kmeans``: EMA codebook updates.
+
+Every gradient optimizer is one registered estimator (registry.py ``register_estimator``); a
+spec of its own (``register_optimizer``) is for optimizers that are not, as ``kmeans``.
 
 Code elsewhere asks the spec; nothing dispatches on an optimizer's name.
 """
@@ -26,37 +30,7 @@ from ..common.checks import check_positive, check_range
 from ..quantizers import Quantizer
 
 Batches = Callable[[int], torch.Tensor]  # n -> n fresh training vectors [n, D]
-
-
-class Bottleneck:
-    """How a VQ-VAE passes its latents through the quantizer during training.
-
-    ``forward(z, codes)`` gets the latent vectors z [N, C] (with gradient) and their hard codes
-    [N, M] and returns (what the decoder sees [N, C], the auxiliary loss, a 0-dim tensor)."""
-
-    codebooks_by_gradient: ClassVar[bool] = True  # False: Adam leaves the codebooks to `after_step`
-
-    def __init__(self, quantizer: Quantizer):
-        self.quantizer = quantizer
-
-    def forward(self, z: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
-
-    def __call__(self, z: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward(z, codes)
-
-    def after_step(self, latents: torch.Tensor, codes: torch.Tensor) -> None:
-        """Hook after each optimizer step (EMA codebook updates)."""
-
-    def codewords_replaced(self, mask: torch.Tensor) -> None:
-        """Hook after dead-code replacement overwrote the codewords `mask` [M, K]."""
-
-    def state_dict(self) -> dict[str, Any] | None:
-        """State to checkpoint (None: nothing beyond the model's parameters)."""
-        return None
-
-    def load_state_dict(self, state: Mapping[str, Any] | None) -> None:
-        """Restore what ``state_dict`` returned."""
+Curve = Callable[[int, torch.Tensor, torch.Tensor], None]  # (step, batch MSE, codes) after every step
 
 
 class OptimizerSpec:
@@ -78,13 +52,15 @@ class OptimizerSpec:
             check_range("optimizer.replacement.noise", rep["noise"], 0)
 
     def fit(self, quantizer: Quantizer, data: torch.Tensor, ocfg: Mapping[str, Any], device: torch.device,
-            seed: int, progress: bool, batches: Batches | None) -> dict[str, float]:
+            seed: int, progress: bool, batches: Batches | None, curve: Curve | None = None) -> dict[str, float]:
         """Fit `quantizer` to raw vectors `data` [N, D]; returns training statistics (floats).
-        ``batches``, if given, is a stream of fresh vectors (gradient optimizers only)."""
+        ``batches``, if given, is a stream of fresh vectors (gradient optimizers only);
+        ``curve(step, batch_mse, codes)``, if given, is called after every training step."""
         raise NotImplementedError
 
-    def bottleneck(self, quantizer: Quantizer, ocfg: Mapping[str, Any], generator: torch.Generator) -> Bottleneck:
-        """The VQ-VAE bottleneck of this optimizer (`generator`: its noise, if it draws any)."""
+    def estimator(self, quantizer: Quantizer, ocfg: Mapping[str, Any], generator: torch.Generator | None):
+        """The estimator (vqbench.training.estimator.Estimator) of this optimizer for a layer
+        around `quantizer` (`generator`: its noise, if it draws any)."""
         raise NotImplementedError
 
     @property
