@@ -16,6 +16,14 @@ import torch
 import vqbench
 from vqbench.nn import ESTIMATORS
 
+
+def _layer(estimator, **kwargs):
+    """An 8-dim layer of 16-codeword codebooks for `estimator`: RVQ, or PVQ for SF-DiVeQ (which
+    runs only on codebooks over separate dimensions)."""
+    if estimator == "sf_diveq":
+        return vqbench.PVQ(8, num_codebooks=4, codebook_size=16, estimator=estimator, **kwargs)
+    return vqbench.RVQ(8, codebook_size=16, estimator=estimator, **kwargs)
+
 LAYERS = [
     (vqbench.VQ, dict(codebook_size=16), 1),
     (vqbench.RVQ, dict(num_codebooks=3, codebook_size=16), 3),
@@ -50,7 +58,7 @@ def test_non_finite_input_is_refused_in_train_and_eval(cls, kwargs, M, mode, bad
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_non_finite_input_is_refused_by_every_estimator(estimator):
-    layer = vqbench.RVQ(8, codebook_size=16, estimator=estimator)
+    layer = _layer(estimator)
     before = layer.codebooks.detach().clone()
     with pytest.raises(ValueError, match=r"input row \[0\] holds NaN or Inf"):
         layer(_with(_data(4, 8), (0, 0), float("nan")))
@@ -107,7 +115,7 @@ def test_init_from_data_refuses_a_nan_row_and_leaves_the_codebooks(cls, kwargs, 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16], ids=["float64", "float16"])
 def test_every_estimator_takes_float64_and_float16(estimator, dtype):
-    layer = vqbench.RVQ(8, codebook_size=16, estimator=estimator)
+    layer = _layer(estimator)
     x = _data(6, 8, dtype=dtype).requires_grad_()
     out = layer(x)
     assert torch.isfinite(out.x_hat).all() and out.x_hat.shape == x.shape
@@ -134,7 +142,7 @@ def test_integer_input_is_refused_naming_its_dtype(layer, dtype):
 # ------------------------------------------------------------------ an empty batch
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_an_empty_batch_gives_empty_outputs_and_a_zero_aux_loss(estimator):
-    layer = vqbench.RVQ(8, codebook_size=16, estimator=estimator, replacement=True)
+    layer = _layer(estimator, replacement=True)
     before = layer.codebooks.detach().clone()
     x = torch.zeros(0, 8, requires_grad=True)
     out = layer(x)
@@ -146,17 +154,16 @@ def test_an_empty_batch_gives_empty_outputs_and_a_zero_aux_loss(estimator):
 
 # ------------------------------------------------------------------ constructor arguments
 @pytest.mark.parametrize("build, message", [
-    (lambda: vqbench.RVQ(8, codebook_size=1), "vqbench.RVQ: codebook_size must be a power of two in 2..65536, got 1"),
-    (lambda: vqbench.RVQ(8, codebook_size=1 << 17), "codebook_size must be a power of two in 2..65536, got 131072"),
-    (lambda: vqbench.RVQ(8, codebook_size=12), "codebook_size must be a power of two in 2..65536, got 12"),
-    (lambda: vqbench.RVQ(8, codebook_size=16.0), "vqbench.RVQ: codebook_size must be an integer, got 16.0"),
-    (lambda: vqbench.VQ(8, codebook_size="16"), "vqbench.VQ: codebook_size must be an integer, got '16'"),
-    (lambda: vqbench.RVQ(8, num_codebooks=0, codebook_size=16), "vqbench.RVQ: num_codebooks must be >= 1, got 0"),
-    (lambda: vqbench.RVQ(8, num_codebooks=2.0, codebook_size=16), "num_codebooks must be an integer, got 2.0"),
-    (lambda: vqbench.PVQ(0, codebook_size=16), "vqbench.PVQ: dim must be >= 1, got 0"),
-    (lambda: vqbench.PVQ(8.0, codebook_size=16), "vqbench.PVQ: dim must be an integer, got 8.0"),
-    (lambda: vqbench.PVQ(10, num_codebooks=3, codebook_size=16), "vqbench.PVQ: dim=10 is not divisible by num_codebooks=3"),
-    (lambda: vqbench.AVQ(8, codebook_size=16, beam_width=0), "vqbench.AVQ: beam_width must be >= 1, got 0"),
+    (lambda: vqbench.RVQ(8, codebook_size=1), "vqbench.RVQ: codebook_size must be an integer in 2..65536, got 1"),
+    (lambda: vqbench.RVQ(8, codebook_size=1 << 17), "codebook_size must be an integer in 2..65536, got 131072"),
+    (lambda: vqbench.RVQ(8, codebook_size=16.0), "vqbench.RVQ: codebook_size must be an integer in 2..65536, got 16.0"),
+    (lambda: vqbench.VQ(8, codebook_size="16"), "vqbench.VQ: codebook_size must be an integer in 2..65536, got '16'"),
+    (lambda: vqbench.RVQ(8, num_codebooks=0, codebook_size=16), "vqbench.RVQ: num_codebooks must be an integer >= 1, got 0"),
+    (lambda: vqbench.RVQ(8, num_codebooks=2.0, codebook_size=16), "num_codebooks must be an integer >= 1, got 2.0"),
+    (lambda: vqbench.PVQ(0, codebook_size=16), "vqbench.PVQ: dim must be an integer >= 1, got 0"),
+    (lambda: vqbench.PVQ(8.0, codebook_size=16), "vqbench.PVQ: dim must be an integer >= 1, got 8.0"),
+    (lambda: vqbench.PVQ(10, num_codebooks=3, codebook_size=16), "vqbench.PVQ: dim 10 is not divisible by num_codebooks=3"),
+    (lambda: vqbench.AVQ(8, codebook_size=16, beam_width=0), "vqbench.AVQ: beam_width must be an integer >= 1, got 0"),
     (lambda: vqbench.RVQ(8, codebook_size=16, ema_decay=1.0), "vqbench.RVQ: ema_decay must be a finite number in [0, 1), got 1.0"),
     (lambda: vqbench.RVQ(8, codebook_size=16, replacement_every=0), "vqbench.RVQ: replacement_every must be >= 1, got 0"),
     (lambda: vqbench.RVQ(8, codebook_size=16, discard_threshold=2), "discard_threshold must be a finite number in [0, 1], got 2"),
@@ -187,4 +194,5 @@ def test_torch_compile_runs_avq_with_its_numba_search_outside_the_graph():
 @pytest.mark.parametrize("cls", [vqbench.VQ, vqbench.RVQ, vqbench.PVQ, vqbench.AVQ])
 def test_layer_docstrings_recommend_replacement_or_data_initialisation(cls):
     doc = " ".join((cls.__doc__ or "").split())
-    assert "Set ``replacement=True`` and/or call ``init_from_data(x)``" in doc
+    # the defaults need no advice: replacement is on, and the docstring says why
+    assert "replacement in training (on by default: a randomly started layer otherwise uses few codewords)" in doc

@@ -45,7 +45,7 @@ from ..training.estimator import Estimator
 from ..training.init import initialize_codebooks
 from ..training.registry import estimator_class
 from ..training.replacement import CodewordReplacer, ReplacementConfig
-from .checks import check_codes, check_finite, check_floating
+from .checks import check_codes, check_finite, check_floating, check_integer, check_number
 from .result import Quantized
 
 INITS = ("random", "data", "kmeans")
@@ -107,10 +107,14 @@ class QuantizerLayer(nn.Module):
             if not sigma2 >= 0:
                 raise ValueError(f"{where}: sigma2 must be >= 0, got {sigma2}")
             noise_std = math.sqrt(sigma2)
-        if replacement_every < 1:
-            raise ValueError(f"{where}: replacement_every must be >= 1, got {replacement_every}")
-        if not 0.0 <= discard_threshold <= 1.0:
-            raise ValueError(f"{where}: discard_threshold must be in [0, 1], got {discard_threshold}")
+        name = type(self).__name__
+        replacement_every = check_integer(name, "replacement_every", replacement_every, 1)
+        discard_threshold = check_number(name, "discard_threshold", discard_threshold, 0.0, 1.0)
+        beta = check_number(name, "beta", beta, 0.0)
+        ema_decay = check_number(name, "ema_decay", ema_decay, 0.0, 1.0, high_open=True)
+        temperature = check_number(name, "temperature", temperature, 0.0)
+        if temperature == 0:
+            raise ValueError(f"{where}: temperature must be > 0, got {temperature!r}")
         self.quantizer = quantizer
         if isinstance(estimator, Estimator):
             if estimator.quantizer is not quantizer:

@@ -152,10 +152,11 @@ class SFDiVeQ(Estimator):
         """SF-DiVeQ's output per codebook (subspace), its codes; zero aux loss."""
         q = self.quantizer
         n, m, d = x.shape[0], q.num_codebooks, q.codeword_dim
-        targets = x.reshape(n, m, d)
+        dtype = torch.promote_types(x.dtype, q.codebooks.dtype)  # float16 input, float32 codebooks: float32
+        targets = x.reshape(n, m, d).to(dtype)
         codes = codes.clone()
         outs = []
         for i in range(m):
-            out, codes[:, i] = sf_diveq_select(targets[:, i], q.codebooks[i], self.noise_std, self.generator)
+            out, codes[:, i] = sf_diveq_select(targets[:, i], q.codebooks[i].to(dtype), self.noise_std, self.generator)
             outs.append(out)
-        return Estimate(torch.cat(outs, dim=1), codes, x.new_zeros(()))
+        return Estimate(torch.cat(outs, dim=1).to(x.dtype), codes, x.new_zeros(()))
