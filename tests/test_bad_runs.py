@@ -28,10 +28,10 @@ def _vqvae_cfg(tmp_path, epochs=1, **dataset):
     return {
         "seed": 0, "device": "cpu", "progress": False, "resume": False,
         "dataset": {"name": "image_folder", "root": str(tmp_path / "imgs"), "max_train": None, "max_test": None,
-                    "cache_dir": str(tmp_path / "cache"), **dataset},
+                    "cache_dir": str(tmp_path / "cache"), "genuine_test": None, **dataset},
         "quantizer": {"name": "rvq", "num_codebooks": 2, "bits_per_codebook": 2, "beam_width": 1},
         "optimizer": {"name": "nsvq", "steps": 1, "batch_size": 4, "lr": 0.001, "lr_schedule": "cosine",
-                      "init": "random", "beta": 0.25, "ema_decay": 0.99, "alternations": 1,
+                      "init": "random", "beta": 0.25, "ema_decay": 0.99, "alternations": 1, "noise_scope": "vector",
                       "replacement": {"enabled": False, "num_batches": 2, "discard_threshold": 0.01, "noise": 0.01}},
         "experiment": {"name": "vqvae", "epochs": epochs, "eval_batch_size": 4, "eval_untrained": False,
                        "grid_images": 2, "model": dict(TINY)},

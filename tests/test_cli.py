@@ -119,7 +119,8 @@ def test_run_writes_metrics_json_and_prints_a_row(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "rd_gap_db" in res.stdout and "avq" in res.stdout
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert set(record) == {"config", "metrics", "timings", "environment", "finished_at"}
+    assert set(record) == {"config", "metrics", "timings", "environment", "code", "data", "finished_at"}
+    assert record["code"]["results_version"] >= 1 and record["data"] == {}  # toy data: no files read
     from datetime import datetime, timezone  # when it finished, in UTC (the report's newest-wins rule)
     finished = datetime.fromisoformat(record["finished_at"])
     assert finished.utcoffset().total_seconds() == 0
@@ -144,7 +145,8 @@ def test_help_shows_description_groups_and_examples(tmp_path):
     assert res.returncode == 0
     out = res.stdout
     assert out.startswith("vqbench: train and compare vector quantizers")
-    assert "quantizer: avq, pvq, rvq, vq" in out and "optimizer: kmeans, nsvq, ste" in out
+    assert "quantizer: avq, fsq, pvq, rvq, vq" in out
+    assert "optimizer: diveq, ema, gumbel, kmeans, nsvq, rotation, sf_diveq, ste" in out
     assert "experiment: ann, toy, vqvae, vqvae_quick" in out
     assert "== Examples ==" in out and "+tags.note=baseline" in out
 

@@ -104,7 +104,7 @@ def test_each_quantizer_declares_its_export_and_an_undeclared_one_is_refused():
     from vqbench.quantizers import QUANTIZERS, RVQ
 
     assert {name: cls.faiss_export for name, cls in QUANTIZERS.items()} == {
-        "vq": "pq", "pvq": "pq", "rvq": "residual", "avq": "residual"}
+        "vq": "pq", "pvq": "pq", "rvq": "residual", "avq": "residual", "fsq": None}
 
     class NoExport(RVQ):  # e.g. a new quantizer whose codes faiss cannot hold
         name = "noexport"

@@ -124,7 +124,7 @@ def test_bad_arguments_raise_one_clear_error():
         vqbench.RVQ(8, estimator="adam")
     with pytest.raises(ValueError, match="codebook_size must be an integer in 2..65536"):
         vqbench.RVQ(8, codebook_size=1)
-    with pytest.raises(ValueError, match=r"vqbench.RVQ: beta must be >= 0"):
+    with pytest.raises(ValueError, match=r"vqbench.RVQ: beta must be a finite number >= 0"):
         vqbench.RVQ(8, estimator="ste", beta=-1)
     with pytest.raises(ValueError, match=r"vqbench.PVQ: .*num_codebooks"):
         vqbench.PVQ(10, num_codebooks=3)

@@ -188,7 +188,7 @@ def test_nsvq_and_ste_compute_the_same_codebook_gradient_on_raw_vectors(quantize
     def raw(name, x_hat, **settings):  # what training uses: the estimator's raw_loss
         return OPTIMIZERS[name].estimator(q, settings, None).raw_loss(x, x_hat, q.encode(x))[0]
 
-    trained_nsvq = grad(lambda x_hat: raw("nsvq", x_hat))
+    trained_nsvq = grad(lambda x_hat: raw("nsvq", x_hat, noise_scope="vector"))
     trained_ste = grad(lambda x_hat: raw("ste", x_hat, beta=0.25))
     assert noisy.abs().sum() > 0
     assert torch.allclose(noisy, trained_nsvq, rtol=1e-5, atol=1e-6)  # the noise-free form is NSVQ's loss

@@ -107,7 +107,7 @@ def test_learning_curve_matches_the_plain_loop(quantizer, optimizer, schedule):
     data = make_toy_data("correlated", 8, 0.9, 2048, 16, seed=4).train
     # A high discard threshold makes replacement fire, so its random draws are compared too.
     ocfg = {"name": optimizer, "steps": 50, "batch_size": 96, "lr": 0.05, "lr_schedule": schedule,
-            "init": "random", "beta": 0.25,
+            "init": "random", "beta": 0.25, "noise_scope": "vector", "refine": 0,
             "replacement": {"enabled": True, "num_batches": 10, "discard_threshold": 0.3, "noise": 0.01}}
     qcfg = {"name": quantizer, "num_codebooks": 1 if quantizer == "vq" else 2, "bits_per_codebook": 4,
             "beam_width": 3}
