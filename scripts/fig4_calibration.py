@@ -19,10 +19,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+import vqbench.training  # noqa: F401  (registers the optimizers whose defaults the page reads)
 from vqbench.common.atomic import write_text_atomic
 from vqbench.common.provenance import describe
 from vqbench.paper.reference import figure
 from vqbench.report.tables import flatten_config, show_value, to_csv, to_markdown
+from vqbench.run.schema import option_defaults
 
 SECTIONS = ("experiment", "dataset", "quantizer", "optimizer", "seed")
 IGNORED = ("dataset.root", "dataset.cache_dir", "dataset.genuine_test")  # where, not what
@@ -44,19 +48,25 @@ def read_runs(dirs: list[Path]) -> list[dict[str, Any]]:
 
 
 def settings(record: dict[str, Any]) -> dict[str, Any]:
+    """The run's settings, flat; a key its record predates is read at today's schema default."""
     cfg = record["config"]
     flat = flatten_config({k: cfg[k] for k in SECTIONS if k in cfg})
+    today = flatten_config({"optimizer": option_defaults("optimizer", cfg["optimizer"]["name"])})
+    for key, value in today.items():
+        flat.setdefault(key, value)
     return {k: v for k, v in flat.items() if k not in IGNORED}
 
 
-def split_settings(runs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(settings all runs share, each run's own differing settings), method and bitrate aside."""
+def split_settings(runs: list[dict[str, Any]], base: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(settings all runs share, each run's settings that differ from them and from `base`),
+    method and bitrate aside."""
     flats = [settings(r) for r in runs]
     keys = set().union(*flats)
     shared = {k: flats[0].get(k) for k in keys if all(f.get(k) == flats[0].get(k) for f in flats)}
-    own = [{k: v for k, v in f.items() if k not in shared and k not in ("quantizer.name", "quantizer.bits_per_codebook")}
+    skip = ("quantizer.name", "quantizer.bits_per_codebook")
+    own = [{k: v for k, v in f.items() if k not in shared and k not in skip and base.get(k, object()) != v}
            for f in flats]
-    return shared, own
+    return {**shared, **base}, own
 
 
 def paper_value(metric: str, method: str, bits: float) -> float | None:
@@ -79,10 +89,13 @@ def rows_of(runs: list[dict[str, Any]], own: list[dict[str, Any]]) -> tuple[list
         p_psnr, p_ssim = paper_value("psnr", method, bits), paper_value("ssim", method, bits)
         per_epoch = m["train_seconds"] / m["epochs"] if m.get("epochs") else None
         setting = ", ".join(f"{k}={show_value(v)}" for k, v in sorted(diff.items())) or "base"
+        code = describe(record.get("code"))
+        if record.get("timings", {}).get("train") == 0:  # resume=true on a finished run: scored, not trained
+            code += "; record rewritten by a resume=true scoring, trained by an earlier process"
         out.append([method, int(bits), setting, psnr, p_psnr,
                     None if psnr is None or p_psnr is None else psnr - p_psnr, m.get("psnr"), legacy,
                     m.get("ssim_genuine"), p_ssim, None if legacy is None or p_ssim is None else legacy - p_ssim,
-                    per_epoch, describe(record.get("code")), Path(record["path"]).name])
+                    per_epoch, code, Path(record["path"]).name])
     order = {"avq": 0, "rvq": 1, "pvq": 2}
     out.sort(key=lambda r: (r[2] != "base", r[2], order.get(r[0], 9), r[1]))
     return columns, out
@@ -102,8 +115,8 @@ def effects(columns: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
-def page(runs: list[dict[str, Any]]) -> tuple[str, str]:
-    shared, own = split_settings(runs)
+def page(runs: list[dict[str, Any]], base: dict[str, Any]) -> tuple[str, str]:
+    shared, own = split_settings(runs, base)
     columns, rows = rows_of(runs, own)
     data = sorted({f"{Path(str(r['config']['dataset'].get('root'))).name}" for r in runs})
     genuine = sorted({Path(str(r['config']['dataset'].get('genuine_test'))).name for r in runs
@@ -112,7 +125,9 @@ def page(runs: list[dict[str, Any]]) -> tuple[str, str]:
              f"{len(runs)} VQ-VAE runs, each trained on {', '.join(data)} and scored on the test images of "
              f"{', '.join(genuine) or '(no genuine_test)'} (original pixels: `*_genuine` columns) and on its own test "
              "split (`psnr_jpeg_test`). Paper values: Vali & Bäckström, ICASSP 2023, Fig. 4a/4b means.",
-             "", "Base protocol (the settings all rows share; `setting` names what a row changes):", "",
+             "", "Base protocol (the settings all rows share, and " + (", ".join(f"`{k}={show_value(v)}`" for k, v in
+             sorted(base.items())) or "nothing else") + " as given by `--base`; `setting` names what a row changes; "
+             "a key a run's record predates is read at today's default):", "",
              "- " + ", ".join(f"`{k}={show_value(v)}`" for k, v in sorted(shared.items())), "",
              to_markdown(columns, rows), "", "## Effect of each tried setting", ""]
     lines += effects(columns, rows) or ["(no setting was tried beside a base run of the same method and bitrate)"]
@@ -125,8 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, required=True, help="the page (.md); a .csv is written beside it")
+    ap.add_argument("--base", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="the base protocol's values of keys the runs vary (e.g. experiment.epochs=2)")
     args = ap.parse_args(argv)
-    md, csv = page(read_runs(args.runs))
+    base = {}
+    for item in args.base:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--base takes KEY=VALUE, got {item!r}")
+        base[key] = yaml.safe_load(value)
+    md, csv = page(read_runs(args.runs), base)
     write_text_atomic(args.out, md)
     write_text_atomic(args.out.with_suffix(".csv"), csv)
     print(f"fig4_calibration: {len(args.runs)} runs -> {args.out}", file=sys.stderr)

@@ -320,3 +320,27 @@ def test_a_page_warns_when_two_results_versions_mix(tmp_path):
     assert "aaaaaaaaaa (results v1): 1 run; bbbbbbbbbb (results v2): 1 run." in md
     assert "**Warning: these runs come from 2 results versions**" in md
     assert "scored on the run's test split only (no genuine_test)" in md
+
+
+def test_fig4_calibration_page_names_each_tried_setting_and_its_effect(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "fig4_calibration.py"
+    for name, epochs, psnr in (("base", 2, 22.0), ("longer", 4, 23.5)):
+        vqvae_run(tmp_path / name, "pvq", 12, 0, psnr, 0.73, 0.80)
+        rec = json.loads((tmp_path / name / "metrics.json").read_text())
+        rec["config"]["experiment"]["epochs"] = epochs
+        rec["metrics"].update(train_seconds=100.0 * epochs, epochs=float(epochs))
+        (tmp_path / name / "metrics.json").write_text(json.dumps(rec))
+    out = tmp_path / "cal.md"
+    res = subprocess.run([sys.executable, str(script), str(tmp_path / "base"), str(tmp_path / "longer"), "--base",
+                          "experiment.epochs=2", "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    md = out.read_text()
+    rows = {r["setting"]: r for r in csv.DictReader(out.with_suffix(".csv").open())}
+    assert set(rows) == {"base", "experiment.epochs=4"}
+    assert float(rows["experiment.epochs=4"]["psnr_minus_paper"]) == pytest.approx(23.5 - figure("fig4b").series["pvq"].mean[0])
+    assert float(rows["base"]["train_s_per_epoch"]) == pytest.approx(100.0)
+    assert "- `experiment.epochs=4`: PVQ 12 bits +1.50 dB (genuine PSNR against the base run)." in md
