@@ -75,13 +75,13 @@ class NSVQ(Estimator):
 
     def __init__(self, quantizer, settings, generator=None):
         super().__init__(quantizer, settings, generator)
-        self.noise_scope = str(getattr(settings["noise_scope"], "value", settings["noise_scope"]))
+        self.noise_scope = _scope(settings)
         self.parts = quantizer.independent_parts if self.noise_scope == NoiseScope.part.value else 1
 
     @classmethod
     def check(cls, settings, prefix=""):
         """noise_scope is vector or part."""
-        scope = str(getattr(settings["noise_scope"], "value", settings["noise_scope"]))
+        scope = _scope(settings)
         if scope not in [s.value for s in NoiseScope]:
             raise ValueError(f"{prefix}noise_scope must be one of {[s.value for s in NoiseScope]}, got {scope!r}")
 
@@ -93,3 +93,9 @@ class NSVQ(Estimator):
         """||x - x_hat||^2 (= the NSVQ loss exactly in float32), the errors, the codes."""
         loss, err2 = nsvq_loss(x, x_hat)  # = ||x - x_tilde||^2 exactly in float32: no noise to draw
         return loss, err2, codes
+
+
+def _scope(settings) -> str:
+    """settings["noise_scope"] as its name (a NoiseScope from the schema, or a plain string)."""
+    value = settings["noise_scope"]
+    return str(getattr(value, "value", value))
