@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -48,6 +49,7 @@ _snapshots: dict[Path, dict[str, bytes]] = {}  # run dir -> .hydra/ files before
 _set_aside: dict[Path, Path] = {}  # run dir -> where its .hydra/ waits during this run (single runs)
 _fresh: set[Path] = set()  # directories this process created
 _fresh_parents: dict[Path, list[Path]] = {}  # fresh directory -> the parents created with it, outermost first
+_there_before: set[Path] = set()  # the directories under a sweep's directory when the sweep started
 
 
 class RunDirBusy(ConfigError):
@@ -170,13 +172,35 @@ def restore_hydra(run_dir: Path | str, clean_fresh: bool = False) -> bool:
     if files:
         try:
             for name, data in files.items():
-                write_text_atomic(d / HYDRA_DIR / name, data.decode())
+                _put_back(d / HYDRA_DIR / name, data)
         except (OSError, RuntimeError) as err:
             print(f"vqbench: error: {d / HYDRA_DIR} could not be put back: {err}", file=sys.stderr)
         return True
     if clean_fresh and d in _fresh:
         _remove_empty_run(d)
     return False
+
+
+def _put_back(path: Path, data: bytes) -> None:
+    """Give ``path`` its earlier bytes: nothing to do when Hydra wrote the same bytes again,
+    atomically where there is room, and on a full disk in place. Hydra rewrote this file in
+    place (truncate, then write), so the space of its earlier bytes is free again; a rename
+    would need a second copy's worth. In place is not atomic, but the bytes put back are the
+    ones Hydra's own in-place write had already replaced."""
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    try:
+        write_text_atomic(path, data.decode())
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        with open(path, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def _remove_empty_run(d: Path) -> None:
@@ -208,12 +232,30 @@ def abandon_all(err: BaseException) -> str:
     """After Hydra itself failed (e.g. writing .hydra/*.yaml on a full disk): put back or
     remove what this process's runs changed, release their locks; returns the one line."""
     dirs = list(_held)
-    where = dirs[0] / HYDRA_DIR if dirs else Path(HYDRA_DIR)
-    line = f"{write_failed(where, err)} (the run's settings; choose another hydra.run.dir or free space)"
-    for d in dirs:
+    file = _file_hydra_was_writing(err)
+    job = _key(file.parent.parent) if file is not None else None  # <job dir>/.hydra/<file>
+    where = file or (dirs[-1] if dirs else Path(".")) / HYDRA_DIR
+    key = "hydra.sweep.dir" if job is not None and job not in dirs else "hydra.run.dir"
+    line = f"{write_failed(where, err)} (the run's settings; choose another {key} or free space)"
+    if job is not None and job not in dirs and job not in _there_before:
+        _fresh.add(job)  # Hydra made it for a job that never started: remove it if nothing else is there
+    for d in dict.fromkeys([*dirs, *([job] if job is not None else [])]):
         restore_hydra(d, clean_fresh=True)
         release(d)
     return line
+
+
+def _file_hydra_was_writing(err: BaseException) -> Path | None:
+    """The ``.hydra/*.yaml`` file whose write raised ``err``: Hydra's ``_save_config(cfg,
+    filename, output_dir)`` frame in the traceback names it (the failing write itself carries
+    no file name: ENOSPC comes from write(), not open()). None when no such frame is there."""
+    tb, found = err.__traceback__, None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "_save_config" and {"filename", "output_dir"} <= frame.f_locals.keys():
+            found = Path(str(frame.f_locals["output_dir"])) / str(frame.f_locals["filename"])
+        tb = tb.tb_next
+    return found
 
 
 class RunDirGuard(Callback):
@@ -244,6 +286,7 @@ class RunDirGuard(Callback):
         _refuse_if_busy(sweep_dir, "sweep directory", "hydra.sweep.dir")
         for hydra_dir in sweep_dir.glob(f"**/{HYDRA_DIR}"):
             snapshot_hydra(hydra_dir.parent)
+        _there_before.update(_key(d) for d in sweep_dir.glob("**/") if d.is_dir())
 
 
 def _output_dir(config: DictConfig, key: str) -> str:
