@@ -79,7 +79,36 @@ def test_sf_diveq_value_lies_on_a_segment_and_reaches_both_ends():
     out.x_hat.sum().backward()
     assert (layer.codebooks.grad.abs().sum(-1) > 0).sum() >= 2  # both ends of a segment get gradients
     with pytest.raises(ValueError, match="sf_diveq runs on VQ and PVQ"):
-        vqbench.RVQ(4, num_codebooks=2, codebook_size=4, estimator="sf_diveq")
+        vqbench.AVQ(4, num_codebooks=2, codebook_size=4, estimator="sf_diveq")
+
+
+def test_residual_sf_diveq_by_hand():
+    """RVQ, 2 stages of 3 codewords in 2-D, noise 0, dithers fixed by the generator: stage 1 picks
+    the dithered point nearest to x, stage 2 the one nearest to the residual; the value is their
+    sum, the codes the nearer ends; the gradient reaches both ends of each picked segment."""
+    from vqbench.training.diveq import residual_sf_diveq
+
+    books = torch.tensor([[[0.0, 0.0], [2.0, 0.0], [2.0, 2.0]],
+                          [[0.0, 0.0], [0.0, 0.5], [0.5, 0.5]]], requires_grad=True)
+    x = torch.tensor([[1.9, 1.3], [0.2, 0.1]], requires_grad=True)
+    seed = 7
+    lam = [torch.rand((2, 1), generator=g) for g in [torch.Generator().manual_seed(seed)] for _ in range(2)]
+    p1 = (1 - lam[0]) * books[0, :-1].detach() + lam[0] * books[0, 1:].detach()
+    seg1 = ((x.detach()[:, None] - p1[None]) ** 2).sum(-1).argmin(1)
+    r = x.detach() - p1[seg1]
+    p2 = (1 - lam[1]) * books[1, :-1].detach() + lam[1] * books[1, 1:].detach()
+    seg2 = ((r[:, None] - p2[None]) ** 2).sum(-1).argmin(1)
+    expected = p1[seg1] + p2[seg2]
+    out, codes = residual_sf_diveq(x, books, 0.0, torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(out.detach(), expected)
+    ends = torch.stack([torch.where(lam[i][s, 0] < 0.5, s, s + 1) for i, s in enumerate((seg1, seg2))], 1)
+    assert torch.equal(codes, ends)
+    (out * (out.detach() - x.detach())).sum().backward()  # g along s - x: u.g = ||s - x|| > 0
+    for i, s in enumerate((seg1, seg2)):
+        touched = books.grad[i].abs().sum(-1) > 0
+        assert touched[s].all() and touched[s + 1].all()
+    layer = vqbench.RVQ(2, num_codebooks=2, codebook_size=3, estimator="sf_diveq", noise_std=0.0, replacement=False)
+    assert layer.estimator.residual
 
 
 def test_any_codebook_size_and_kmeans_init():
@@ -99,3 +128,29 @@ def test_importing_and_using_a_layer_loads_torch_only():
             "print(sorted({'faiss', 'hydra', 'omegaconf', 'numba'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_residual_sf_diveq_matches_the_authors_package():
+    """With the authors' package installed (``pip install -e '.[peers]'``): their
+    ``ResidualSFDIVEQ`` past its warm-up and ours give the same value and gradients, bit for bit,
+    from the same global random state (dithers, then the direction noise)."""
+    package = pytest.importorskip("diveq.residual_sf_diveq")
+    from vqbench.training.diveq import residual_sf_diveq
+
+    torch.manual_seed(0)
+    theirs = package.ResidualSFDIVEQ(16, 8, 3, noise_var=1e-3, skip_iters=1, avg_iters=0, replacement_iters=1,
+                                     verbose=False, allow_warning=False)
+    with torch.no_grad():
+        theirs.codebook.copy_(torch.randn(3, 16, 8))
+    x, g = torch.randn(64, 8, requires_grad=True), torch.randn(64, 8)
+    torch.manual_seed(5)
+    value, segments, _ = theirs(x)
+    (value * g).sum().backward()
+    x_grad, x.grad = x.grad.clone(), None
+    books = theirs.codebook.detach().clone().requires_grad_()
+    torch.manual_seed(5)
+    out, codes = residual_sf_diveq(x, books, 1e-3, None)
+    (out * g).sum().backward()
+    assert torch.equal(out, value) and torch.equal(x.grad, x_grad) and torch.equal(books.grad, theirs.codebook.grad)
+    segments = torch.stack(segments, 1)
+    assert ((codes == segments) | (codes == segments + 1)).all()  # ours: the nearer end of their segment

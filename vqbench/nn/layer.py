@@ -11,7 +11,7 @@ estimator      forward value in ``train()`` / gradient                          
 ``ste``        x + sg(x_hat - x): identity gradient to x                           codebook + beta * commitment
 ``rotation``   x_hat as lambda R x (rotation trick): lambda R^T g to x             codebook + beta * commitment
 ``diveq``      x + ||x_hat - x|| sg[dir. to x_hat + noise] (DiVeQ)                 0
-``sf_diveq``   DiVeQ to a dithered point between neighbouring codewords (VQ, PVQ)  0
+``sf_diveq``   DiVeQ to a dithered point between neighbouring codewords (not AVQ)  0
 ``gumbel``     straight-through Gumbel-softmax sample per codebook                 0
 ``ema``        x + sg(x_hat - x); codebooks moved by moving averages, no gradient  beta * commitment
 =============  =================================================================  =============

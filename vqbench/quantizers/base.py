@@ -59,6 +59,7 @@ class Quantizer(nn.Module):
     name = "base"
     Config: type = QuantizerConfig
     faiss_export: str | None = None  # "pq", "residual" or None: see the module docstring
+    greedy_stages: bool = False  # codes chosen stage by stage, each nearest to the residual before (RVQ)
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, codeword_dim: int):
         super().__init__()

@@ -32,6 +32,7 @@ class RVQ(Quantizer):
     name = "rvq"
     Config = RVQConfig
     faiss_export = "residual"
+    greedy_stages = True
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int):
         super().__init__(dim, num_codebooks, bits_per_codebook, codeword_dim=dim)

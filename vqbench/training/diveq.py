@@ -30,10 +30,19 @@ authors use no codeword replacement with it). In ``eval()`` the layer returns th
 codeword (the authors' ``inference``; their ``dithered_inference`` projection onto segments is
 not offered). The codes reported in training are the nearer end of the chosen segment.
 
+Residual SF-DiVeQ (the authors' ``ResidualSFDIVEQ``), used for RVQ: stage by stage, each stage
+draws its own dithers, picks the dithered point of its chain nearest to the residual of the
+stages before, and the sum s of the picked points (differentiable in the codebooks through the
+interpolation) goes through DiVeQ: x_out = x + ||s - x|| sg[(s - x + v)/||.||].
+
 Differences from the authors' code: we clamp norms at 1e-12 instead of adding eps (SF-DiVeQ: they
-add none); SF-DiVeQ runs per codebook on VQ and PVQ (each subspace its own chain); their
-residual SF-DiVeQ (``ResidualSFDIVEQ``, with a DiVeQ warm-up and re-initialisation) is not
-here, so RVQ and AVQ refuse ``sf_diveq``.
+add none); SF-DiVeQ runs per codebook on VQ and PVQ (each subspace its own chain) and residually
+on RVQ; AVQ (beam search, no greedy stage order) refuses it, as the authors have no additive
+variant. Their warm-up is not here: for the first ``skip_iters`` (1000) steps their modules
+either pass x through unquantized (``SFDIVEQ``) or train by residual DiVeQ with their own
+codeword replacement (``ResidualSFDIVEQ``), then set each codebook to means of consecutive runs
+of the last ``avg_iters`` (50) batches' latents (residuals). vqbench starts SF-DiVeQ at step 0
+from the codebook start the run chose (``optimizer.init``, ``init=`` of a layer).
 """
 
 from __future__ import annotations
@@ -101,6 +110,25 @@ def sf_diveq_select(target: torch.Tensor, codebook: torch.Tensor, noise_std: flo
     return out, torch.where(s.squeeze(-1) < 0.5, segment, segment + 1)
 
 
+def residual_sf_diveq(x: torch.Tensor, codebooks: torch.Tensor, noise_std: float,
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Residual SF-DiVeQ for x [N, D] on stage codebooks [M, K, D] (K >= 2): (x_out [N, D], the
+    nearer end of each stage's chosen segment [N, M]). The stages run in order (each needs the
+    residual of the ones before); everything within a stage is one matrix operation."""
+    m, k = codebooks.shape[0], codebooks.shape[1]
+    residual, total, codes = x.detach(), x.new_zeros(()), []
+    for i in range(m):
+        dither = torch.rand((k - 1, 1), generator=generator, device=x.device, dtype=x.dtype)
+        points = (1 - dither) * codebooks[i, :-1] + dither * codebooks[i, 1:]  # differentiable in the codebook
+        with torch.no_grad():
+            segment = (points.pow(2).sum(-1).unsqueeze(0) - 2.0 * residual @ points.t()).argmin(dim=1)
+        picked = points[segment]
+        total = total + picked
+        residual = residual - picked.detach()
+        codes.append(torch.where(dither[segment, 0] < 0.5, segment, segment + 1))
+    return diveq(x, total, noise_std, generator), torch.stack(codes, dim=1)
+
+
 def _check_noise(settings, prefix: str) -> None:
     check_range(f"{prefix}noise_std", settings["noise_std"], 0)
 
@@ -132,15 +160,18 @@ class SFDiVeQ(Estimator):
 
     name = "sf_diveq"
     Config = SFDiVeQConfig
-    summary = "DiVeQ to a dithered point between neighbouring codewords (SF-DiVeQ; VQ and PVQ only)"
+    summary = ("DiVeQ to a dithered point between neighbouring codewords (SF-DiVeQ; VQ, PVQ, and RVQ stage "
+               "by stage)")
 
     def __init__(self, quantizer, settings, generator=None):
         super().__init__(quantizer, settings, generator)
-        if quantizer.num_codebooks > 1 and quantizer.codeword_dim == quantizer.dim:
-            raise ValueError(f"sf_diveq runs on VQ and PVQ (codebooks over separate dimensions), not on "
-                             f"{quantizer.name.upper()} (the authors' residual SF-DiVeQ is not implemented)")
+        shared_space = quantizer.num_codebooks > 1 and quantizer.codeword_dim == quantizer.dim
+        if shared_space and not quantizer.greedy_stages:
+            raise ValueError(f"sf_diveq runs on VQ and PVQ (a chain per subspace) and RVQ (residual, stage by "
+                             f"stage), not on {quantizer.name.upper()}, whose codes do not come stage by stage")
         if quantizer.codebook_size < 2:
             raise ValueError("sf_diveq needs at least 2 codewords per codebook")
+        self.residual = shared_space
         self.noise_std = float(settings["noise_std"])
 
     @classmethod
@@ -153,6 +184,9 @@ class SFDiVeQ(Estimator):
         q = self.quantizer
         n, m, d = x.shape[0], q.num_codebooks, q.codeword_dim
         dtype = torch.promote_types(x.dtype, q.codebooks.dtype)  # float16 input, float32 codebooks: float32
+        if self.residual:
+            out, codes = residual_sf_diveq(x.to(dtype), q.codebooks.to(dtype), self.noise_std, self.generator)
+            return Estimate(out.to(x.dtype), codes, x.new_zeros(()))
         targets = x.reshape(n, m, d).to(dtype)
         codes = codes.clone()
         outs = []
