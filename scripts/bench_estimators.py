@@ -31,28 +31,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
 
-# Wall seconds of one job, one thread, timed on the 2-core development machine with both cores busy
-# with other jobs (load ~4-7; vqbench start-up of ~12 s included for single runs, paid once per sweep):
-# toy at 24 bits, `vqbench +bench=estimators_toy bench_method=X quantizer.bits_per_codebook=6`, and
-# peer toy jobs (bench_estimators.py peers); ANN and VQ-VAE from the fig5-full / fig4-full ledger
-# records scaled to these presets (100k base, 500 steps; 10k images, 3 epochs).
+# Wall seconds of one job, one thread, on the 2-core development machine with both cores busy with
+# other jobs (load 4-8), 2026-12-03. Toy, timed at 24 bits (`vqbench +bench=estimators_toy
+# bench_method=X quantizer.bits_per_codebook=6`, start-up excluded; a sweep pays it once): RVQ/PVQ
+# nsvq/diveq 11-15 s of work, AVQ nsvq 58 s, AVQ kmeans 47 s, RVQ gumbel 50 s, AVQ gumbel ~150 s, FSQ
+# 11 s; chunk 7/46 (3 jobs) 80 s; peer toy jobs 10-17 s. VQ-VAE: the README's vqvae_quick measurement
+# (RVQ 24 bits, 203 s with the image cache) and Fig. 4's AVQ/RVQ epoch-time ratio; the peers' VQ-VAE
+# loop was run only at 512 images x 1 epoch (10-25 s). ANN: fig5-full ledger timings (1M base, 2,000
+# steps) scaled to 100k base and 500 steps; AVQ kmeans and every ANN gumbel run are guesses (not timed).
 SECONDS = {
-    "toy": {"rvq": 15, "pvq": 16, "avq": 60, "fsq": 12, "gumbel": 40, "kmeans_avq": 50, "peer": 14},
-    "ann": {"rvq": 60, "pvq": 45, "avq": 480, "kmeans_avq": 600},
-    "vqvae": {"rvq": 330, "pvq": 330, "avq": 500, "fsq": 300, "peer": 330},
+    "toy": {"rvq": 20, "pvq": 20, "avq": 60, "fsq": 15, "kmeans_avq": 50, "peer": 15},
+    "ann": {"rvq": 45, "pvq": 40, "avq": 450, "kmeans_avq": 600},
+    "vqvae": {"rvq": 210, "pvq": 210, "avq": 450, "fsq": 200, "peer": 210},
 }
 
 
 def job_seconds(task: str, method: str) -> float:
+    """Estimated wall seconds of one job (SECONDS; Gumbel 2.5x its quantizer's time, as timed on the toy task)."""
     from vqbench.bench.tasks import method_parts
 
     table = SECONDS[task]
     quantizer, optimizer = method_parts(method)
     if optimizer == "kmeans" and quantizer == "avq" and "kmeans_avq" in table:
         return table["kmeans_avq"]
-    if optimizer == "gumbel" and "gumbel" in table:
-        return table["gumbel"] * (3 if quantizer == "avq" else 1)
-    return table.get(quantizer, table["rvq"])
+    base = table.get(quantizer, table["rvq"])
+    return 2.5 * base if optimizer == "gumbel" else base
 
 
 def estimate(tasks: list[str]) -> list[str]:

@@ -29,7 +29,7 @@ from ..report.figure_text import code_versions, dataset_label, settings_lines, s
 from ..run.runs import lookup, scan_runs
 from .peer_runs import peer_jobs
 from .peers import MECHANISMS, PEERS, SETTINGS, PeerSpec
-from .tasks import TASKS, Metric, Task, method_parts, rates, sweep_values, task_of
+from .tasks import TASKS, Metric, Task, bits_per_vector, method_parts, rates, sweep_values, task_of
 
 PAGE = "estimators"
 COMMAND = "python scripts/bench_estimators.py page"
@@ -216,12 +216,8 @@ def time_text(table: Table, row: RowKey, task: Task) -> str:
 
 
 def _bits_label(table: Table, task: Task, rate: str) -> str:
-    """The rate as bits per vector, read from a run of that rate."""
-    for run in table.runs[task.name] + table.peer_runs[task.name]:
-        if _rate(task, run) == rate:
-            q = run["quantizer"]
-            return f"{int(q['num_codebooks']) * int(q['bits_per_codebook'])} b"
-    return f"{rate} b/cb" if rate else ""
+    """The rate as bits per vector (the preset's M x bits per codebook)."""
+    return f"{bits_per_vector(task.name, rate)} b"
 
 
 def columns(table: Table) -> list[tuple[Task, str, Metric]]:
@@ -307,27 +303,30 @@ def setting_differences(table: Table, peer: RowKey, ours: RowKey, task: str) -> 
 
 def verdict_lines(table: Table) -> list[str]:
     found = verdicts(table)
-    if not found:
-        return ["No peer rows (install the extra: `pip install -e '.[peers]'`, then "
-                "`python scripts/bench_estimators.py peers`)."]
+    shown = [v for v in found if v.outcome != "open"]
+    if not shown:
+        return [f"No verdict yet: {len(found)} peer cells lack 2 seeds on a side (peer runs need the extra: "
+                "`pip install -e '.[peers]'`, then `python scripts/bench_estimators.py run`)."]
     lines = ["| peer | ours | task | rate | metric | Δ mean (peer − ours) | spread (max sd) | verdict |",
              "|---|---|---|---|---|---|---|---|"]
-    for v in found:
+    for v in shown:
         digits = v.metric.digits + 1
         lines.append(f"| {v.peer.label} | {v.ours.label} | {v.task.name} | {_bits_label(table, v.task, v.rate)} | "
                      f"{v.metric.label} | {_fmt(v.delta, digits)} | {_fmt(v.spread, digits)} | {v.outcome} |")
-    lines += ["", "Why they differ where they do (settings read from the runs; mechanisms from the peers' code):", ""]
-    seen = set()
-    for v in found:
-        key = (v.peer.estimator, v.peer.quantizer, v.peer.setting)
-        if key in seen:
-            continue
-        seen.add(key)
-        spec = _spec(v.peer)
-        outcomes = sorted({f"{w.task.name} {w.outcome}" for w in found if w.peer == v.peer})
-        diffs = sorted({d for task in TASKS for d in setting_differences(table, v.peer, v.ours, task)})
-        lines.append(f"- **{v.peer.label}** vs {v.ours.label} ({spec.label}; {', '.join(outcomes)}): "
-                     + ("settings: " + "; ".join(diffs) + ". " if diffs else "no setting differs. ")
+    lines += ["", f"{len(found) - len(shown)} more peer cells are open (fewer than 2 seeds on a side).", "",
+              "Why they differ where they do (settings read from the runs; mechanisms from the peers' code):", ""]
+    for peer in dict.fromkeys(v.peer for v in shown):
+        ours = next(v.ours for v in shown if v.peer == peer)
+        spec = _spec(peer)
+        tally = defaultdict(int)
+        for v in shown:
+            if v.peer == peer:
+                tally[f"{v.task.name} {v.outcome}"] += 1
+        diffs = sorted({d for task in TASKS for d in setting_differences(table, peer, ours, task)})
+        lines.append(f"- **{peer.label}** vs {ours.label} ({spec.label}; "
+                     + ", ".join(f"{k}: {n}" for k, n in sorted(tally.items())) + "): "
+                     + ("settings that differ: " + "; ".join(diffs) + ". " if diffs else "every setting with a "
+                        "counterpart is ours. ")
                      + MECHANISMS[(spec.peer, spec.variant)])
     return lines
 

@@ -102,3 +102,17 @@ def method_parts(method: str) -> tuple[str, str]:
 def rates(task_name: str) -> tuple[str, ...]:
     """The rates a task sweeps (quantizer.bits_per_codebook values), or ("",) for one rate."""
     return sweep_values(task_name, "quantizer.bits_per_codebook") or ("",)
+
+
+@lru_cache(maxsize=None)
+def bits_per_vector(task_name: str, rate: str) -> int:
+    """Bits per vector of the task's jobs at ``rate`` (num_codebooks x bits_per_codebook of the
+    preset's composed config: the experiment presets set M)."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = [f"+bench={TASKS[task_name].preset}"] + ([f"quantizer.bits_per_codebook={rate}"] if rate else [])
+    GlobalHydra.instance().clear()
+    with initialize_config_module("vqbench.conf", version_base=None):
+        q = compose("config", overrides=overrides).quantizer
+    return int(q.num_codebooks) * int(q.bits_per_codebook)
