@@ -94,7 +94,8 @@ def write_failed_line(out: Path, err: OSError | RunFailed, created: list[Path]) 
 
 def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
     from .figure_data import FigureError
-    from .figure_page import write_figure, write_index
+    from .figure_index import write_index
+    from .figure_page import write_figure
     from .panels import panels
 
     try:
@@ -127,7 +128,8 @@ def figure_main(args: argparse.Namespace, runset: RunSet) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of vqbench-report (its description: this module's first paragraph)."""
     ap = argparse.ArgumentParser(prog="vqbench-report", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run/sweep directories or metrics.json files")
     ap.add_argument("--figure", nargs="+", help="paper figures to regenerate: fig2a fig2b fig3 fig4 fig5 fig6 "
@@ -162,35 +164,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pivot-rows", nargs="+", help="also print compact tables: one row per these columns ...")
     ap.add_argument("--pivot-column", help="... one column per value of this path ...")
     ap.add_argument("--pivot-values", nargs="+", default=[], help="... one table per value path")
-    args = ap.parse_args(argv)
-    if args.headers and args.columns and len(args.headers) != len(args.columns):
-        ap.error(f"--headers has {len(args.headers)} entries but --columns has {len(args.columns)}")
-    if args.curves is not None:
-        from .curves import draw_curves
+    return ap
 
-        out = args.out if args.out is not None else Path("curves.png")
-        out = out if out.suffix == ".png" else out.with_suffix(".png")
-        try:
-            s = draw_curves(args.runs, args.curves or ["train_loss"], out, args.x)
-        except (FileNotFoundError, ValueError) as err:
-            print(f"vqbench-report: error: {err}", file=sys.stderr)
-            return 2
-        print(f"curves: {s['runs']} runs, {s['lines']} lines -> {out}")
-        return 0
-    if args.figure:
-        problem = out_problem(args.out or FIGURE_OUT, args.out or FIGURE_OUT, [])
-    elif args.out is not None:
-        problem = out_problem(args.out, args.out.parent, [args.out.with_suffix(".md"), args.out.with_suffix(".csv")])
-    else:
-        problem = None
-    if problem:
-        return error(problem)
+
+def curves_main(args: argparse.Namespace) -> int:
+    """--curves: the learning curves' PNG."""
+    from .curves import draw_curves
+
+    out = args.out if args.out is not None else Path("curves.png")
+    out = out if out.suffix == ".png" else out.with_suffix(".png")
     try:
-        runset = scan_runs(args.runs)
+        s = draw_curves(args.runs, args.curves or ["train_loss"], out, args.x)
     except (FileNotFoundError, ValueError) as err:
-        return error(str(err))
-    if args.figure:
-        return figure_main(args, runset)
+        print(f"vqbench-report: error: {err}", file=sys.stderr)
+        return 2
+    print(f"curves: {s['runs']} runs, {s['lines']} lines -> {out}")
+    return 0
+
+
+def table_problem(ap: argparse.ArgumentParser, args: argparse.Namespace, runset: RunSet) -> int | None:
+    """Exit status 2 after one error line when the table cannot be made from these runs, else None;
+    fills in the default --columns."""
     runs = runset.finished
     if args.columns is None:
         args.columns = default_columns(runs)
@@ -210,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vqbench-report: error: no run has column(s) {', '.join(unknown)} "
               f"(columns are dotted paths such as quantizer.name, metrics.mse, timings.total)", file=sys.stderr)
         return 2
+    return None
+
+
+def table_main(args: argparse.Namespace, runset: RunSet) -> int:
+    """The table of the runs (--columns, --mean-over, --pivot-*), printed or written to --out."""
+    runs = runset.finished
     columns = args.columns
     if args.mean_over:
         keys = [c for c in args.columns if c != args.mean_over and c not in args.values]
@@ -229,15 +229,40 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         print(f"# {args.title}\n\n" + "".join(f"{n}\n\n" for n in notes) + pivots
               + to_markdown(columns, rows, args.headers) + "\n" + unfinished)
-    else:
-        created = missing_dirs(args.out.parent)
-        try:
-            write_table(args.out, args.title, notes, columns, rows, args.headers, before_table=pivots,
-                        after_table=unfinished)
-        except (OSError, RunFailed) as err:
-            return write_failed_line(args.out, err, created)
-        print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')} ({len(rows)} rows, {len(runs)} runs)")
+        return 0
+    created = missing_dirs(args.out.parent)
+    try:
+        write_table(args.out, args.title, notes, columns, rows, args.headers, before_table=pivots,
+                    after_table=unfinished)
+    except (OSError, RunFailed) as err:
+        return write_failed_line(args.out, err, created)
+    print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')} ({len(rows)} rows, {len(runs)} runs)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
+    args = ap.parse_args(argv)
+    if args.headers and args.columns and len(args.headers) != len(args.columns):
+        ap.error(f"--headers has {len(args.headers)} entries but --columns has {len(args.columns)}")
+    if args.curves is not None:
+        return curves_main(args)
+    if args.figure:
+        problem = out_problem(args.out or FIGURE_OUT, args.out or FIGURE_OUT, [])
+    elif args.out is not None:
+        problem = out_problem(args.out, args.out.parent, [args.out.with_suffix(".md"), args.out.with_suffix(".csv")])
+    else:
+        problem = None
+    if problem:
+        return error(problem)
+    try:
+        runset = scan_runs(args.runs)
+    except (FileNotFoundError, ValueError) as err:
+        return error(str(err))
+    if args.figure:
+        return figure_main(args, runset)
+    status = table_problem(ap, args, runset)
+    return table_main(args, runset) if status is None else status
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The data of one figure page: a `Row` per (method, x) with its values over seeds and the
 published point, `FigureData` for the whole panel, and `FigureError` when runs cannot make it.
-Collected by figure_page.py, read by figure_text.py and figure_plot.py."""
+Collected by figure_collect.py, read by figure_table.py, figure_markdown.py, figure_plot.py."""
 
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ class Row:
     def n(self) -> int:
         return len(self.values)
 
+    @property
+    def missing(self) -> bool:
+        """A published point without a finished run of ours."""
+        return self.paper is not None and not self.values
+
     def stat(self, band: tuple[float, float] = BAND) -> tuple[float, float, float]:
         if not self.values:
             return math.nan, math.nan, math.nan
@@ -60,3 +65,8 @@ class FigureData:
     beside: dict[tuple[str, float], Row] = field(default_factory=dict)
     beside_runs: list[dict[str, Any]] = field(default_factory=list)
     beside_mode: str | None = None
+
+    @property
+    def missing(self) -> int:
+        """How many published points have no finished run."""
+        return sum(row.missing for row in self.rows)

@@ -14,13 +14,12 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..run.runs import lookup
+from .figure_data import FigureData, Row
 from .tables import to_markdown
-
-if TYPE_CHECKING:
-    from .figure_data import FigureData, Row
+from .toy_columns import toy_columns
 
 HIGH_RATE_BITS = 40  # the rate of scripts/toy_high_rate_study.sh (M = 4 codebooks x 10 bits)
 HIGH_RATE_KIND = "uncorrelated"  # its data, N(0, I); a CSV with a dataset.kind column says so itself
@@ -111,6 +110,26 @@ def read_high_rate(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+def _lloyd(slot: dict[str, dict[str, str]], r: dict[str, str]) -> None:
+    slot["lloyd"] = r
+
+
+def _nsvq(slot: dict[str, dict[str, str]], r: dict[str, str]) -> None:
+    """NSVQ on fresh batches: the shortest training ('quick') and the longest ('long')."""
+    if r["dataset.fresh_batches"] != "True":
+        return
+    steps = int(float(r["optimizer.steps"]))
+    if "quick" not in slot or steps < int(float(slot["quick"]["optimizer.steps"])):
+        slot["quick"] = r
+    if "long" not in slot or steps > int(float(slot["long"]["optimizer.steps"])):
+        slot["long"] = r
+
+
+# The study's optimizers (optimizer.name) and how a row of each fills a method's slots: converged
+# k-means is 'lloyd'; NSVQ gives 'quick' and 'long'. Rows of other optimizers are not shown.
+STUDY_ROWS = {"kmeans": _lloyd, "nsvq": _nsvq}
+
+
 def _study(rows: list[dict[str, str]], dim: int, kind: str | None) -> dict[str, dict[str, dict[str, str]]]:
     """Per method: 'quick' (NSVQ, fresh batches, fewest steps), 'long' (most steps), 'lloyd' (k-means)."""
     out: dict[str, dict[str, dict[str, str]]] = {}
@@ -120,14 +139,9 @@ def _study(rows: list[dict[str, str]], dim: int, kind: str | None) -> dict[str, 
         if "quantizer.bits_per_codebook" in r and 4 * int(float(r["quantizer.bits_per_codebook"])) != HIGH_RATE_BITS:
             continue
         slot = out.setdefault(r["quantizer.name"], {})
-        if r["optimizer.name"] == "kmeans":
-            slot["lloyd"] = r
-        elif r["optimizer.name"] == "nsvq" and r["dataset.fresh_batches"] == "True":
-            steps = int(float(r["optimizer.steps"]))
-            if "quick" not in slot or steps < int(float(slot["quick"]["optimizer.steps"])):
-                slot["quick"] = r
-            if "long" not in slot or steps > int(float(slot["long"]["optimizer.steps"])):
-                slot["long"] = r
+        fill = STUDY_ROWS.get(r["optimizer.name"])
+        if fill is not None:
+            fill(slot, r)
     for slot in out.values():
         if "long" in slot and slot["long"] is slot.get("quick"):
             del slot["long"]
@@ -137,8 +151,6 @@ def _study(rows: list[dict[str, str]], dim: int, kind: str | None) -> dict[str, 
 def high_rate_lines(data: FigureData, path: Path | None, beside: dict | None = None,
                     beside_mode: str | None = None) -> list[str]:
     """The page's 40-bit points beside the study's NSVQ and Lloyd rows and the published value."""
-    from .figure_page import _toy_columns
-
     if path is None or not path.is_file():
         return []
     kind, dim = data.panel.where.get("dataset.kind"), data.panel.where.get("dataset.dim")
@@ -178,7 +190,7 @@ def high_rate_lines(data: FigureData, path: Path | None, beside: dict | None = N
             cells += [_fmt(got[name][0], 4) + steps, _fmt(got[name][1])]
         pub = (math.nan, math.nan)
         if row is not None and row.paper is not None and row.n:
-            extra = _toy_columns(row, data.panel.figure)
+            extra = toy_columns(row, data.panel.figure)
             pub = (extra["paper_mse_rel"] * row.extra("data_variance"), extra["paper_rd_gap_db"])
         cells += [_fmt(pub[0], 4), _fmt(pub[1])]
         table.append(cells)

@@ -1,5 +1,6 @@
-"""The sentences and small tables of a figure page, all read from the runs' own configs:
-the sweep command, settings, data labels, how our data differ from the paper's, orderings."""
+"""The sentences and small tables of a figure page: its head and plot-and-table frame (from the
+published figure), and, read from the runs' own configs, the sweep command, settings, data labels,
+how our data differ from the paper's, orderings."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ from typing import Any
 import yaml
 
 from .figure_data import FigureData, Row
-from .tables import flatten_config, show_value
+from .tables import flatten_config, show_value, to_markdown
+
+
+def page_head(ref: Any) -> list[str]:
+    """The first lines of every figure page: its title and the published figure (`ref`) it stands beside."""
+    return [f"# {ref.title}: ours beside the published numbers", "",
+            f"Published: Vali & Bäckström, ICASSP 2023, {ref.title} — data: {ref.data}."]
+
+
+def page_table(ref: Any, png_name: str | None, columns: list[str], rows: list[Any]) -> list[str]:
+    """The plot (if drawn) and the page's table."""
+    return ([f"![{ref.title}]({png_name})", ""] if png_name else []) + [to_markdown(columns, rows), ""]
 
 
 def sweep_commands(runs: list[dict[str, Any]]) -> list[str]:

@@ -8,9 +8,10 @@ named like the reference series: `avq`, `rvq`, `pvq` for NSVQ-trained quantizers
 anchors an ANN run carries. `COMPARE` says which of our methods stands beside which
 published series (e.g. our AQ-style `avq_kmeans` beside the paper's "AVQ baseline").
 
-Complexity panels (Fig. 4c, 6b) are counts, not measurements: they are evaluated at the
-quantizer settings behind the published figure (`complexity_points`), in vqbench's own count
-of the code it runs and in the paper's convention.
+A panel's `kind` (`PanelKind`) says how its page is made: from runs (`MEASURED`), from toy
+runs with the toy pages' scale-free columns and evidence (`TOY`), or counted, not measured
+(`COMPLEXITY`: Fig. 4c, 6b, evaluated at the quantizer settings behind the published figure in
+vqbench's own count of the code it runs and in the paper's convention; complexity_page.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
-from ..quantizers import build_quantizer
 from ..run.runs import lookup
 from ..training import OPTIMIZERS
 from .ssim_evidence import ssim_at_equal_psnr
@@ -67,7 +68,6 @@ def toy_points(figure: str) -> Callable[[Mapping[str, Any]], Iterator[Point]]:
                   "rd_bound_mse": m["rd_bound_mse"], "data_variance": variance}
         yield method_name(run), m["bits"], to_paper_units(m["mse"], variance, figure), extras, _usage_flags(run)
 
-    points.toy = True
     return points
 
 
@@ -117,6 +117,14 @@ def recall_points(ts: tuple[int, ...]) -> Callable[[Mapping[str, Any]], Iterator
     return points
 
 
+class PanelKind(Enum):
+    """How a panel's page is made (see the module docstring)."""
+
+    MEASURED = "measured"  # points from finished runs
+    TOY = "toy"  # points from toy runs (`toy_points`): also the scale-free columns and the toy evidence sections
+    COMPLEXITY = "complexity"  # counted at the paper's settings, no runs (complexity_page.py)
+
+
 @dataclass(frozen=True)
 class Panel:
     figure: str  # name in vqbench.paper.reference.FIGURES
@@ -126,11 +134,19 @@ class Panel:
     unit: str = ""  # y-axis label
     log_y: bool = False
     higher_is_better: bool = False
-    complexity: bool = False  # complexity panels: counted at the paper's settings, no runs
+    kind: PanelKind = PanelKind.MEASURED
     extra_columns: Mapping[str, str] = field(default_factory=dict)  # extras shown as columns: extra -> column
     evidence: Callable[[Any], list[str]] | None = None  # more page sections from the FigureData
     compare: Mapping[str, str] = field(default_factory=lambda: dict(COMPARE))
     note: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, PanelKind):
+            raise TypeError(f"panel {self.figure}: kind {self.kind!r} is not a PanelKind "
+                            f"({', '.join(k.name for k in PanelKind)})")
+        if self.kind is PanelKind.COMPLEXITY and (self.points is not None or self.presets):
+            raise ValueError(f"panel {self.figure}: a complexity panel is counted, not measured from runs; "
+                             "it takes no points or presets")
 
     def selects(self, run: Mapping[str, Any]) -> bool:
         if self.presets and lookup(run, "paper.figure") not in self.presets:
@@ -138,23 +154,11 @@ class Panel:
         return all(lookup(run, k) == v for k, v in self.where.items())
 
 
-def complexity_points(figure: str) -> Iterator[tuple[str, float, float, float, dict[str, Any]]]:
-    """(method, bits, log10 WMOPS ours, log10 WMOPS paper convention, settings) for AVQ/RVQ/PVQ
-    at the settings behind the published figure (`vqbench.paper.complexity.PUBLISHED_SETTINGS`)."""
-    from ..metrics.complexity import encode_wmops
-    from ..paper.complexity import paper_log10_wmops, published_setting
-    from ..paper.reference import figure as reference_figure
-
-    for name in ("avq", "rvq", "pvq"):
-        for bits in reference_figure(figure).x:
-            s = published_setting(figure, name, bits)
-            cfg = {"name": name, "num_codebooks": s["num_codebooks"], "bits_per_codebook": s["bits_per_codebook"],
-                   "beam_width": s["beam_width"] or 1}
-            ours = encode_wmops(build_quantizer(cfg, s["dim"]))
-            yield name, float(bits), math.log10(ours), paper_log10_wmops(name, **s), s
+def toy_panel(figure: str, presets: tuple[str, ...], where: Mapping[str, Any], **kw: Any) -> Panel:
+    """A toy panel: points from `toy_points(figure)`, MSE in the paper's units, kind TOY."""
+    return Panel(figure, presets, where, toy_points(figure), unit="MSE (the paper's units)", kind=PanelKind.TOY, **kw)
 
 
-_TOY = dict(unit="MSE (the paper's units)")
 _FIG4_COLUMNS = {"jpeg": "ours_jpeg_test_mean", "wall_s": "wall_s_per_run"}
 _FIG4A_COLUMNS = {"standard": "ours_standard_ssim_mean", **_FIG4_COLUMNS}
 _FIG4_NOTE = ("ours_* columns are scored on dataset.genuine_test (the test images' original, lossless pixels) "
@@ -169,24 +173,24 @@ _RECALL5 = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _RECALL6 = (1, 10, 100, 1000, 10000)
 
 PANELS: dict[str, Panel] = {
-    "fig2a": Panel("fig2a", ("fig2a",), {"experiment.name": "toy"}, toy_points("fig2a"), **_TOY),
-    "fig2b": Panel("fig2b", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64}, toy_points("fig2b"), **_TOY),
-    "fig3_64": Panel("fig3_64", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64}, toy_points("fig3_64"), **_TOY,
-                     note="The paper's Fig. 3 (64 dims) and Fig. 2b hold the same numbers; both panels read "
-                          "the uncorrelated 64-dim runs of either preset."),
-    "fig3_128": Panel("fig3_128", ("fig3",), {"dataset.kind": "uncorrelated", "dataset.dim": 128}, toy_points("fig3_128"), **_TOY),
-    "fig3_256": Panel("fig3_256", ("fig3",), {"dataset.kind": "uncorrelated", "dataset.dim": 256}, toy_points("fig3_256"), **_TOY),
+    "fig2a": toy_panel("fig2a", ("fig2a",), {"experiment.name": "toy"}),
+    "fig2b": toy_panel("fig2b", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64}),
+    "fig3_64": toy_panel("fig3_64", ("fig2b", "fig3"), {"dataset.kind": "uncorrelated", "dataset.dim": 64},
+                         note="The paper's Fig. 3 (64 dims) and Fig. 2b hold the same numbers; both panels read "
+                              "the uncorrelated 64-dim runs of either preset."),
+    "fig3_128": toy_panel("fig3_128", ("fig3",), {"dataset.kind": "uncorrelated", "dataset.dim": 128}),
+    "fig3_256": toy_panel("fig3_256", ("fig3",), {"dataset.kind": "uncorrelated", "dataset.dim": 256}),
     "fig4a": Panel("fig4a", ("fig4",), {"experiment.name": "vqvae"}, image_points("ssim_legacy", "ssim"),
                    "SSIM (legacy convention)", higher_is_better=True, extra_columns=_FIG4A_COLUMNS, note=_FIG4A_NOTE,
                    evidence=ssim_at_equal_psnr),
     "fig4b": Panel("fig4b", ("fig4",), {"experiment.name": "vqvae"}, image_points("psnr"), "PSNR (dB)",
                    higher_is_better=True, extra_columns=_FIG4_COLUMNS, note=_FIG4_NOTE),
-    "fig4c": Panel("fig4c", unit="log10 WMOPS", complexity=True),
+    "fig4c": Panel("fig4c", unit="log10 WMOPS", kind=PanelKind.COMPLEXITY),
     "fig5": Panel("fig5", ("fig5",), {"experiment.name": "ann"}, recall_points(_RECALL5), "recall@T",
                   higher_is_better=True, compare=SIFT_BASELINES),
     "fig6a": Panel("fig6a", ("fig6",), {"experiment.name": "ann"}, recall_points(_RECALL6), "recall@T",
                    higher_is_better=True, compare=RQ_BASELINE),
-    "fig6b": Panel("fig6b", unit="log10 WMOPS", complexity=True),
+    "fig6b": Panel("fig6b", unit="log10 WMOPS", kind=PanelKind.COMPLEXITY),
 }
 
 # The figure presets of conf/paper/ and the panels their runs feed (for `--figure fig3` etc.).
