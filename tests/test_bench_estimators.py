@@ -19,10 +19,30 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "bench_estimators.py"
 
 
+def _methods_that_apply() -> set[str]:
+    """quantizer_estimator for every registered estimator that a 4 x 8-bit quantizer of that kind
+    accepts (building it raises ValueError where it does not), quantizer_kmeans, and fsq."""
+    import vqbench
+    from vqbench.nn import ESTIMATORS
+
+    layers = {"rvq": vqbench.RVQ, "pvq": vqbench.PVQ, "avq": vqbench.AVQ}
+    out = {"fsq"} | {f"{q}_kmeans" for q in layers}
+    for q, cls in layers.items():
+        for name in ESTIMATORS:
+            try:
+                cls(16, num_codebooks=4, codebook_size=256, estimator=name)
+            except ValueError:
+                continue
+            out.add(f"{q}_{name}")
+    return out
+
+
 def test_presets_list_every_method_that_applies_and_no_other():
-    assert [len(tasks.jobs(t)) for t in ("toy", "ann", "vqvae")] == [23 * 2 * 3, 22 * 3, 23 * 2 * 3]
     methods = tasks.sweep_values("toy", "bench_method")
-    assert "pvq_sf_diveq" in methods and "rvq_sf_diveq" not in methods and "avq_sf_diveq" not in methods
+    assert set(methods) == _methods_that_apply() and len(methods) == len(set(methods))
+    assert "rvq_sf_diveq" in methods and "avq_sf_diveq" not in methods
+    n = len(methods)
+    assert [len(tasks.jobs(t)) for t in ("toy", "ann", "vqvae")] == [n * 2 * 3, (n - 1) * 3, n * 2 * 3]
     assert "fsq" not in tasks.sweep_values("ann", "bench_method")
     assert tasks.sweep_values("toy", "seed") == ("0", "1", "2")
     assert tasks.rates("vqvae") == ("3", "6") and tasks.rates("ann") == ("",)
@@ -97,15 +117,15 @@ def test_page_cells_are_exact_means_and_sample_sds_and_missing_cells_are_counted
 
 
 def test_one_chunk_of_the_toy_preset_end_to_end(tmp_path):
-    """Chunk 1/69 of the toy preset's 138 jobs (jobs 0 and 69: RVQ+NSVQ at 12 bits, seed 0; PVQ+SF-DiVeQ at
-    24 bits, seed 1) at a tiny size, through `run` (ledger restore, sweep, ledger save), then the page."""
+    """Chunk 1/72 of the toy preset's 144 jobs (jobs 0 and 72: RVQ+NSVQ at 12 bits, seed 0; PVQ+SF-DiVeQ at
+    12 bits, seed 1) at a tiny size, through `run` (ledger restore, sweep, ledger save), then the page."""
     sweeps, ledger, out = tmp_path / "sweeps", tmp_path / "ledger", tmp_path / "page" / "estimators.md"
     small = ["optimizer.steps=5", "dataset.num_train=512", "dataset.num_test=256"]
-    cmd = [sys.executable, str(SCRIPT), "run", "--task", "toy", "--only", "ours", "--chunk", "1/69",
+    cmd = [sys.executable, str(SCRIPT), "run", "--task", "toy", "--only", "ours", "--chunk", "1/72",
            "--sweeps", str(sweeps), "--ledger", str(ledger), "--", *small]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert sorted(p.parent.name for p in (ledger / "estimators-toy").glob("*/metrics.json")) == ["0", "69"]
+    assert sorted(p.parent.name for p in (ledger / "estimators-toy").glob("*/metrics.json")) == ["0", "72"]
     done = subprocess.run([sys.executable, str(SCRIPT), "page", str(ledger / "estimators-toy"), "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
