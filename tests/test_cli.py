@@ -1,7 +1,11 @@
 """The Hydra CLI: composition, validation errors, metrics.json, multirun, packaging."""
 
+import dataclasses
+import importlib
+import inspect
 import json
 import os
+import pkgutil
 import re
 import stat
 import subprocess
@@ -13,7 +17,7 @@ from hydra import compose, initialize_config_module
 
 from vqbench.run import cli
 from vqbench.run.config import ConfigError
-from vqbench.run.schema import option_defaults, to_plain
+from vqbench.run.schema import GROUP_OPTIONS, option_defaults, to_plain
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["dataset.num_train=2048", "dataset.num_test=512", "dataset.dim=16", "progress=false"]
@@ -67,7 +71,7 @@ def test_invalid_settings_fail_before_work(tmp_path, overrides, message):
          "quantizer.bits_per_codebook: Value 'abc' of type 'str' could not be converted to Integer"),
         (["device=tpu"], "device: Invalid value 'tpu', expected one of [auto, cpu, cuda]"),
         (["dataset.kind=laplacian"], "dataset.kind: Invalid value 'laplacian', expected one of [correlated, uncorrelated, lowrank]"),
-        (["optimizer=kmeans", "optimizer.momentum=5"], "unknown option 'optimizer.momentum' (known: name, lloyd_iterations,"),
+        (["optimizer=kmeans", "optimizer.momentum=5"], "unknown option 'optimizer.momentum' (known: name, steps, lloyd_iterations, alternations,"),
         (["quantizer.colour=red"], "unknown option 'quantizer.colour'"),
         (["+verbose=1"], "unknown option 'verbose' (user keys go under tags"),
         (["quantizer=zzz"], "Could not find 'quantizer/zzz' (options: avq, fsq, pvq, rvq, vq)"),
@@ -112,6 +116,69 @@ def test_schema_is_the_one_source_of_defaults():
     ann = to_plain(composed("experiment=ann", "quantizer=avq"))
     assert (ann["quantizer"]["num_codebooks"], ann["quantizer"]["bits_per_codebook"], ann["quantizer"]["beam_width"]) \
         == (8, 8, 64)
+
+
+def _schema_classes(*sections: type) -> set[type]:
+    """The schema dataclasses `sections`, their nested sections and their dataclass bases."""
+    found: set[type] = set()
+    for section in sections:
+        found |= {base for base in section.__mro__ if dataclasses.is_dataclass(base)}
+        found |= _schema_classes(*(f.default_factory for f in dataclasses.fields(section)
+                                   if dataclasses.is_dataclass(f.default_factory)))
+    return found
+
+
+def _schema_keys(*sections: type) -> set[str]:
+    """The keys the schema dataclasses `sections` declare, nested sections included (not ``name``)."""
+    return {f.name for cls in _schema_classes(*sections) for f in dataclasses.fields(cls)} - {"name"}
+
+
+def _signature_defaults(package: str):
+    """(where, parameter, default) of every function, method and class constructor defined in
+    `package`'s modules; the schema's own dataclasses are left out."""
+    schema_classes = _schema_classes(*(cls for opts in GROUP_OPTIONS.values() for cls in opts.values()))
+    root = importlib.import_module(package)
+    modules = [root] + [importlib.import_module(m.name) for m in pkgutil.walk_packages(getattr(root, "__path__", []),
+                                                                                       package + ".")]
+    for module in modules:
+        for name, obj in vars(module).items():
+            if getattr(obj, "__module__", None) != module.__name__ or obj in schema_classes:
+                continue
+            found = [(name, obj)] if inspect.isfunction(obj) else []
+            if inspect.isclass(obj):
+                found += [(f"{name}.{k}", getattr(v, "__func__", v)) for k, v in vars(obj).items()
+                          if inspect.isfunction(getattr(v, "__func__", v))]
+                if dataclasses.is_dataclass(obj):
+                    found.append((name, obj))
+            for where, fn in found:
+                for p in inspect.signature(fn).parameters.values():
+                    if p.default is not inspect.Parameter.empty:
+                        yield f"{module.__name__}.{where}", p.name, p.default
+
+
+# VQ(dim, bits_per_codebook, num_codebooks=1): one codebook is the only value VQ takes (the layers rely on it)
+NOT_DEFAULTS = {("vqbench.quantizers.vq.VQ.__init__", "num_codebooks")}
+
+
+def test_configured_settings_have_no_defaults_outside_the_schema():
+    """A configured setting's default is the schema's alone: no function, method or dataclass of
+    the modules that read a section gives one of its keys a default of its own (None, "not
+    given", is no value). The library layers (vqbench.nn) keep their documented defaults."""
+    import vqbench.training  # noqa: F401  (registers the optimizers' sections)
+    from vqbench.run.schema import ToyDataset, VQBenchConfig
+
+    top = {f.name for f in dataclasses.fields(VQBenchConfig)}
+    scopes = {
+        "vqbench.training": _schema_keys(*GROUP_OPTIONS["optimizer"].values()),
+        "vqbench.quantizers": _schema_keys(*GROUP_OPTIONS["quantizer"].values()),
+        "vqbench.data.toy": _schema_keys(ToyDataset) | {"seed"},
+    }
+    assert {"beta", "ema_decay", "temperature", "noise_std", "steps", "lloyd_iterations"} <= scopes["vqbench.training"]
+    assert "seed" in top and {"rho", "mixing_seed", "rank"} <= scopes["vqbench.data.toy"]
+    offending = sorted(f"{where}({key}={default!r})" for package, keys in scopes.items()
+                       for where, key, default in _signature_defaults(package)
+                       if key in keys and default is not None and (where, key) not in NOT_DEFAULTS)
+    assert offending == []
 
 
 def test_run_writes_metrics_json_and_prints_a_row(tmp_path):

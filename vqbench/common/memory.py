@@ -3,7 +3,8 @@ refuses a run this machine cannot hold (``dataset.dim=1e9`` ends in one line wit
 estimate, not in an allocation traceback after minutes of work).
 
 Each experiment's ``estimate_memory(cfg, ...)`` lists its largest allocations as terms
-``{"key=value": bytes}``; :func:`refuse_if_too_big` compares their sum with the machine's
+``{"key=value": bytes}`` (the quantizer's own come from its class, ``Quantizer.memory_terms``,
+built from the helpers here); :func:`refuse_if_too_big` compares their sum with the machine's
 physical memory and names the term that dominates. The estimates are deliberately rough
 (the large arrays only, float32 = 4 bytes, float64 = 8); they exist to catch values that are
 orders of magnitude off, so the limit is the whole physical memory, not what is free now.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from .checks import ConfigError
 
@@ -37,20 +37,28 @@ def human(nbytes: float) -> str:
     raise AssertionError  # unreachable
 
 
-def quantizer_terms(q: Mapping[str, Any], dim: int, batch: int | None) -> dict[str, float]:
-    """Codebooks (with Adam's copies), AVQ's cross-product table and beam tables, and the
-    distance matrix of a training batch, keyed by the setting that drives each."""
-    M, K = int(q["num_codebooks"]), 1 << int(q["bits_per_codebook"])
-    codeword_dim = dim // M if q["name"] == "pvq" and M <= dim else dim
-    terms = {f"quantizer.num_codebooks={M}": float(M) * K * codeword_dim * F32 * ADAM_COPIES}
-    if q["name"] == "avq":
-        terms[f"quantizer.num_codebooks={M}"] += float(M * K) ** 2 * F32  # <c, c'> for every pair
-        W = int(q["beam_width"])
-        threads = os.cpu_count() or 1
-        terms[f"quantizer.beam_width={W}"] = float(W) * M * K * F32 * 2 * threads  # a beam's tables, per thread
-    if batch is not None:  # the batch's distances to every codeword: named by the larger of the two
-        key = f"optimizer.batch_size={batch}" if batch / 256 >= M / 4 else f"quantizer.num_codebooks={M}"
-        terms[key] = terms.get(key, 0.0) + float(batch) * (M * K + 4 * dim) * F32
+def codebook_terms(num_codebooks: int, codebook_size: int, codeword_dim: int) -> dict[str, float]:
+    """M codebooks of K codewords of `codeword_dim` floats, with Adam's copies, keyed by
+    ``quantizer.num_codebooks`` (the start of every quantizer's ``memory_terms``)."""
+    M = int(num_codebooks)
+    return {f"quantizer.num_codebooks={M}": float(M) * int(codebook_size) * int(codeword_dim) * F32 * ADAM_COPIES}
+
+
+def batch_distance_terms(num_codebooks: int, codebook_size: int, dim: int, batch: int | None) -> dict[str, float]:
+    """The distances of a training batch to every codeword (and its few dim-sized copies), keyed
+    by the larger driver of the two: ``optimizer.batch_size`` or ``quantizer.num_codebooks``;
+    nothing for a fit without batches (`batch` None)."""
+    if batch is None:
+        return {}
+    M, K = int(num_codebooks), int(codebook_size)
+    key = f"optimizer.batch_size={batch}" if batch / 256 >= M / 4 else f"quantizer.num_codebooks={M}"
+    return {key: float(batch) * (M * K + 4 * dim) * F32}
+
+
+def add_terms(terms: dict[str, float], more: Mapping[str, float]) -> dict[str, float]:
+    """Add the terms `more` into `terms` (summing those of the same key); returns `terms`."""
+    for key, nbytes in more.items():
+        terms[key] = terms.get(key, 0.0) + nbytes
     return terms
 
 

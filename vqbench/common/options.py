@@ -1,6 +1,6 @@
 """Config vocabulary shared by every layer: the enums of the schema and the options that
-lower layers register themselves (the optimizer registry), kept torch-free, Hydra-free and below
-`vqbench.run.schema`, which assembles the whole schema from them."""
+lower layers register themselves (the quantizer and optimizer registries), kept torch-free,
+Hydra-free and below `vqbench.run.schema`, which assembles the whole schema from them."""
 
 from __future__ import annotations
 
@@ -44,15 +44,16 @@ class Search(str, Enum):
     faiss = "faiss"  # a faiss lookup-table index of our codebooks + codes (same distances)
 
 
-# Options registered from below the schema (group -> name -> config dataclass).
-REGISTERED: dict[str, dict[str, type]] = {"optimizer": {}}
+# Options registered from below the schema (group -> name -> config dataclass): the quantizers'
+# and the optimizers' registries declare theirs here.
+REGISTERED: dict[str, dict[str, type]] = {"quantizer": {}, "optimizer": {}}
 
 
 def add_option(group: str, name: str, node: type | None) -> None:
     """Add (None: remove) option `name` of `group`, a config dataclass, to the schema; the
-    optimizer registry declares its options this way. Hydra's ConfigStore gets it now if Hydra
-    is loaded, else when the schema registers (``vqbench.run.schema.register``): the library
-    layers import no Hydra."""
+    quantizer and optimizer registries declare their options this way. Hydra's ConfigStore gets
+    it now if Hydra is loaded, else when the schema registers (``vqbench.run.schema.register``):
+    the library layers import no Hydra."""
     if node is None:
         REGISTERED[group].pop(name, None)
     else:

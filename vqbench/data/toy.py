@@ -22,7 +22,7 @@ import torch
 from ..common.options import ToyKind
 
 
-def mixing_matrix(dim: int, rank: int, seed: int = 0) -> np.ndarray:
+def mixing_matrix(dim: int, rank: int, seed: int) -> np.ndarray:
     """The rank x dim matrix A (float64), normalised to trace(A^T A) = dim."""
     if not 1 <= rank <= dim:
         raise ValueError(f"need 1 <= rank <= dim, got rank={rank}, dim={dim}")
@@ -30,8 +30,10 @@ def mixing_matrix(dim: int, rank: int, seed: int = 0) -> np.ndarray:
     return a * np.sqrt(dim / np.sum(a * a))
 
 
-def toy_mixing(kind: str, dim: int, rho: float = 0.9, rank: int | None = None, mixing_seed: int = 0) -> np.ndarray:
-    """The matrix A [r, dim] (float64) of x = z A for the source `kind`."""
+def toy_mixing(kind: str, dim: int, rho: float, rank: int | None = None, mixing_seed: int | None = None) -> np.ndarray:
+    """The matrix A [r, dim] (float64) of x = z A for the source `kind`: `rho` is read by
+    ``correlated`` only, `rank` and `mixing_seed` (required there) by ``lowrank`` only. Their
+    defaults are the schema's (vqbench.run.schema.ToyDataset)."""
     if kind not in {k.value for k in ToyKind}:
         raise ValueError(f"dataset.kind must be one of {[k.value for k in ToyKind]}, got {kind!r}")
     if dim < 1:
@@ -41,6 +43,8 @@ def toy_mixing(kind: str, dim: int, rho: float = 0.9, rank: int | None = None, m
     if kind == ToyKind.lowrank.value:
         if rank is None or not 1 <= rank <= dim:
             raise ValueError(f"dataset.rank must be in 1..dataset.dim={dim} for kind=lowrank, got {rank}")
+        if mixing_seed is None:
+            raise ValueError("dataset.mixing_seed must be given for kind=lowrank (the seed of the source's matrix A)")
         return mixing_matrix(dim, rank, mixing_seed)
     if not -1.0 < rho < 1.0:
         raise ValueError(f"dataset.rho must lie in (-1, 1) for a valid covariance, got {rho}")
@@ -49,7 +53,8 @@ def toy_mixing(kind: str, dim: int, rho: float = 0.9, rank: int | None = None, m
     return np.linalg.cholesky(cov).T
 
 
-def toy_covariance(kind: str, dim: int, rho: float = 0.9, rank: int | None = None, mixing_seed: int = 0) -> np.ndarray:
+def toy_covariance(kind: str, dim: int, rho: float, rank: int | None = None, mixing_seed: int | None = None) -> np.ndarray:
+    """The source covariance A^T A [dim, dim] (float64); arguments as :func:`toy_mixing`."""
     a = toy_mixing(kind, dim, rho, rank, mixing_seed)
     return a.T @ a
 
@@ -59,7 +64,7 @@ class ToyData:
     train: torch.Tensor  # [num_train, dim] float32
     test: torch.Tensor  # [num_test, dim] float32
     mixing: np.ndarray  # [r, dim] float64: A of x = z A, the source
-    seed: int = 0
+    seed: int  # the run's seed: train and test were drawn from its first two streams, batches() uses the third
 
     @property
     def covariance(self) -> np.ndarray:
@@ -88,7 +93,9 @@ class ToyData:
 
 
 def make_toy_data(kind: str, dim: int, rho: float, num_train: int, num_test: int, seed: int,
-                  rank: int | None = None, mixing_seed: int = 0) -> ToyData:
+                  rank: int | None = None, mixing_seed: int | None = None) -> ToyData:
+    """`num_train` and `num_test` vectors of the source (:func:`toy_mixing`'s arguments) from the
+    run's `seed`."""
     a = toy_mixing(kind, dim, rho, rank, mixing_seed)
     train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
 

@@ -25,14 +25,13 @@ from ..ann.search import knn, recall_at, recall_ts
 from ..common.atomic import atomic_path
 from ..common.checks import ConfigError, check_positive, check_seed
 from ..common.errors import write_failed
-from ..common.memory import F32, quantizer_terms, refuse_if_too_big
+from ..common.memory import F32, refuse_if_too_big
 from ..common.options import Search
 from ..common.progress import progress as progress_bar
 from ..data.sift import ANNDataset, ann_files, load_dataset
 from ..metrics.vectors import code_statistics
-from ..quantizers import build_quantizer, check_quantizer_fits
-from ..training import fit
-from ..training.kmeans_ema import check_kmeans_rows
+from ..quantizers import build_quantizer, check_quantizer_fits, quantizer_terms
+from ..training import fit, optimizer_spec
 from .complexity import complexity_metrics
 from .curves import StepCurve
 
@@ -89,7 +88,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     ds = open_dataset(cfg)
     check_quantizer_fits(cfg, ds.dim, f"dataset {d['name']}")
     if not e["baselines_only"]:
-        check_kmeans_rows(cfg, training_size(ds), ds.source("learn"))
+        optimizer_spec(cfg["optimizer"]).check_data(cfg, training_size(ds), ds.source("learn"))
     refuse_if_too_big(estimate_memory(cfg, ds))
     if "pq" in baselines or "opq" in baselines:
         M = int(cfg["quantizer"]["num_codebooks"])
@@ -120,7 +119,7 @@ def estimate_memory(cfg: Mapping[str, Any], ds: ANNDataset) -> dict[str, float]:
     terms = {f"{key}={n}" if key.startswith("dataset.") else key: float(n) * ds.dim * F32,
              f"experiment.search_k={e['search_k']}": float(ds.nq) * min(int(e["search_k"]), ds.nb) * 12,
              f"experiment.chunk_size={e['chunk_size']}": float(min(int(e["chunk_size"]), ds.nb)) * ds.dim * F32 * 3}
-    batch = int(o["batch_size"]) if o["name"] != "kmeans" else None
+    batch = int(o["batch_size"]) if optimizer_spec(o).gradient else None
     for k, nbytes in quantizer_terms(q, ds.dim, batch).items():
         terms[k] = terms.get(k, 0.0) + nbytes
     return terms

@@ -10,13 +10,12 @@ from typing import Any
 import torch
 
 from ..common.checks import ConfigError, check_positive, check_range, check_seed
-from ..common.memory import F32, F64, quantizer_terms, refuse_if_too_big
+from ..common.memory import F32, F64, refuse_if_too_big
 from ..data.toy import make_toy_data
 from ..metrics.rate_distortion import gap_db, gaussian_rd_distortion
 from ..metrics.vectors import code_statistics, reconstruction_error, snr_db
-from ..quantizers import build_quantizer, check_quantizer_fits
+from ..quantizers import build_quantizer, check_quantizer_fits, quantizer_terms
 from ..training import fit, gradient_optimizers, optimizer_spec
-from ..training.kmeans_ema import check_kmeans_rows
 from .complexity import complexity_metrics
 from .curves import StepCurve
 
@@ -32,7 +31,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         check_range("dataset.rank", d["rank"], 1, int(d["dim"]))
         check_seed("dataset.mixing_seed", d["mixing_seed"])
     check_quantizer_fits(cfg, int(d["dim"]), "dataset.dim")
-    check_kmeans_rows(cfg, int(d["num_train"]), f"dataset.num_train={d['num_train']}")
+    optimizer_spec(cfg["optimizer"]).check_data(cfg, int(d["num_train"]), f"dataset.num_train={d['num_train']}")
     refuse_if_too_big(estimate_memory(cfg))
     if d["fresh_batches"] and not optimizer_spec(cfg["optimizer"]).gradient:
         raise ConfigError(f"dataset.fresh_batches=true needs a gradient optimizer ({' or '.join(gradient_optimizers())}); "
@@ -57,7 +56,7 @@ def estimate_memory(cfg: Mapping[str, Any]) -> dict[str, float]:
         # the source: a Toeplitz covariance and its Cholesky factor (dim^2), or the rank x dim matrix
         f"dataset.dim={dim}": float(dim) * r * F64 * (4 if d["kind"] == "correlated" else 1),
     }
-    batch = int(o["batch_size"]) if o["name"] != "kmeans" else None
+    batch = int(o["batch_size"]) if optimizer_spec(o).gradient else None  # a classical fit draws no batches
     for key, nbytes in quantizer_terms(cfg["quantizer"], dim, batch).items():
         terms[key] = terms.get(key, 0.0) + nbytes
     return terms

@@ -34,13 +34,13 @@ import torch
 
 from ..common.atomic import write_json_atomic
 from ..common.checks import ConfigError, check_positive, check_range
-from ..common.memory import ADAM_COPIES, F32, quantizer_terms, refuse_if_too_big
+from ..common.memory import ADAM_COPIES, F32, refuse_if_too_big
 from ..common.provenance import data_record
 from ..data.cifar import ImageSplits, image_files, load_images
 from ..data.download import DownloadError
 from ..metrics.complexity import encode_ops
 from ..models.vqvae import MAX_DOWNSAMPLES, Decoder, Encoder, check_image_shape
-from ..quantizers import check_quantizer_fits
+from ..quantizers import check_quantizer_fits, quantizer_terms
 from .complexity import complexity_metrics
 from .curves import write_epoch_curves
 from .vqvae_eval import evaluate, grid_indices, save_grid, to_unit  # noqa: F401 (to_unit: API)
@@ -69,6 +69,17 @@ def validate(cfg: Mapping[str, Any]) -> None:
     refuse_if_too_big(estimate_memory(cfg))
 
 
+# CIFAR-10's splits: the most images a run decodes for each (an image folder is counted the same)
+SPLIT_IMAGES = {"max_train": 50_000, "max_test": 10_000}
+
+
+def held_images(d: Mapping[str, Any]) -> int:
+    """Images the run holds decoded: each split's cap (dataset.max_train, max_test; null: the
+    whole split), CIFAR-10's 60,000 at most."""
+    held = sum(n if d.get(key) is None else int(d[key]) for key, n in SPLIT_IMAGES.items())
+    return min(held, sum(SPLIT_IMAGES.values()))
+
+
 def estimate_memory(cfg: Mapping[str, Any], height: int = 32, width: int = 32) -> dict[str, float]:
     """The run's large allocations (bytes) by the setting that drives each (vqbench.common.memory):
     the network's weights with Adam's copies (counted exactly on the meta device, nothing
@@ -83,7 +94,7 @@ def estimate_memory(cfg: Mapping[str, Any], height: int = 32, width: int = 32) -
     pixels = height * width
     per_image = (h * pixels / 4 * (2 * blocks + 2 * down + 4) * 2 + 3 * pixels * 4) * F32  # encoder + decoder
     batch, eval_batch = int(o["batch_size"]), int(e["eval_batch_size"])
-    images = min(int(d.get("max_train") or 50_000) + int(d.get("max_test") or 10_000), 60_000)
+    images = held_images(d)
     grid = max(1, height >> down) * max(1, width >> down)
     def driver(key: str, n: int, default: int) -> str:  # activations grow with both: name the larger
         return f"{key}={n}" if n / default >= h / 128 else f"experiment.model.hidden_channels={h}"

@@ -44,10 +44,10 @@ searches where ours counts all M.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from math import comb
 from typing import Any
-
-QUANTIZERS = ("avq", "rvq", "pvq")
 
 # figure -> (dim, num_codebooks, beam width, beam clipped to K?) reproducing the published values
 PUBLISHED_SETTINGS: dict[str, dict[str, object]] = {
@@ -71,25 +71,17 @@ def _distance_ops(num_codewords: int, dim: float) -> float:
     return num_codewords * (3 * dim - 1)
 
 
-def paper_ops(quantizer_name: str, num_codebooks: int, bits_per_codebook: int, dim: int,
-              beam_width: int | None = None) -> float:
-    """Weighted operations per encoded vector, counted as the paper's calculator counts them."""
-    M, D = int(num_codebooks), int(dim)
-    if quantizer_name not in QUANTIZERS:
-        raise ValueError(f"the paper's complexity convention covers {', '.join(QUANTIZERS)}, got {quantizer_name!r}")
-    if M < 1 or D < 1 or not 1 <= int(bits_per_codebook) <= 30:
-        raise ValueError(f"need num_codebooks >= 1, dim >= 1, bits_per_codebook in 1..30; got "
-                         f"num_codebooks={num_codebooks}, dim={dim}, bits_per_codebook={bits_per_codebook}")
-    K = 2 ** int(bits_per_codebook)
-    if quantizer_name == "rvq":
-        stages = M - 1  # the calculator's stage loop runs over 1..M-1
-        return stages * (_distance_ops(K, D) + _argmin_ops(K) + D) + max(stages - 1, 0) * D + stages * D
-    if quantizer_name == "pvq":
-        d = D / M
-        return 2 * D + (M - 1) * (_distance_ops(K, d) + _argmin_ops(K) + d)
-    if beam_width is None or int(beam_width) < 1:
-        raise ValueError(f"avq needs beam_width >= 1, got {beam_width!r}")
-    W = int(beam_width)
+def _rvq_ops(M: int, K: int, D: int, W: int | None) -> float:
+    stages = M - 1  # the calculator's stage loop runs over 1..M-1
+    return stages * (_distance_ops(K, D) + _argmin_ops(K) + D) + max(stages - 1, 0) * D + stages * D
+
+
+def _pvq_ops(M: int, K: int, D: int, W: int | None) -> float:
+    d = D / M
+    return 2 * D + (M - 1) * (_distance_ops(K, d) + _argmin_ops(K) + d)
+
+
+def _avq_ops(M: int, K: int, D: int, W: int | None) -> float:
     ops = _distance_ops(M * K, D) + _select_ops(M * K, W) + W
     for i in range(1, M):
         ops += 2 * i * W * D  # rebuild each beam's sum of i codewords: moves + adds
@@ -99,7 +91,41 @@ def paper_ops(quantizer_name: str, num_codebooks: int, bits_per_codebook: int, d
         ops += W * W * i * D  # candidate reconstructions
         ops += W * W * 3 * D  # their MSE: (2D - 1) adds + (D + 1) muls each
         ops += _argmin_ops(W * W) if i == M - 1 else _select_ops(W * W, W) + W
-    return float(ops)
+    return ops
+
+
+@dataclass(frozen=True)
+class PaperCount:
+    """The calculator's count for one quantizer: ``ops(M, K, D, W)`` weighted operations per
+    vector, and whether it searches a beam (then W, the beam width, is required)."""
+
+    ops: Callable[[int, int, int, int | None], float]
+    beam: bool = False
+
+
+# The quantizers the paper's calculator covers, by name; any other (VQ, FSQ, a registered one)
+# has no paper count.
+PAPER_COUNTS: dict[str, PaperCount] = {"avq": PaperCount(_avq_ops, beam=True), "rvq": PaperCount(_rvq_ops),
+                                       "pvq": PaperCount(_pvq_ops)}
+QUANTIZERS = tuple(PAPER_COUNTS)
+
+
+def paper_ops(quantizer_name: str, num_codebooks: int, bits_per_codebook: int, dim: int,
+              beam_width: int | None = None) -> float:
+    """Weighted operations per encoded vector, counted as the paper's calculator counts them."""
+    M, D = int(num_codebooks), int(dim)
+    if quantizer_name not in PAPER_COUNTS:
+        raise ValueError(f"the paper's complexity convention covers {', '.join(QUANTIZERS)}, got {quantizer_name!r}")
+    if M < 1 or D < 1 or not 1 <= int(bits_per_codebook) <= 30:
+        raise ValueError(f"need num_codebooks >= 1, dim >= 1, bits_per_codebook in 1..30; got "
+                         f"num_codebooks={num_codebooks}, dim={dim}, bits_per_codebook={bits_per_codebook}")
+    count = PAPER_COUNTS[quantizer_name]
+    W = None
+    if count.beam:
+        if beam_width is None or int(beam_width) < 1:
+            raise ValueError(f"{quantizer_name} needs beam_width >= 1, got {beam_width!r}")
+        W = int(beam_width)
+    return float(count.ops(M, 2 ** int(bits_per_codebook), D, W))
 
 
 def paper_wmops(quantizer_name: str, num_codebooks: int, bits_per_codebook: int, dim: int,
@@ -128,14 +154,15 @@ def published_setting(figure_name: str, quantizer_name: str, bits: int) -> dict[
         raise ValueError(f"{figure_name}: {bits} bits is not a multiple of the paper's {M} codebooks")
     k = bits // M
     beam = None
-    if quantizer_name == "avq":
+    if quantizer_name in PAPER_COUNTS and PAPER_COUNTS[quantizer_name].beam:
         beam = min(int(s["beam_width"]), 2**k) if s["clip_beam_to_codebook_size"] else int(s["beam_width"])
     return {"num_codebooks": M, "bits_per_codebook": k, "dim": int(s["dim"]), "beam_width": beam}
 
 
 def paper_wmops_of(quantizer: Any) -> float | None:
     """`paper_wmops` of a built quantizer; None for one the paper's calculator does not cover (VQ)."""
-    if quantizer.name not in QUANTIZERS:
+    count = PAPER_COUNTS.get(quantizer.name)
+    if count is None:
         return None
     return paper_wmops(quantizer.name, quantizer.num_codebooks, quantizer.bits_per_codebook, quantizer.dim,
-                       getattr(quantizer, "beam_width", None) if quantizer.name == "avq" else None)
+                       getattr(quantizer, "beam_width", None) if count.beam else None)

@@ -25,6 +25,7 @@ the top-k). ``engine="auto"`` takes numba for CPU codebooks, torch otherwise.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from ..common.checks import ConfigError
+from ..common.memory import F32
 from ..metrics.complexity import ADD, COMPARE, MAC, MOVE, topk_ops
 from .base import ENCODE_BUDGET_ELEMENTS, Quantizer, QuantizerConfig, additive_ema_targets, init_residuals_from_data
 from .kmeans import alternate_least_squares, fit_residual_kmeans
@@ -52,6 +54,7 @@ class AVQ(Quantizer):
     name = "avq"
     Config = AVQConfig
     faiss_export = "residual"
+    classical_fit = "faiss k-means, AVQ alternations by the compiled CPU beam search"
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, beam_width: int,
                  engine: str = "auto"):
@@ -202,6 +205,16 @@ class AVQ(Quantizer):
     @classmethod
     def from_config(cls, qcfg: Mapping[str, Any], dim: int) -> "AVQ":
         return cls(dim, int(qcfg["num_codebooks"]), int(qcfg["bits_per_codebook"]), int(qcfg["beam_width"]))
+
+    @classmethod
+    def memory_terms(cls, qcfg: Mapping[str, Any], dim: int) -> dict[str, float]:
+        """The codebooks (with Adam's copies) and their cross-product table <c, c'> for every pair
+        of codewords, and the compiled beam search's tables (a beam's, per thread)."""
+        M, K, W = int(qcfg["num_codebooks"]), 1 << int(qcfg["bits_per_codebook"]), int(qcfg["beam_width"])
+        terms = super().memory_terms(qcfg, dim)
+        terms[f"quantizer.num_codebooks={M}"] += float(M * K) ** 2 * F32
+        terms[f"quantizer.beam_width={W}"] = float(W) * M * K * F32 * 2 * (os.cpu_count() or 1)
+        return terms
 
     def encode_ops(self) -> int:
         """The beam search above, step by step: root table, top-k selections, set-hash

@@ -2,12 +2,15 @@
 
 A quantizer holds its codebooks as one parameter of shape [M, K, d]. Everything that depends
 on which quantizer it is lives with its class, so a new quantizer is one module (plus one
-line in ``QUANTIZERS``):
+line in ``BUILTIN_QUANTIZERS``, or ``register_quantizer(cls)`` from outside the package):
 
 * ``Config``                    its config schema (a dataclass registered as ``quantizer=<name>``);
 * ``check_config(qcfg, dim)``   its own setting checks (one-line ConfigErrors);
 * ``encode`` / ``decode``       hard encoding and decoding;
 * ``encode_ops()``              weighted operations per encoded vector (complexity.py's weights);
+* ``memory_terms(qcfg, dim)``   its large allocations, estimated from its settings before any
+                                work (vqbench.common.memory);
+* ``classical_fit``             what its classical fit runs on the CPU (the ``kmeans`` optimizer's log);
 * ``fit_kmeans(x, ...)``        its classical fit (the ``kmeans`` optimizer);
 * ``init_from_data(data, g)``   its data-dependent initialisation (``optimizer.init=data``);
 * ``ema_targets(x, codes)``     what each codebook should reproduce (EMA updates in a VQ-VAE);
@@ -35,6 +38,7 @@ import torch
 from torch import nn
 
 from ..common.checks import ConfigError, check_positive, check_range
+from ..common.memory import codebook_terms
 from ..common.options import MISSING
 from ..common.progress import progress as progress_bar
 from .argmin import argmin_rows
@@ -60,6 +64,7 @@ class Quantizer(nn.Module):
     Config: type = QuantizerConfig
     faiss_export: str | None = None  # "pq", "residual" or None: see the module docstring
     greedy_stages: bool = False  # codes chosen stage by stage, each nearest to the residual before (RVQ)
+    classical_fit: str = "faiss k-means"  # what fit_kmeans runs on the CPU
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, codeword_dim: int):
         super().__init__()
@@ -86,6 +91,13 @@ class Quantizer(nn.Module):
     def from_config(cls, qcfg: Mapping[str, Any], dim: int) -> "Quantizer":
         """The quantizer a `quantizer` config section describes, for `dim`-dimensional data."""
         return cls(dim, num_codebooks=int(qcfg["num_codebooks"]), bits_per_codebook=int(qcfg["bits_per_codebook"]))
+
+    @classmethod
+    def memory_terms(cls, qcfg: Mapping[str, Any], dim: int) -> dict[str, float]:
+        """Bytes of its large allocations for a `quantizer` section on `dim`-dimensional data, keyed
+        by the setting that drives each (vqbench.common.memory): the codebooks of full-dimension
+        codewords with Adam's copies. Subclasses with other codewords or tables override it."""
+        return codebook_terms(int(qcfg["num_codebooks"]), 1 << int(qcfg["bits_per_codebook"]), dim)
 
     # ------------------------------------------------------------------ sizes
     @property

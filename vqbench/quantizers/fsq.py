@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..common.checks import ConfigError, check_positive, check_range
+from ..common.memory import codebook_terms
 from ..metrics.complexity import ADD, MAC, MOVE, MUL
 from .base import QuantizerConfig
 
@@ -186,6 +187,13 @@ class FSQQuantizer(nn.Module):
     def from_config(cls, qcfg: Mapping[str, Any], dim: int) -> "FSQQuantizer":
         """The FSQ quantizer a ``quantizer=fsq`` section describes, for `dim`-dimensional data."""
         return cls(dim, cls.levels_of(qcfg))
+
+    @classmethod
+    def memory_terms(cls, qcfg: Mapping[str, Any], dim: int) -> dict[str, float]:
+        """Counted like the codebooks of a quantizer of the same num_codebooks and bits_per_codebook
+        (its projections, 2 D d weights, are smaller for the level tables' d; a rough size, as
+        every estimate in vqbench.common.memory)."""
+        return codebook_terms(int(qcfg["num_codebooks"]), 1 << int(qcfg["bits_per_codebook"]), dim)
 
     @property
     def bits(self) -> float:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..common.checks import ConfigError
+from ..common.memory import codebook_terms
 from ..metrics.complexity import nearest_codeword_ops
 from .argmin import argmin_rows
 from .base import Quantizer, QuantizerConfig, init_subspaces_from_data
@@ -41,6 +42,12 @@ class PVQ(Quantizer):
             source = "" if dim_source == "data dimension" else f" ({dim_source})"
             raise ConfigError(f"quantizer=pvq: data dimension {dim}{source} is not divisible by "
                               f"quantizer.num_codebooks={M}")
+
+    @classmethod
+    def memory_terms(cls, qcfg: Mapping[str, Any], dim: int) -> dict[str, float]:
+        """The codebooks of dim / M-dimensional sub-codewords, with Adam's copies."""
+        M = int(qcfg["num_codebooks"])
+        return codebook_terms(M, 1 << int(qcfg["bits_per_codebook"]), dim // M if M <= dim else dim)
 
     @property
     def independent_parts(self) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..common.checks import ConfigError
+from ..common.memory import codebook_terms
 from .base import QuantizerConfig, nearest_codeword
 from .pvq import PVQ
 
@@ -38,6 +39,11 @@ class VQ(PVQ):
         if qcfg["num_codebooks"] != 1:
             raise ConfigError(f"quantizer=vq uses one codebook: quantizer.num_codebooks must be 1, "
                               f"got {qcfg['num_codebooks']}")
+
+    @classmethod
+    def memory_terms(cls, qcfg: Mapping[str, Any], dim: int) -> dict[str, float]:
+        """Its codebook of full-dimension codewords, with Adam's copies."""
+        return codebook_terms(int(qcfg["num_codebooks"]), 1 << int(qcfg["bits_per_codebook"]), dim)
 
     def _prepare_encode(self) -> None:
         self._sq_norms = self.codebooks.detach()[0].pow(2).sum(1)  # [K], once per encode call

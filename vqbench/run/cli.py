@@ -30,6 +30,7 @@ from ..common.malloc import keep_freed_memory
 from ..common.provenance import code_version, data_record
 from ..common.threads import set_threads
 from ..experiments import experiment_module
+from ..training import optimizer_spec
 from . import attempts, logfile, rundir
 from .config import ConfigError, check_schema, composition_error_line, validate
 from .results import FAILED_FILE, METRICS_FILE, environment, format_table, non_finite
@@ -77,7 +78,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     bad = non_finite(record["metrics"])
     if bad:
         shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
-        gradient = plain["optimizer"]["name"] != "kmeans" or plain["experiment"]["name"] == "vqvae"
+        gradient = optimizer_spec(plain["optimizer"]).gradient or plain["experiment"]["name"] == "vqvae"
         hint = "training diverged or the data holds NaN/Inf (try a smaller optimizer.lr)" if gradient else \
             "the data holds NaN/Inf or values too large for float32"
         raise NonFiniteMetrics(

@@ -82,7 +82,8 @@ def validate(cfg: Mapping[str, Any]) -> torch.device:
     check_logger(cfg.get("logger", "csv"))
     check_range("threads", cfg.get("threads"), 1, 1024, allow_none=True, integer=True)
     # before the optimizer: conf/ann_method/*_nsvq.yaml set optimizer.steps=${paper.sift_steps}
-    check_positive(cfg.get("paper") or {"sift_steps": 1}, "paper", "sift_steps")
+    if cfg.get("paper"):  # a composed config always has it; a hand-made one may leave it out
+        check_positive(cfg["paper"], "paper", "sift_steps")
     check_quantizer(cfg)
     check_optimizer(cfg)
     return resolve_device(cfg["device"])

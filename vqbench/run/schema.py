@@ -19,8 +19,8 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from .. import quantizers  # noqa: F401  (its registry adds the quantizer options to the schema)
 from ..common.options import REGISTERED, Init, Logger, LrSchedule, Search, ToyKind, add_option  # noqa: F401 (re-exported)
-from ..quantizers import QUANTIZERS
 
 
 class Device(str, Enum):
@@ -170,7 +170,7 @@ class VQBenchConfig:
 
 
 GROUP_OPTIONS: dict[str, dict[str, type]] = {
-    "quantizer": {name: cls.Config for name, cls in QUANTIZERS.items()},  # each quantizer's module
+    "quantizer": REGISTERED["quantizer"],  # filled by vqbench.quantizers' registry (add_option)
     "optimizer": REGISTERED["optimizer"],  # filled by vqbench.training.registry (add_option)
     "dataset": {
         "toy": ToyDataset,

@@ -83,7 +83,7 @@ def _noisy_unit(direction: torch.Tensor, noise_std: float, generator: torch.Gene
     return direction / direction.norm(dim=-1, keepdim=True).clamp_min(_EPS)
 
 
-def diveq(x: torch.Tensor, x_hat: torch.Tensor, noise_std: float = DEFAULT_NOISE_STD,
+def diveq(x: torch.Tensor, x_hat: torch.Tensor, noise_std: float,
           generator: torch.Generator | None = None) -> torch.Tensor:
     """DiVeQ output for x, x_hat of shape [N, D]; `generator` draws the noise v ~ N(0, noise_std^2 I)."""
     if not noise_std >= 0:

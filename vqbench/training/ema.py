@@ -52,7 +52,7 @@ def ema_targets(quantizer: Quantizer, x: torch.Tensor, codes: torch.Tensor) -> t
     return quantizer.ema_targets(x, codes)
 
 
-def ema_straight_through(x: torch.Tensor, x_hat: torch.Tensor, beta: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
+def ema_straight_through(x: torch.Tensor, x_hat: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(x + sg(x_hat - x), beta * mean over elements of (x - sg(x_hat))^2) for x, x_hat [N, D];
     no gradient reaches x_hat."""
     x_hat = x_hat.detach()
@@ -139,7 +139,8 @@ class EMA(Estimator):
 
 
 class EMACodebooks(EMA):
-    """The EMA state alone, for code that drives it by hand: ``EMACodebooks(quantizer, decay)``."""
+    """The EMA state alone, for code that drives it by hand: ``EMACodebooks(quantizer, decay)``
+    (its ``forward``, if called, weighs the commitment loss by the schema's beta, ``EMAConfig``)."""
 
-    def __init__(self, quantizer: Quantizer, decay: float, eps: float = EMA_EPS, beta: float = 0.25):
-        super().__init__(quantizer, {"ema_decay": decay, "beta": beta}, eps=eps)
+    def __init__(self, quantizer: Quantizer, decay: float, eps: float = EMA_EPS):
+        super().__init__(quantizer, {"ema_decay": decay, "beta": EMAConfig.beta}, eps=eps)

@@ -20,30 +20,25 @@ from typing import Any
 import torch
 
 from ..common.checks import check_positive, check_range
-from ..common.options import MISSING, Init, LrSchedule
+from ..common.options import Init, LrSchedule
 from ..common.progress import progress as progress_bar
 from ..quantizers import Quantizer
 from .init import initialize_codebooks
 from .refine import refine_codebooks
 from .replacement import CodewordReplacer, ReplacementConfig
-from .spec import Batches, OptimizerSpec
+from .spec import Batches, BudgetConfig, OptimizerSpec
 
 
 @dataclass
-class GradientConfig:
-    """Keys every gradient optimizer has (Adam on the codebooks); each subclasses it with its name."""
+class GradientConfig(BudgetConfig):
+    """Keys every gradient optimizer has (Adam on the codebooks); each subclasses it with its name.
+    Of the budget keys (BudgetConfig) it reads ``steps``; k-means' are accepted and ignored."""
 
-    name: str = MISSING
-    steps: int = 600  # Adam steps (batches); the VQ-VAE counts experiment.epochs instead
     batch_size: int = 256  # vectors (VQ-VAE: images) per step
     lr: float = 0.05  # Adam step size in units of the data's std (VQ-VAE: the network's absolute step)
     lr_schedule: LrSchedule = LrSchedule.cosine
     init: Init = Init.random  # codebook start
     replacement: ReplacementConfig = field(default_factory=ReplacementConfig)
-    # k-means' budget keys, accepted so that one sweep can set every optimizer's budget
-    # (`-m optimizer=nsvq,ste,kmeans optimizer.lloyd_iterations=5`); ignored by gradient optimizers.
-    lloyd_iterations: int = 25
-    alternations: int = 3
     # raw vectors (toy, ANN): rounds of joint least-squares codebooks + re-encoding after the
     # Adam steps, each kept only if it lowers the training MSE (refine.py); 0: off. Not read by the VQ-VAE.
     refine: int = 0

@@ -78,7 +78,7 @@ def combine_codewords(quantizer: Quantizer, selected: torch.Tensor) -> torch.Ten
     return selected.reshape(selected.shape[0], quantizer.dim)
 
 
-def gumbel_quantize(quantizer: Quantizer, x: torch.Tensor, codes: torch.Tensor, temperature: float = 1.0,
+def gumbel_quantize(quantizer: Quantizer, x: torch.Tensor, codes: torch.Tensor, temperature: float,
                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Gumbel-softmax stand-in for x_hat: (x_out [N, D], the sampled codes [N, M]).
 

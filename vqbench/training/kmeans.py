@@ -24,10 +24,9 @@ def fit_kmeans(
     progress: bool,
 ) -> dict[str, float]:
     """The quantizer's own classical fit (``Quantizer.fit_kmeans``) on `data` [N, D]."""
-    if torch.device(device).type != "cpu":  # faiss k-means, and AVQ's alternations on the compiled CPU search
-        log.warning("optimizer=kmeans runs on the CPU (faiss k-means%s), not on device=%s; the codebooks move "
-                    "to %s afterwards", ", AVQ alternations by the compiled CPU beam search"
-                    if getattr(quantizer, "name", "") == "avq" else "", device, device)
+    if torch.device(device).type != "cpu":  # what the quantizer's classical fit runs (faiss k-means, ...)
+        log.warning("optimizer=kmeans runs on the CPU (%s), not on device=%s; the codebooks move to %s afterwards",
+                    quantizer.classical_fit, device, device)
     x = data.detach().cpu().numpy().astype(np.float32, copy=False)
     quantizer.to("cpu")
     stats = quantizer.fit_kmeans(x, int(ocfg["lloyd_iterations"]), int(ocfg["alternations"]), seed, progress)

@@ -19,21 +19,21 @@ import torch
 
 from ..common.checks import ConfigError, check_positive, check_range
 from ..common.options import Init, LrSchedule
-from ..quantizers import Quantizer
+from ..quantizers import Quantizer, codebook_free
 from .ema import EMA
 from .kmeans import fit_kmeans
 from .replacement import ReplacementConfig
-from .spec import Batches, Curve, OptimizerSpec
+from .spec import Batches, BudgetConfig, Curve, OptimizerSpec
 
 
 @dataclass
-class KMeansConfig:
+class KMeansConfig(BudgetConfig):
     """Classical fits: Lloyd (VQ, PVQ), residual k-means (RVQ), AQ alternations (AVQ);
-    inside a VQ-VAE: EMA codebook updates. Keys marked VQ-VAE are read only there."""
+    inside a VQ-VAE: EMA codebook updates. Keys marked VQ-VAE are read only there. Of the budget
+    keys (BudgetConfig) it reads ``lloyd_iterations`` and ``alternations``; ``steps`` is accepted
+    and ignored."""
 
     name: str = "kmeans"
-    lloyd_iterations: int = 25  # Lloyd iterations per k-means (faiss)
-    alternations: int = 3  # AVQ: rounds of (beam-search encoding, least-squares codebooks)
     ema_decay: float = 0.99  # VQ-VAE: EMA decay of the codebook statistics
     batch_size: int = 512  # VQ-VAE: images per step
     lr: float = 0.001  # VQ-VAE: encoder/decoder Adam step size
@@ -41,9 +41,6 @@ class KMeansConfig:
     beta: float = 0.25  # VQ-VAE: commitment loss weight
     init: Init = Init.data  # VQ-VAE: codebook start (the classical fits seed from the data themselves)
     replacement: ReplacementConfig = field(default_factory=ReplacementConfig)  # VQ-VAE
-    # the gradient optimizers' budget key, accepted so that one sweep can set every optimizer's
-    # budget (`-m optimizer=nsvq,ste,kmeans optimizer.steps=100`); ignored by k-means.
-    steps: int = 600
 
 
 class KMeans(OptimizerSpec):
@@ -58,9 +55,22 @@ class KMeans(OptimizerSpec):
         check_range("optimizer.beta", ocfg["beta"], 0)
         check_range("optimizer.ema_decay", ocfg["ema_decay"], 0, 1, hi_open=True)
 
+    def check_data(self, cfg: Mapping[str, Any], rows: int, source: str) -> None:
+        """k-means fits K = 2^bits_per_codebook centroids to the training vectors: refuse a
+        quantizer without codebooks, and fewer vectors than centroids, before any work."""
+        q = cfg["quantizer"]
+        if codebook_free(q):
+            raise ConfigError(f"optimizer=kmeans fits codebooks; quantizer={q['name']} has none (train it with a "
+                              f"gradient optimizer, e.g. optimizer=ste)")
+        k = 1 << int(q["bits_per_codebook"])
+        if rows < k:
+            raise ConfigError(f"optimizer=kmeans: {source} gives {rows} training vectors, fewer than the {k} centroids "
+                              f"of quantizer.bits_per_codebook={q['bits_per_codebook']}; "
+                              f"use more training vectors or fewer bits")
+
     def fit(self, quantizer: Quantizer, data: torch.Tensor, ocfg: Mapping[str, Any], device: torch.device,
             seed: int, progress: bool, batches: Batches | None, curve: Curve | None = None) -> dict[str, float]:
-        if getattr(quantizer, "codebook_free", False):
+        if codebook_free(quantizer):
             raise ConfigError(f"optimizer=kmeans fits codebooks; quantizer={quantizer.name} has none "
                               f"(train it with a gradient optimizer, e.g. optimizer=ste)")
         if batches is not None:
@@ -70,17 +80,3 @@ class KMeans(OptimizerSpec):
     def estimator(self, quantizer: Quantizer, ocfg: Mapping[str, Any], generator: torch.Generator | None) -> EMA:
         return EMA(quantizer, ocfg, generator)
 
-
-def check_kmeans_rows(cfg: Mapping[str, Any], rows: int, source: str) -> None:
-    """optimizer=kmeans fits K = 2^bits_per_codebook centroids to the training vectors: refuse
-    fewer vectors than centroids before any work (`source` names the key or file they come from)."""
-    if cfg["optimizer"]["name"] != "kmeans":
-        return
-    if cfg["quantizer"]["name"] == "fsq":
-        raise ConfigError("optimizer=kmeans fits codebooks; quantizer=fsq has none (train it with a gradient "
-                          "optimizer, e.g. optimizer=ste)")
-    k = 1 << int(cfg["quantizer"]["bits_per_codebook"])
-    if rows < k:
-        raise ConfigError(f"optimizer=kmeans: {source} gives {rows} training vectors, fewer than the {k} centroids "
-                          f"of quantizer.bits_per_codebook={cfg['quantizer']['bits_per_codebook']}; "
-                          f"use more training vectors or fewer bits")

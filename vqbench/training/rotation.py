@@ -90,7 +90,7 @@ def rotate_to(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return torch.where(zero_x, x + (qd - xd), rotated)
 
 
-def rotation_trick(x: torch.Tensor, x_hat: torch.Tensor, beta: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
+def rotation_trick(x: torch.Tensor, x_hat: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The rotated output (:func:`rotate_to`) and the codebook + beta * commitment loss
     (mean over vectors of squared norms, as :func:`vqbench.training.ste.ste`)."""
     _, loss = ste(x, x_hat, beta)
