@@ -27,7 +27,7 @@ Decoder = Callable[[np.ndarray], np.ndarray]   # codes (n, M) -> float32 (n, d)
 
 
 class Base(Protocol):
-    """What ``evaluate`` reads of an ANN dataset (vqbench.data.sift.ANNDataset)."""
+    """What ``evaluate`` reads of an ANN dataset (vqbench.data.ann_dataset.ANNDataset)."""
 
     @property
     def nb(self) -> int: ...
