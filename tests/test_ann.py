@@ -14,6 +14,8 @@ import torch
 from ann_data import brute_force_knn, make_texmex
 from hydra import compose, initialize_config_module
 
+from vqbench.ann.evaluate import evaluate
+from vqbench.common.process import peak_rss_mb, reset_peak_rss
 from vqbench.data.sift import TexmexDataset
 from vqbench.experiments import ann
 from vqbench.quantizers import build_quantizer
@@ -66,8 +68,8 @@ def test_evaluate_known_answer(tmp_path):
     ds = TexmexDataset(tmp_path, "sift")
     encode = lambda x: np.round(x / 8).astype(np.int64)  # noqa: E731  (values 0..255 -> codes 0..32)
     decode = lambda c: (c * 8).astype(np.float32)  # noqa: E731
-    metrics, timings = ann.evaluate(ds, encode, decode, num_codebooks=6, codebook_size=64, search_k=100,
-                                    chunk_size=128, progress=False)
+    metrics, timings = evaluate(ds, encode, decode, num_codebooks=6, codebook_size=64, search_k=100,
+                                chunk_size=128, progress=False)
     xh = decode(encode(data["base"]))
     ids = brute_force_knn(data["query"], xh, 100)
     rank = np.array([list(r).index(g) if g in r else 100 for r, g in zip(ids, data["groundtruth"][:, 0])])
@@ -246,7 +248,7 @@ def test_opq_does_not_lose_to_pq_when_the_blocks_are_already_right():
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
 def test_peak_rss_is_per_phase():
     big = np.ones(40_000_000)  # 320 MB touched
-    high = ann.peak_rss_mb()
+    high = peak_rss_mb()
     del big
-    ann.reset_peak_rss()
-    assert ann.peak_rss_mb() < high - 200
+    reset_peak_rss()
+    assert peak_rss_mb() < high - 200

@@ -204,7 +204,7 @@ def test_every_public_name_of_the_new_modules_has_a_docstring():
     import importlib
     import inspect
 
-    modules = ["vqbench.nn", "vqbench.nn.layer", "vqbench.nn.fsq", "vqbench.nn.result", "vqbench.nn.checks",
+    modules = ["vqbench.nn", "vqbench.nn.layer", "vqbench.nn.layer_init", "vqbench.nn.codebook_layers", "vqbench.nn.fsq", "vqbench.nn.result", "vqbench.nn.checks",
                "vqbench.quantizers.fsq",
                "vqbench.training.rotation", "vqbench.training.diveq", "vqbench.training.gumbel",
                "vqbench.training.ema", "vqbench.training.estimator", "vqbench.training.registry",

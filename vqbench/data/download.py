@@ -239,23 +239,8 @@ def _fetch(url: str, part: Path, meta: Path, progress: bool, timeout: float) -> 
         mode = "ab" if have else "wb"
         read = getattr(resp, "read1", None) or resp.read  # ftp:// and file:// responses lack read1
         bar = _progress_bar(total, have, final.name, progress)
-        got = have
         try:
-            with open(part, mode) as f:
-                while True:
-                    try:
-                        block = read(CHUNK)  # what has arrived: a stall loses no bytes
-                    except (OSError, socket.timeout) as e:
-                        raise DownloadError(
-                            f"download of {url} interrupted after {got} bytes ({e}); "
-                            f"run the same command again to resume from {part}"
-                        ) from None
-                    if not block:
-                        break
-                    f.write(block)
-                    got += len(block)
-                    if bar is not None:
-                        bar.update(len(block))
+            got = _copy(read, part, mode, have, url, bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -264,6 +249,29 @@ def _fetch(url: str, part: Path, meta: Path, progress: bool, timeout: float) -> 
             f"download of {url} incomplete: got {got} of {total} bytes; "
             f"run the same command again to resume from {part}"
         )
+
+
+def _copy(read, part: Path, mode: str, have: int, url: str, bar) -> int:
+    """Write what ``read`` gives, block by block, to ``part`` (opened with ``mode``: "wb", or "ab"
+    after ``have`` bytes); returns the bytes ``part`` then holds. A failing read is a
+    DownloadError that says how to resume."""
+    got = have
+    with open(part, mode) as f:
+        while True:
+            try:
+                block = read(CHUNK)  # what has arrived: a stall loses no bytes
+            except (OSError, socket.timeout) as e:
+                raise DownloadError(
+                    f"download of {url} interrupted after {got} bytes ({e}); "
+                    f"run the same command again to resume from {part}"
+                ) from None
+            if not block:
+                break
+            f.write(block)
+            got += len(block)
+            if bar is not None:
+                bar.update(len(block))
+    return got
 
 
 def _open(url: str, final: Path, timeout: float, headers: dict[str, str]):

@@ -5,14 +5,14 @@ query exactly by ||q - x_hat||^2 over the decoded base (decoded chunk by chunk i
 faiss flat search) and report recall@T (T = 1, 2, 4, ..., 512 and 10, 100, 1000), base
 reconstruction error, codebook usage, bits, seconds per phase and peak memory. faiss's
 classical quantizers (experiment.baselines) are evaluated by the same code in the same
-run, their metrics prefixed ``baseline.<name>.``.
+run, their metrics prefixed ``baseline.<name>.``. The evaluation is vqbench.ann.evaluate, the
+files a run leaves vqbench.ann.save; this module checks the config, trains and reports.
 """
 from __future__ import annotations
 
 import logging
-import resource
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +20,14 @@ import numpy as np
 import torch
 
 from ..ann.baselines import BASELINES, build_baseline
-from ..ann.faiss_index import IndexSearch, save_index
-from ..ann.search import knn, recall_at, recall_ts
-from ..common.atomic import atomic_path
+from ..ann.evaluate import evaluate, torch_codec
+from ..ann.faiss_index import IndexSearch
+from ..ann.save import save_results
 from ..common.checks import ConfigError, check_positive, check_seed
-from ..common.errors import write_failed
 from ..common.memory import F32, refuse_if_too_big
 from ..common.options import Search
-from ..common.progress import progress as progress_bar
+from ..common.process import peak_rss_mb, reset_peak_rss, timed
 from ..data.sift import ANNDataset, ann_files, load_dataset
-from ..metrics.vectors import code_statistics
 from ..quantizers import build_quantizer, check_quantizer_fits, quantizer_terms
 from ..training import fit, optimizer_spec
 from .complexity import complexity_metrics
@@ -38,32 +36,6 @@ from .curves import StepCurve
 log = logging.getLogger(__name__)
 
 DATASETS = ("sift1m", "sift1m_hdf5")
-
-Encoder = Callable[[np.ndarray], np.ndarray]   # float32 (n, d) -> codes (n, M)
-Decoder = Callable[[np.ndarray], np.ndarray]   # codes (n, M) -> float32 (n, d)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size in MiB since the last ``reset_peak_rss`` (else since start)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
-def reset_peak_rss() -> None:
-    """Restart peak-RSS accounting (Linux: writing 5 to /proc/self/clear_refs resets VmHWM),
-    so each method's peak is its own; elsewhere the peak stays cumulative."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
 
 def validate(cfg: Mapping[str, Any]) -> None:
     """ANN-specific checks; also opens the dataset so missing files fail here in one line."""
@@ -133,118 +105,6 @@ def open_dataset(cfg: Mapping[str, Any]) -> ANNDataset:
         raise ConfigError(f"dataset={cfg['dataset']['name']}: {err}") from None
 
 
-def evaluate(ds: ANNDataset, encode: Encoder, decode: Decoder, num_codebooks: int,
-             codebook_size: int, *, search_k: int, chunk_size: int,
-             progress: bool, label: str = "",
-             index_search: IndexSearch | None = None,
-             search_with_index: bool = True) -> tuple[dict[str, float], dict[str, float]]:
-    """Encode the base, measure reconstruction error, search all queries, compute recall.
-
-    Search is exact ||q - x_hat||^2 over the decoded base in chunks. ``index_search`` builds
-    a faiss index from the codes (timed as ``index``) and, with ``search_with_index``, the
-    search runs on it instead (same distances, faiss's lookup tables).
-    Returns (metrics, timings). Memory: the codes (nb x M, uint8/uint16) plus one chunk.
-    """
-    nb, dim = ds.nb, ds.dim
-    code_dtype = np.uint8 if codebook_size <= 256 else np.uint16 if codebook_size <= 65536 else np.int64
-    codes = np.empty((nb, num_codebooks), dtype=code_dtype)
-    timings: dict[str, float] = {}
-
-    def bar(desc):
-        return progress_bar(total=nb, desc=f"{label}{desc}", enabled=progress, unit="vec", unit_scale=True)
-
-    t0 = time.perf_counter()
-    with bar("encode") as pb:
-        i0 = 0
-        for x in ds.database_iterator(chunk_size):
-            codes[i0:i0 + len(x)] = encode(x)
-            i0 += len(x)
-            pb.update(len(x))
-    timings["encode"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    err_sum = 0.0
-    with bar("reconstruct") as pb:
-        i0 = 0
-        for x in ds.database_iterator(chunk_size):
-            xh = decode(codes[i0:i0 + len(x)])
-            err_sum += float(np.square(x - xh, dtype=np.float32).sum(axis=1, dtype=np.float64).sum())
-            i0 += len(x)
-            pb.update(len(x))
-    timings["reconstruct"] = time.perf_counter() - t0
-
-    queries = ds.get_queries()
-    gt = ds.get_groundtruth()
-    k = min(search_k, nb)
-
-    def decoded_chunks():
-        for j0 in range(0, nb, chunk_size):
-            yield decode(codes[j0:j0 + chunk_size])
-
-    if index_search is not None:
-        t0 = time.perf_counter()
-        index_search.build(codes)
-        timings["index"] = time.perf_counter() - t0
-    if index_search is not None and search_with_index:
-        t0 = time.perf_counter()
-        ids = index_search.search(queries, k)
-    else:
-        t0 = time.perf_counter()
-        with bar("search") as pb:
-            _, ids = knn(queries, decoded_chunks(), k, progress=pb)
-    timings["search"] = time.perf_counter() - t0
-
-    mse = err_sum / nb
-    metrics: dict[str, float] = {"bits": float(num_codebooks * np.log2(codebook_size)),
-                                 "mse": mse, "mse_per_dim": mse / dim}
-    for t, r in recall_at(ids, gt, recall_ts(k)).items():
-        metrics[f"recall@{t}"] = r
-    metrics.update(code_statistics(torch.from_numpy(codes.astype(np.int64)), codebook_size))
-    metrics["encode_vectors_per_s"] = nb / max(timings["encode"], 1e-9)
-    metrics["search_queries_per_s"] = len(queries) / max(timings["search"], 1e-9)
-    return metrics, timings
-
-
-def _torch_codec(quantizer, device: torch.device) -> tuple[Encoder, Decoder]:
-    def encode(x: np.ndarray) -> np.ndarray:
-        return quantizer.encode(torch.from_numpy(x).to(device)).cpu().numpy()
-
-    @torch.no_grad()
-    def decode(c: np.ndarray) -> np.ndarray:
-        idx = torch.from_numpy(c.astype(np.int64)).to(device)
-        return quantizer.decode(idx).float().cpu().numpy()
-
-    return encode, decode
-
-
-def _save_codebooks(quantizer, run_dir: Path) -> None:
-    path = run_dir / "codebooks.pt"
-    try:
-        with atomic_path(path) as tmp:
-            torch.save({"codebooks": quantizer.codebooks.detach().cpu()}, tmp)
-    except (OSError, RuntimeError) as err:  # disk full: torch says RuntimeError, naming no file
-        raise write_failed(path, err) from None
-
-
-def _save_results(quantizer, index, run_dir: Path) -> None:
-    """codebooks.pt (and index.faiss), after evaluation: a run that fails on the way, or while
-    writing one of them (disk full), leaves neither."""
-    written: list[Path] = []
-    try:
-        if index is not None:
-            path = run_dir / "index.faiss"
-            try:
-                save_index(index, path)
-            except (OSError, RuntimeError) as err:  # disk full: faiss says RuntimeError, a C++ message
-                raise write_failed(path, err) from None
-            written.append(path)
-        _save_codebooks(quantizer, run_dir)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-
-
 def data_files(cfg: Mapping[str, Any]) -> dict[str, Path]:
     """The files this run reads (their checksums go into its record)."""
     return ann_files(cfg["dataset"])
@@ -257,14 +117,12 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     chunk = int(e["chunk_size"])
     timings: dict[str, float] = {}
 
-    t0 = time.perf_counter()
-    ds = open_dataset(cfg)
-    xt = ds.get_train()
-    timings["load"] = time.perf_counter() - t0
+    with timed(timings, "load"):
+        ds = open_dataset(cfg)
+        xt = ds.get_train()
     if ds.base_is_cut:
-        t0 = time.perf_counter()
-        ds.get_groundtruth()  # recompute now, outside the timed search
-        timings["groundtruth"] = time.perf_counter() - t0
+        with timed(timings, "groundtruth"):
+            ds.get_groundtruth()  # recompute now, outside the timed search
         log.info("ann: base cut to %d of %d vectors (dataset.max_base): ground truth recomputed by exact search",
                  ds.nb, ds.nb_total)
     info = ds.describe()
@@ -297,13 +155,13 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
     if getattr(quantizer, "beam_width", 0) > K:  # a quantizer that searches a beam (AVQ)
         log.warning("quantizer.beam_width=%s > K=%d: using beam width %d", q["beam_width"], K, K)
         quantizer.beam_width = K  # the ANN default is min(K, 64)
-    t0 = time.perf_counter()
-    curve = StepCurve(int(cfg["optimizer"]["steps"]), K)
-    train_stats = fit(quantizer, torch.from_numpy(xt), cfg["optimizer"], device, seed, progress=progress, curve=curve)
-    timings["train"] = time.perf_counter() - t0
+    with timed(timings, "train"):
+        curve = StepCurve(int(cfg["optimizer"]["steps"]), K)
+        train_stats = fit(quantizer, torch.from_numpy(xt), cfg["optimizer"], device, seed, progress=progress,
+                          curve=curve)
     quantizer.eval()
 
-    enc, dec = _torch_codec(quantizer, device)
+    enc, dec = torch_codec(quantizer, device)
     e = cfg["experiment"]
     use_faiss, save = e["search"] == Search.faiss.value, bool(e["save_index"])
     index_search = IndexSearch(quantizer) if use_faiss or save else None
@@ -312,7 +170,7 @@ def _run_quantizer(cfg, q, ds, xt, run_dir, device, search_k, chunk, progress):
                           index_search=index_search, search_with_index=use_faiss)
     timings.update(t)
     t0 = time.perf_counter()
-    _save_results(quantizer, index_search.index if save else None, run_dir)
+    save_results(quantizer, index_search.index if save else None, run_dir)
     if save:
         timings["save_index"] = time.perf_counter() - t0
     metrics["beam_width"] = float(getattr(quantizer, "beam_width", 1))
@@ -335,11 +193,11 @@ def run_baseline(name: str, ds: ANNDataset, xt: np.ndarray, cfg: Mapping[str, An
     reset_peak_rss()
     codec = build_baseline(name, ds.dim, M, nbits, beam_width=beam,
                            lsq_encode_ils_iters=e["lsq_encode_ils_iters"])
-    t0 = time.perf_counter()
-    log.info("baseline %s: training on %d vectors%s", name, len(xt),
-             " (faiss reports its iterations)" if progress and name in ("rq_beam", "lsq") else "")
-    codec.train(xt, verbose=progress and name in ("rq_beam", "lsq"))
-    timings = {"train": time.perf_counter() - t0}
+    timings: dict[str, float] = {}
+    with timed(timings, "train"):
+        log.info("baseline %s: training on %d vectors%s", name, len(xt),
+                 " (faiss reports its iterations)" if progress and name in ("rq_beam", "lsq") else "")
+        codec.train(xt, verbose=progress and name in ("rq_beam", "lsq"))
     log.info("baseline %s: trained in %.1f s", name, timings["train"])
     metrics, t = evaluate(ds, codec.encode, codec.decode, M, 1 << nbits, search_k=search_k,
                           chunk_size=chunk_size, progress=progress, label=f"{name} ")

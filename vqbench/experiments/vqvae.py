@@ -127,33 +127,8 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     run_dir.mkdir(parents=True, exist_ok=True)
     progress = bool(cfg["progress"])
     timings: dict[str, float] = {}
-
     ckpt = run_dir / CHECKPOINT
-    state = None
-    data_sums = _data_sums(cfg)
-    if cfg["resume"] and ckpt.is_file():  # refuse a mismatch before decoding any data
-        state = read_checkpoint(ckpt)
-        check_resumable(state, cfg, ckpt, data_sums)
-
-    t0 = time.perf_counter()
-    try:
-        data = load_images(cfg["dataset"], int(cfg["seed"]), progress)
-    except DownloadError as err:
-        raise ConfigError(str(err)) from None
-    timings["data"] = time.perf_counter() - t0
-    for images in (data.train, data.test):  # before training: the network must give back their shape
-        _check_shape(e["model"], *images.shape[-2:], f"dataset={cfg['dataset']['name']} "
-                     f"(dataset.root={cfg['dataset'].get('root')})")
-
-    t0 = time.perf_counter()
-    training = Training(cfg, data, device)
-    training.data_record = data_sums
-    if state is not None:
-        training.load_state_dict(state, ckpt)
-        log.info("vqbench: resumed %s after epoch %d/%d", ckpt, training.epoch, training.epochs)
-    elif cfg["resume"]:
-        log.info("vqbench: resume=true but %s does not exist; starting from scratch", ckpt)
-    timings["setup"] = time.perf_counter() - t0
+    data, training = _start(cfg, ckpt, device, progress, timings)
 
     eval_batch = int(e["eval_batch_size"])
     timings["eval"] = 0.0
@@ -164,22 +139,7 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
 
     timings["train"] = 0.0
     while training.epoch < training.epochs:
-        t0 = time.perf_counter()
-        stats = training.train_epoch(data.train, progress)
-        train_time = time.perf_counter() - t0
-        training.train_seconds += train_time
-        timings["train"] += train_time
-        t0 = time.perf_counter()
-        test = evaluate(training.model, data.test, eval_batch, device, progress)
-        timings["eval"] += time.perf_counter() - t0
-        training.epoch += 1
-        training.history.append({"epoch": training.epoch, **stats, **{f"test_{k}": v for k, v in test.items()},
-                                 "train_seconds": train_time})
-        save_checkpoint(training, ckpt)
-        write_json_atomic(run_dir / HISTORY, training.history)
-        write_epoch_curves(run_dir, cfg.get("logger", "csv"), training.history, training.steps_per_epoch)
-        log.info("epoch %d/%d: train loss %.4f, test PSNR %.2f dB, SSIM %.4f, %.0f s", training.epoch,
-                 training.epochs, stats["train_loss"], test["psnr"], test["ssim"], train_time)
+        _epoch(cfg, training, data, run_dir, device, progress, timings)
 
     genuine = None
     if data.genuine is not None:
@@ -193,6 +153,60 @@ def run(cfg: Mapping[str, Any], run_dir: Path, device: torch.device) -> dict[str
     save_grid(training.model, data.test[grid_indices(data.test.shape[0], int(e["grid_images"]))], run_dir / GRID, device)
     timings["grid"] = time.perf_counter() - t0
     return {"metrics": final_metrics(training, data, genuine), "timings": timings}
+
+
+def _start(cfg: Mapping[str, Any], ckpt: Path, device: torch.device, progress: bool,
+           timings: dict[str, float]) -> tuple[ImageSplits, Training]:
+    """The images (timed as ``data``) and the training state (``setup``): fresh, or resumed from
+    ``ckpt`` with resume=true (a checkpoint of another config is refused before any decoding)."""
+    state = None
+    data_sums = _data_sums(cfg)
+    if cfg["resume"] and ckpt.is_file():  # refuse a mismatch before decoding any data
+        state = read_checkpoint(ckpt)
+        check_resumable(state, cfg, ckpt, data_sums)
+
+    t0 = time.perf_counter()
+    try:
+        data = load_images(cfg["dataset"], int(cfg["seed"]), progress)
+    except DownloadError as err:
+        raise ConfigError(str(err)) from None
+    timings["data"] = time.perf_counter() - t0
+    for images in (data.train, data.test):  # before training: the network must give back their shape
+        _check_shape(cfg["experiment"]["model"], *images.shape[-2:], f"dataset={cfg['dataset']['name']} "
+                     f"(dataset.root={cfg['dataset'].get('root')})")
+
+    t0 = time.perf_counter()
+    training = Training(cfg, data, device)
+    training.data_record = data_sums
+    if state is not None:
+        training.load_state_dict(state, ckpt)
+        log.info("vqbench: resumed %s after epoch %d/%d", ckpt, training.epoch, training.epochs)
+    elif cfg["resume"]:
+        log.info("vqbench: resume=true but %s does not exist; starting from scratch", ckpt)
+    timings["setup"] = time.perf_counter() - t0
+    return data, training
+
+
+def _epoch(cfg: Mapping[str, Any], training: Training, data: ImageSplits, run_dir: Path, device: torch.device,
+           progress: bool, timings: dict[str, float]) -> None:
+    """One training epoch and its test evaluation (added to ``train`` and ``eval`` in timings),
+    recorded in the history, the checkpoint and the curves."""
+    t0 = time.perf_counter()
+    stats = training.train_epoch(data.train, progress)
+    train_time = time.perf_counter() - t0
+    training.train_seconds += train_time
+    timings["train"] += train_time
+    t0 = time.perf_counter()
+    test = evaluate(training.model, data.test, int(cfg["experiment"]["eval_batch_size"]), device, progress)
+    timings["eval"] += time.perf_counter() - t0
+    training.epoch += 1
+    training.history.append({"epoch": training.epoch, **stats, **{f"test_{k}": v for k, v in test.items()},
+                             "train_seconds": train_time})
+    save_checkpoint(training, run_dir / CHECKPOINT)
+    write_json_atomic(run_dir / HISTORY, training.history)
+    write_epoch_curves(run_dir, cfg.get("logger", "csv"), training.history, training.steps_per_epoch)
+    log.info("epoch %d/%d: train loss %.4f, test PSNR %.2f dB, SSIM %.4f, %.0f s", training.epoch,
+             training.epochs, stats["train_loss"], test["psnr"], test["ssim"], train_time)
 
 
 def _data_sums(cfg: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from ..training.registry import ESTIMATORS
+from .codebook_layers import AVQ, PVQ, RVQ, VQ
 from .fsq import FSQ
-from .layer import AVQ, PVQ, RVQ, VQ, QuantizerLayer
+from .layer import QuantizerLayer
 from .result import Quantized
 
 __all__ = ["AVQ", "ESTIMATORS", "FSQ", "PVQ", "QuantizerLayer", "Quantized", "RVQ", "VQ"]

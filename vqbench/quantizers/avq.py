@@ -124,17 +124,22 @@ class AVQ(Quantizer):
     def _encode_chunk(self, x: torch.Tensor) -> torch.Tensor:
         assert self._tables is not None, "_prepare_encode must run before _encode_chunk"
         flat, sq_norms, cross = self._tables
-        n, M, K, W = x.shape[0], self.num_codebooks, self.codebook_size, self.beam_width
-        dev = x.device
-
-        # Each beam keeps tables only for its U unused codebooks: q [n, beams, U, K] with
-        # q[.., u, k] = ||x - s - C_{cb[u]}[k]||^2 and cb [n, beams, U] naming the codebooks.
+        n, M, W = x.shape[0], self.num_codebooks, self.beam_width
         x_sq = x.pow(2).sum(1, keepdim=True)
         q = torch.addmm(x_sq + sq_norms, x, flat.t(), alpha=-2.0)
         if self.uses_compiled_engine():
             from . import avq_numba  # imported on first use: numba loads only for AVQ on CPU
 
-            return avq_numba.beam_search(q, x_sq.view(n), cross, self._set_keys, M, W).to(dev)
+            return avq_numba.beam_search(q, x_sq.view(n), cross, self._set_keys, M, W).to(x.device)
+        return self._torch_beam_search(q, x_sq, cross)
+
+    def _torch_beam_search(self, q: torch.Tensor, x_sq: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
+        """The reference beam search in torch (any device): codes [n, M] from the root tables
+        q [n, M*K] (||x - c_j||^2), ||x||^2 [n, 1] and the cross-product table [M*K, M*K]."""
+        n, M, K, W = q.shape[0], self.num_codebooks, self.codebook_size, self.beam_width
+        dev = q.device
+        # Each beam keeps tables only for its U unused codebooks: q [n, beams, U, K] with
+        # q[.., u, k] = ||x - s - C_{cb[u]}[k]||^2 and cb [n, beams, U] naming the codebooks.
         q = q.view(n, 1, M, K)
         cross2 = cross.view(M * K * M, K)  # cross2[j*M + m] = 2<c_j, codebook m>
         cb = torch.arange(M, device=dev).expand(n, 1, M)

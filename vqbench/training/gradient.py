@@ -86,7 +86,6 @@ def fit_gradient(
     ``trace``, if given, receives each step's batch MSE (a 0-dim tensor on the device);
     ``curve(step, batch_mse, codes)``, if given, is called after every step (learning curves).
     """
-    name = ocfg["name"]
     steps, batch_size = int(ocfg["steps"]), int(ocfg["batch_size"])
     generator = torch.Generator().manual_seed(seed)
     quantizer.to(device)
@@ -95,53 +94,22 @@ def fit_gradient(
     # optimizer.lr (like the random init's spread) is in units of the data's standard
     # deviation, so one setting serves unit-variance toy data and SIFT's 0..255 alike.
     data_scale = data.float().std().clamp_min(1e-12).item()
-    # A codebook-free quantizer (FSQ) trains its projections through its own straight-through
-    # rounding (its forward); estimators, initialisation and replacement act on codebooks.
-    free = bool(getattr(quantizer, "codebook_free", False))
-    estimator = replacer = None
-    if not free:
-        initialize_codebooks(quantizer, data, ocfg["init"], generator)
-        # The estimator's own noise (DiVeQ, Gumbel; NSVQ draws none on raw vectors): a stream of
-        # its own on the device, so it never shifts the batches drawn from `generator`.
-        estimator = make_estimator(quantizer, torch.Generator(device=device).manual_seed(seed + 1))
-        estimator.to(device)
-        replacer = CodewordReplacer.from_config(ocfg["replacement"], quantizer, generator)
-    by_gradient = free or estimator.codebooks_by_gradient
-    params = [p for p in quantizer.parameters() if p.requires_grad] if by_gradient else []
-    opt = make_adam(params, float(ocfg["lr"]) * data_scale) if params else None
-    scheduler = make_scheduler(opt, ocfg["lr_schedule"], steps) if opt is not None else None
+    estimator, replacer = _start(quantizer, data, ocfg, make_estimator, device, seed, generator)
+    opt, scheduler = _adam(quantizer, estimator, float(ocfg["lr"]) * data_scale, ocfg["lr_schedule"], steps)
 
-    # The running MSE stays on the device (float64, as the Python float it replaces) and is
-    # read back only when the progress bar shows it: no host sync per step.
+    # The running MSE (float64) stays on the device, read back only for the progress bar: no host sync per step.
     running = torch.zeros((), dtype=torch.float64, device=device)
-    bar = progress_bar(range(steps), desc=f"train {quantizer.name}/{name}", enabled=progress)
+    bar = progress_bar(range(steps), desc=f"train {quantizer.name}/{ocfg['name']}", enabled=progress)
     for it in bar:
         if batches is None:
             idx = torch.randint(data.shape[0], (batch_size,), generator=generator)
             batch = data.index_select(0, idx.to(data.device))
         else:
             batch = batches(batch_size).to(device=device, dtype=torch.float32)
-        if free:
-            out, codes, _ = quantizer(batch)
-            err2 = (batch - out).pow(2).sum(1)
-            loss, err2 = err2.mean(), err2.detach()
-        else:
-            codes = quantizer.encode(batch)
-            x_hat = quantizer.decode(codes)
-            loss, err2, codes = estimator.raw_loss(batch, x_hat, codes)
+        loss, err2, codes = _loss(quantizer, estimator, batch)
         if opt is not None:
-            opt.zero_grad(set_to_none=True)
-            if loss.requires_grad:
-                loss.backward()
-            opt.step()
-            scheduler.step()
-        if estimator is not None:
-            estimator.after_step(batch, codes)
-        if replacer is not None:
-            replacer.record(codes)
-            replaced = replacer.maybe_replace(batches_left=steps - it - 1)
-            if replaced is not None:
-                estimator.codewords_replaced(replaced)
+            _descend(opt, scheduler, loss)
+        _after_step(estimator, replacer, batch, codes, batches_left=steps - it - 1)
         mse = err2.mean().double()
         if trace is not None:
             trace.append(mse)
@@ -156,6 +124,68 @@ def fit_gradient(
         "steps": float(steps),
         "codewords_replaced": float(replacer.total_replaced if replacer else 0),
     }
+
+
+def _start(quantizer: Quantizer, data: torch.Tensor, ocfg: Mapping[str, Any],
+           make_estimator: Callable[[Quantizer, torch.Generator], Any], device: torch.device, seed: int,
+           generator: torch.Generator) -> tuple[Any, CodewordReplacer | None]:
+    """Initialise the codebooks and build the estimator and the replacer; (None, None) for a
+    codebook-free quantizer (FSQ), which trains its projections through its own straight-through
+    rounding (its forward): estimators, initialisation and replacement act on codebooks."""
+    if getattr(quantizer, "codebook_free", False):
+        return None, None
+    initialize_codebooks(quantizer, data, ocfg["init"], generator)
+    # The estimator's own noise (DiVeQ, Gumbel; NSVQ draws none on raw vectors): a stream of
+    # its own on the device, so it never shifts the batches drawn from `generator`.
+    estimator = make_estimator(quantizer, torch.Generator(device=device).manual_seed(seed + 1))
+    estimator.to(device)
+    return estimator, CodewordReplacer.from_config(ocfg["replacement"], quantizer, generator)
+
+
+def _adam(quantizer: Quantizer, estimator: Any, lr: float, schedule: str, steps: int):
+    """(Adam, its schedule) on the quantizer's trainable parameters, or (None, None) when nothing
+    trains by gradient (EMA's codebooks move in its after_step)."""
+    by_gradient = estimator is None or estimator.codebooks_by_gradient
+    params = [p for p in quantizer.parameters() if p.requires_grad] if by_gradient else []
+    if not params:
+        return None, None
+    opt = make_adam(params, lr)
+    return opt, make_scheduler(opt, schedule, steps)
+
+
+def _loss(quantizer: Quantizer, estimator: Any,
+          batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, detached per-vector ||x - x_hat||^2, codes) of one batch: the estimator's raw loss,
+    or a codebook-free quantizer's own forward (estimator None)."""
+    if estimator is None:
+        out, codes, _ = quantizer(batch)
+        err2 = (batch - out).pow(2).sum(1)
+        return err2.mean(), err2.detach(), codes
+    codes = quantizer.encode(batch)
+    x_hat = quantizer.decode(codes)
+    return estimator.raw_loss(batch, x_hat, codes)
+
+
+def _descend(opt: torch.optim.Optimizer, scheduler, loss: torch.Tensor) -> None:
+    """One optimizer step on ``loss`` (backward only when the loss has a gradient), then one
+    step of the learning-rate schedule."""
+    opt.zero_grad(set_to_none=True)
+    if loss.requires_grad:
+        loss.backward()
+    opt.step()
+    scheduler.step()
+
+
+def _after_step(estimator: Any, replacer: CodewordReplacer | None, batch: torch.Tensor, codes: torch.Tensor,
+                batches_left: int) -> None:
+    """After the optimizer step: the estimator's hook (EMA) and the replacement window."""
+    if estimator is not None:
+        estimator.after_step(batch, codes)
+    if replacer is not None:
+        replacer.record(codes)
+        replaced = replacer.maybe_replace(batches_left=batches_left)
+        if replaced is not None:
+            estimator.codewords_replaced(replaced)
 
 
 class GradientOptimizer(OptimizerSpec):
