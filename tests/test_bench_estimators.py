@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vqbench.bench import page, tasks
+from vqbench.bench import cells, page, table_text, tasks, verdicts
 from vqbench.bench.peers import available
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,15 +83,15 @@ def test_page_cells_are_exact_means_and_sample_sds_and_missing_cells_are_counted
         _record(runs, "rvq_diveq", 3, seed, mse + 0.1, peer=_peer("matched"))  # within the spread
         _record(runs, "rvq_diveq", 3, seed, mse + 1.0, peer=_peer("defaults", 0.07))  # outside it
     _record(runs, "rvq_nsvq", 5, 0, 1.0)  # not a job of the preset: left out, named
-    table = page.collect([runs])
+    table = cells.collect([runs])
 
-    nsvq = table.cell(page.RowKey("ours", "rvq", "nsvq"), "toy", "3", "mse")
+    nsvq = table.cell(cells.RowKey("ours", "rvq", "nsvq"), "toy", "3", "mse")
     assert nsvq.mean == pytest.approx(7 / 3, abs=1e-12) and nsvq.sd == pytest.approx(math.sqrt(7 / 3), abs=1e-12)
     metric = tasks.TASKS["toy"].metrics[0]
-    assert page.cell_text(nsvq, metric, 3) == "2.333 ± 1.528 (3)"
-    assert page.cell_text(table.cell(page.RowKey("ours", "pvq", "ste"), "toy", "6", "mse"), metric, 3) == "11.000 ± 1.414 (2/3)"
-    assert page.cell_text(None, metric, 3) == "missing (0/3)" and page.cell_text(None, metric, None) == "n/a"
-    assert page.time_text(table, page.RowKey("ours", "rvq", "nsvq"), tasks.TASKS["toy"]) == "4.0 ms"  # 2 s / 500 steps
+    assert table_text.cell_text(nsvq, metric, 3) == "2.333 ± 1.528 (3)"
+    assert table_text.cell_text(table.cell(cells.RowKey("ours", "pvq", "ste"), "toy", "6", "mse"), metric, 3) == "11.000 ± 1.414 (2/3)"
+    assert table_text.cell_text(None, metric, 3) == "missing (0/3)" and table_text.cell_text(None, metric, None) == "n/a"
+    assert table_text.time_text(table, cells.RowKey("ours", "rvq", "nsvq"), tasks.TASKS["toy"]) == "4.0 ms"  # 2 s / 500 steps
 
     empty, total, seeds_missing, seeds_total = table.missing()
     expected_cells = len(table.expected)
@@ -99,7 +99,7 @@ def test_page_cells_are_exact_means_and_sample_sds_and_missing_cells_are_counted
     assert seeds_total == sum(table.expected.values()) and seeds_missing == seeds_total - 3 - 2 - 3 * 3
     assert len(table.unexpected) == 1
 
-    found = {(v.peer.setting, v.rate): v for v in page.verdicts(table) if v.peer.quantizer == "rvq"
+    found = {(v.peer.setting, v.rate): v for v in verdicts.verdicts(table) if v.peer.quantizer == "rvq"
              and v.peer.estimator == "diveq" and v.task.name == "toy"}
     assert found[("matched", "3")].outcome == "reproduces" and found[("matched", "3")].delta == pytest.approx(0.1)
     assert found[("defaults", "3")].outcome == "differs" and found[("matched", "6")].outcome == "open"

@@ -104,8 +104,6 @@ def _validate(cfg: Mapping[str, Any]) -> torch.device:
 def run_toy(cfg: Mapping[str, Any], spec: PeerSpec, setting: str, device: torch.device) -> dict[str, Any]:
     from ..data.toy import make_toy_data
     from ..experiments.toy import synchronize
-    from ..metrics.rate_distortion import gap_db, gaussian_rd_distortion
-    from ..metrics.vectors import code_statistics, reconstruction_error, snr_db
     from ..quantizers import build_quantizer
     from ..training.gradient import make_adam, make_scheduler
     from ..training.init import initialize_codebooks
@@ -154,6 +152,17 @@ def run_toy(cfg: Mapping[str, Any], spec: PeerSpec, setting: str, device: torch.
     x_hat, codes = layer.hard(test)
     synchronize(device)
     timings["encode"] = time.perf_counter() - t0
+    metrics = _toy_metrics(data, quantizer, test, x_hat, codes)
+    metrics["train.steps"] = float(steps)
+    metrics["train.lr_absolute"] = float(o["lr"]) * scale
+    return {"metrics": metrics, "timings": timings, "effective": layer.effective}
+
+
+def _toy_metrics(data: Any, quantizer: Any, test: torch.Tensor, x_hat: torch.Tensor, codes: torch.Tensor) -> dict[str, float]:
+    """The toy task's test metrics of the peer's reconstruction ``x_hat`` and ``codes`` (as the toy experiment's)."""
+    from ..metrics.rate_distortion import gap_db, gaussian_rd_distortion
+    from ..metrics.vectors import code_statistics, reconstruction_error, snr_db
+
     bound = gaussian_rd_distortion(data.eigenvalues, quantizer.bits)
     metrics: dict[str, float] = {"bits": float(quantizer.bits)}
     metrics.update(reconstruction_error(test, x_hat.float()))
@@ -162,9 +171,7 @@ def run_toy(cfg: Mapping[str, Any], spec: PeerSpec, setting: str, device: torch.
     metrics["rd_bound_mse"] = bound
     metrics["rd_gap_db"] = gap_db(metrics["mse"], bound)
     metrics.update(code_statistics(codes, quantizer.codebook_size))
-    metrics["train.steps"] = float(steps)
-    metrics["train.lr_absolute"] = float(o["lr"]) * scale
-    return {"metrics": metrics, "timings": timings, "effective": layer.effective}
+    return metrics
 
 
 # ---------------------------------------------------------------------------- VQ-VAE

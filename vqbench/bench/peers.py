@@ -59,12 +59,15 @@ class PeerSpec:
     def label(self) -> str:
         """How a page names the peer."""
         return {
-            ("diveq", "diveq"): f"diveq {version('diveq')} {'ResidualDIVEQ' if self.quantizer == 'rvq' else 'ProductDIVEQ'}",
+            ("diveq", "diveq"): f"diveq {version('diveq')} {DIVEQ_LAYERS.get(self.quantizer)}",
             ("vqp", "default"): f"vector-quantize-pytorch {version('vqp')} ResidualVQ (default)",
             ("vqp", "no_rotation"): f"vector-quantize-pytorch {version('vqp')} ResidualVQ(rotation_trick=False)",
             ("vqp", "diveq"): f"vector-quantize-pytorch {version('vqp')} ResidualVQ(diveq=True)",
         }[(self.peer, self.variant)]
 
+
+# The authors' package's layer class for each quantizer it has (our quantizer name -> diveq.<class>).
+DIVEQ_LAYERS = {"rvq": "ResidualDIVEQ", "pvq": "ProductDIVEQ"}
 
 PEERS = (
     PeerSpec("diveq", "rvq", "diveq", "diveq"),
@@ -224,7 +227,7 @@ def build_peer(spec: PeerSpec, setting: str, dim: int, num_codebooks: int, codeb
     if spec.peer == "diveq":
         import diveq
 
-        cls = diveq.ResidualDIVEQ if spec.quantizer == "rvq" else diveq.ProductDIVEQ
+        cls = getattr(diveq, DIVEQ_LAYERS[spec.quantizer])
         kwargs: dict[str, Any] = dict(allow_warning=False, verbose=False)
         if matched:
             rep = ocfg["replacement"]

@@ -1,9 +1,8 @@
 """One live run per run directory, and a `.hydra/` that describes the results beside it.
 
-* **Lock.** A run holds ``fcntl.flock(LOCK_EX | LOCK_NB)`` on ``<run dir>/.vqbench.lock``
-  until it ends. The kernel drops the lock when the process ends in any way (kill -9
-  included), so a killed run never leaves a stale lock; a second run into a directory whose
-  lock is held is refused with ``RunDirBusy`` (one line, exit 2).
+* **Lock.** A run holds the lock file ``<run dir>/.vqbench.lock`` until it ends (dirlock.py:
+  flock, so a killed run leaves no stale lock); a second run into a directory whose lock is
+  held is refused with ``RunDirBusy`` (one line, exit 2).
 * **.hydra/.** Hydra writes ``<run dir>/.hydra/{config,hydra,overrides}.yaml`` *before* the
   task function runs, so a refused run (a busy directory, a resume whose checkpoint belongs
   to other settings, any error) would leave ``.hydra/`` describing settings that produced
@@ -22,7 +21,6 @@
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import shutil
 import sys
@@ -35,11 +33,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ..common.atomic import write_text_atomic
-from ..common.checks import ConfigError
 from ..common.errors import write_failed
 from .chunk_sweeper import parse_chunk
+from .dirlock import LOCK_FILE, RunDirBusy, lock_dir
 
-LOCK_FILE = ".vqbench.lock"
 HYDRA_DIR = ".hydra"
 SET_ASIDE = ".hydra.before-"  # + pid: the .hydra/ of the results in the directory, during a run
 LOG_FILE = "cli.log"  # Hydra's job log (conf/config.yaml: hydra.job_logging)
@@ -50,10 +47,6 @@ _set_aside: dict[Path, Path] = {}  # run dir -> where its .hydra/ waits during t
 _fresh: set[Path] = set()  # directories this process created
 _fresh_parents: dict[Path, list[Path]] = {}  # fresh directory -> the parents created with it, outermost first
 _there_before: set[Path] = set()  # the directories under a sweep's directory when the sweep started
-
-
-class RunDirBusy(ConfigError):
-    """Another live process is running in this directory."""
 
 
 def _key(directory: Path | str) -> Path:
@@ -70,7 +63,7 @@ def acquire(directory: Path | str, what: str = "run directory") -> None:
     created = _missing(d)
     try:
         d.mkdir(parents=True, exist_ok=True)
-        _held[d] = _lock(d, what)
+        _held[d] = lock_dir(d, what)
     except BaseException:
         _remove_dirs(created)
         raise
@@ -96,32 +89,6 @@ def _remove_dirs(dirs: list[Path]) -> None:
             d.rmdir()
         except OSError:
             return
-
-
-def _lock(d: Path, what: str) -> int:
-    """The fd of ``d``'s lock file, flocked and holding our pid; the file is removed again if
-    this call created it and could not write it (a full disk)."""
-    lock = d / LOCK_FILE
-    existed = lock.exists()
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise RunDirBusy(
-            f"{what} {d} is in use by another vqbench run (pid {owner}); wait for it to end "
-            f"or choose another directory (hydra.run.dir=... or hydra.sweep.dir=...)"
-        ) from None
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    except OSError as err:
-        if not existed:
-            lock.unlink(missing_ok=True)
-        os.close(fd)
-        raise OSError(err.errno, err.strerror, str(lock)) from None
-    return fd
 
 
 def _recover_set_aside(d: Path) -> None:

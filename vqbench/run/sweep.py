@@ -22,8 +22,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from .dirlock import LOCK_FILE
 from .results import FAILED_FILE, METRICS_FILE
-from .rundir import HYDRA_DIR, LOCK_FILE
+from .rundir import HYDRA_DIR
 from .runs import scan_runs
 
 
