@@ -164,7 +164,7 @@ def test_hydra_config_write_failure_is_one_line(tmp_path):
     run_dir = tmp_path / "run"
     out = _limited_cli(*TOY, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert out.returncode == 2
-    _one_line(out.stderr, f"cannot write {run_dir / '.hydra'} (OSError: File too large)", "hydra.run.dir")
+    _one_line(out.stderr, f"cannot write {run_dir / '.hydra' / 'hydra.yaml'} (OSError: File too large)", "hydra.run.dir")
     assert not run_dir.exists()  # no truncated .hydra/hydra.yaml, no empty run
 
 
