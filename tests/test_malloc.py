@@ -33,5 +33,8 @@ def faults_per_step(mode: str) -> float:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
 def test_training_steps_stop_faulting_after_keep_freed_memory():
     default, kept = faults_per_step("default"), faults_per_step("keep")
-    assert default > 50, default  # glibc's defaults: a step's buffers are mapped afresh (~200 pages)
-    assert kept < 0.2 * default, (kept, default)
+    # glibc's defaults map a step's large buffers afresh: 36-200 faults per step were seen on
+    # different machines (its dynamic mmap threshold adapts to the allocation history), so the
+    # precondition only asks that the default loop faults measurably.
+    assert default > 20, default
+    assert kept < 0.25 * default, (kept, default)  # seen: 0.02-6.3 per step with the buffers kept
