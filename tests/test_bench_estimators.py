@@ -180,3 +180,25 @@ def test_vector_quantize_pytorch_peers_train_and_record_their_settings(tmp_path,
         else:
             assert effective["optimizer.ema_decay"] == (0.8 if setting == "defaults" or name == "vqp-default" else 0.99)
             assert effective["optimizer.beta"] == (1.0 if setting == "defaults" else 0.25)
+
+
+def test_rows_equal_at_every_seed_are_listed_as_coinciding_and_near_misses_are_not(tmp_path):
+    from vqbench.bench import coincide
+
+    runs = tmp_path / "runs"
+    for seed, mse in enumerate([5.0, 5.2, 5.4]):
+        _record(runs, "rvq_nsvq", 3, seed, mse)
+        _record(runs, "rvq_ste", 3, seed, mse * (1 + 1e-12))  # the same steps, another summation order
+        _record(runs, "rvq_diveq", 3, seed, mse + (1e-6 if seed == 2 else 0.0))  # one seed apart: not equal
+        _record(runs, "pvq_nsvq", 3, seed, mse)  # another quantizer: never grouped with RVQ's rows
+    _record(runs, "rvq_rotation", 3, 0, 5.0)  # one seed: no evidence
+    table = cells.collect([runs])
+    groups = coincide.coinciding_groups(table)
+    assert [(t, r, q, [row.estimator for row in rows]) for t, r, q, rows in groups] == \
+        [("toy", "3", "rvq", ["nsvq", "ste"])]
+    lines = coincide.coincide_lines(table)
+    assert "- toy 12 b, RVQ: nsvq, ste (3 seeds)" in lines and any(line.startswith("Why:") for line in lines)
+    assert "relative difference ≤ 1e-9" in lines[2]
+    out = tmp_path / "page" / "estimators.md"
+    page.write_page([runs], out, plot_png=False)
+    assert "## Estimators that coincide" in out.read_text()

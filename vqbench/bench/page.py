@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..report.figure_text import code_versions, dataset_label, settings_lines, sweep_commands
 from .cells import Cell, Table, collect, columns
+from .coincide import coincide_lines
 from .table_text import bits_label, fmt, main_table
 from .tasks import TASKS
 from .verdicts import diveq_verdict, verdict_lines
@@ -66,7 +67,7 @@ def markdown(table: Table, png_name: str | None) -> str:
         lines += [f"![estimators]({png_name})", ""]
     lines += ["## Reproduction verdicts", "",
               "A peer reproduces its counterpart when |Δ mean| ≤ the larger of the two seed standard deviations.", "",
-              *verdict_lines(table), "", "## Tasks and settings", "", *task_lines(table)]
+              *verdict_lines(table), "", *coincide_lines(table), "## Tasks and settings", "", *task_lines(table)]
     notes = [*(f"- failed: {p}" for p in table.failed), *(f"- incomplete: {p}" for p in table.incomplete),
              *(f"- unreadable: {p}" for p in table.unreadable),
              *(f"- not a job of the presets (left out): {p}" for p in table.unexpected)]
