@@ -5,7 +5,8 @@ the runs' own records (metrics.json), never typed.
 
 Each run is one row: its method and bitrate, the settings in which it differs from what all the
 listed runs share (so the base protocol is stated once and every tried change is named), PSNR and
-both SSIM conventions on the genuine test images (dataset.genuine_test) and PSNR on the run's own
+both SSIM conventions on the genuine test images (dataset.genuine_test; PSNR of the pooled MSE, and
+the mean of each image's PSNR beside it) and the pooled PSNR on the run's own
 test split, the paper's value at that point and our difference, the training time per epoch (with
 the machine's load when the run finished, if recorded), and the code version.
 """
@@ -25,6 +26,7 @@ import vqbench.training  # noqa: F401  (registers the optimizers whose defaults 
 from vqbench.common.atomic import write_text_atomic
 from vqbench.common.provenance import describe
 from vqbench.paper.reference import figure
+from vqbench.report.panels import pooled_psnr
 from vqbench.report.tables import flatten_config, show_value, to_csv, to_markdown
 from vqbench.run.schema import option_defaults
 
@@ -77,14 +79,15 @@ def paper_value(metric: str, method: str, bits: float) -> float | None:
 
 
 def rows_of(runs: list[dict[str, Any]], own: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    columns = ["method", "bits", "setting", "psnr_genuine", "paper_psnr", "psnr_minus_paper", "psnr_jpeg_test",
+    columns = ["method", "bits", "setting", "psnr_genuine", "psnr_per_image_genuine", "paper_psnr", "psnr_minus_paper",
+               "psnr_jpeg_test",
                "ssim_legacy_genuine", "ssim_standard_genuine", "paper_ssim", "legacy_minus_paper", "train_s_per_epoch",
                "code", "run"]
     out = []
     for record, diff in zip(runs, own):
         m, cfg = record["metrics"], record["config"]
         method, bits = cfg["quantizer"]["name"], m["bits"]
-        psnr = m.get("psnr_genuine")
+        psnr = pooled_psnr(m, genuine=True) if "mse_genuine" in m or "psnr_pooled_genuine" in m else None
         legacy = m.get("ssim_legacy_genuine")
         p_psnr, p_ssim = paper_value("psnr", method, bits), paper_value("ssim", method, bits)
         per_epoch = m["train_seconds"] / m["epochs"] if m.get("epochs") else None
@@ -92,8 +95,8 @@ def rows_of(runs: list[dict[str, Any]], own: list[dict[str, Any]]) -> tuple[list
         code = describe(record.get("code"))
         if record.get("timings", {}).get("train") == 0:  # resume=true on a finished run: scored, not trained
             code += "; record rewritten by a resume=true scoring, trained by an earlier process"
-        out.append([method, int(bits), setting, psnr, p_psnr,
-                    None if psnr is None or p_psnr is None else psnr - p_psnr, m.get("psnr"), legacy,
+        out.append([method, int(bits), setting, psnr, m.get("psnr_genuine"), p_psnr,
+                    None if psnr is None or p_psnr is None else psnr - p_psnr, pooled_psnr(m, genuine=False), legacy,
                     m.get("ssim_genuine"), p_ssim, None if legacy is None or p_ssim is None else legacy - p_ssim,
                     per_epoch, code, Path(record["path"]).name])
     order = {"avq": 0, "rvq": 1, "pvq": 2}
@@ -124,7 +127,8 @@ def page(runs: list[dict[str, Any]], base: dict[str, Any]) -> tuple[str, str]:
     lines = ["# Fig. 4 calibration: protocols tried and their measured effect", "",
              f"{len(runs)} VQ-VAE runs, each trained on {', '.join(data)} and scored on the test images of "
              f"{', '.join(genuine) or '(no genuine_test)'} (original pixels: `*_genuine` columns) and on its own test "
-             "split (`psnr_jpeg_test`). Paper values: Vali & Bäckström, ICASSP 2023, Fig. 4a/4b means.",
+             "split (`psnr_jpeg_test`). PSNR is that of the test set's pooled MSE (Fig. 4b's convention, see its "
+             "section 'PSNR conventions'); `psnr_per_image_genuine` is the mean of each image's PSNR. Paper values: Vali & Bäckström, ICASSP 2023, Fig. 4a/4b means.",
              "", "Base protocol (the settings all rows share, and " + (", ".join(f"`{k}={show_value(v)}`" for k, v in
              sorted(base.items())) or "nothing else") + " as given by `--base`; `setting` names what a row changes; "
              "a key a run's record predates is read at today's default):", "",

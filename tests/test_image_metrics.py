@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vqbench.metrics.images import mse, psnr, ssim
+from vqbench.metrics.images import mse, psnr, psnr_of_mean_mse, ssim
 
 
 def test_psnr_of_constant_offset():
@@ -25,6 +25,23 @@ def test_psnr_is_per_image_mean_not_of_pooled_mse():
     y[1] += 0.01  # 40 dB
     assert psnr(x, y).mean().item() == pytest.approx(30.0, abs=1e-9)
     assert mse(x, y).tolist() == pytest.approx([0.01, 0.0001])
+
+
+def test_psnr_of_mean_mse_pools_the_error_before_the_logarithm():
+    x = torch.zeros(2, 1, 4, 4, dtype=torch.float64)
+    y = x.clone()
+    y[0] += 0.1  # 20 dB on its own
+    y[1] += 0.01  # 40 dB on its own
+    pooled = psnr_of_mean_mse(mse(x, y).mean().item())
+    assert pooled == pytest.approx(10 * math.log10(1 / 0.00505), abs=1e-9)  # 22.97 dB, not the mean 30 dB
+    assert pooled < psnr(x, y).mean().item()  # Jensen: never above the per-image mean
+    assert psnr_of_mean_mse(0.01) == pytest.approx(20.0) and psnr_of_mean_mse(65.025, 255.0) == pytest.approx(30.0)
+    assert psnr_of_mean_mse(0.0) == math.inf
+    for bad in (-1e-3, math.nan):
+        with pytest.raises(ValueError, match="mean_mse must be >= 0"):
+            psnr_of_mean_mse(bad)
+    with pytest.raises(ValueError, match="data_range must be > 0"):
+        psnr_of_mean_mse(0.01, 0.0)
 
 
 def test_ssim_identity_is_one():

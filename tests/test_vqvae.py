@@ -1,5 +1,6 @@
 import copy
 import json
+import math
 
 import numpy as np
 import pytest
@@ -261,8 +262,9 @@ def test_genuine_test_images_are_scored_beside_the_test_split(image_tree):
                experiment__eval_untrained=False)
     m = exp.run(cfg, image_tree / "run", torch.device("cpu"))["metrics"]
     assert m["genuine_images"] == 6
-    for key in ("psnr", "ssim", "ssim_legacy", "mse"):
+    for key in ("psnr", "psnr_pooled", "ssim", "ssim_legacy", "mse"):
         assert m[f"{key}_genuine"] == pytest.approx(m[key], rel=1e-9), key
+    assert m["psnr_pooled"] == pytest.approx(10 * math.log10(1 / m["mse"]), rel=1e-12) and m["psnr_pooled"] < m["psnr"]
     assert m["ssim_legacy"] != pytest.approx(m["ssim"], abs=1e-4)
     np.savez(image_tree / "noisy.npz", test_images=255 - test.numpy())  # other pixels: the negatives
     cfg["dataset"]["genuine_test"] = str(image_tree / "noisy.npz")

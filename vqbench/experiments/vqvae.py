@@ -39,6 +39,7 @@ from ..common.provenance import data_record
 from ..data.cifar import ImageSplits, image_files, load_images
 from ..data.download import DownloadError
 from ..metrics.complexity import encode_ops
+from ..metrics.images import psnr_of_mean_mse
 from ..models.vqvae import MAX_DOWNSAMPLES, Decoder, Encoder, check_image_shape
 from ..quantizers import check_quantizer_fits, quantizer_terms
 from .complexity import complexity_metrics
@@ -226,11 +227,13 @@ def final_metrics(training: Training, data: ImageSplits, genuine: Mapping[str, f
         "psnr": last["test_psnr"],
         "ssim": last["test_ssim"],
         "mse": last["test_mse"],
+        "psnr_pooled": psnr_of_mean_mse(last["test_mse"]),  # the test set's pooled MSE in dB
     }
     if "test_ssim_legacy" in last:  # absent from the history of a checkpoint written before it existed
         metrics["ssim_legacy"] = last["test_ssim_legacy"]
     if genuine is not None:
         metrics.update({f"{k}_genuine": genuine[k] for k in ("psnr", "ssim", "ssim_legacy", "mse")})
+        metrics["psnr_pooled_genuine"] = psnr_of_mean_mse(genuine["mse"])
         metrics["genuine_images"] = float(data.genuine.shape[0])
     metrics.update({k[len("test_"):]: v for k, v in last.items() if k.startswith(("test_perplexity", "test_usage"))})
     metrics.update({
