@@ -252,6 +252,29 @@ def test_run_writes_metrics_grid_and_history(image_tree):
     assert [h["epoch"] for h in history] == [1]
 
 
+@pytest.mark.parametrize("qname", ["rvq", "avq"])
+def test_evaluating_only_after_the_last_epoch_gives_the_same_result(image_tree, qname):
+    """experiment.eval_every draws no random numbers: the final metrics are bit-identical, the
+    skipped epochs have no test entries, and a record of one setting is a finished job of the other."""
+    from vqbench.run.attempts import job_key
+
+    cfg_every, cfg_last = _cfg(image_tree, qname, "nsvq", epochs=3), _cfg(image_tree, qname, "nsvq", epochs=3,
+                                                                          experiment__eval_every=0)
+    every = exp.run(cfg_every, image_tree / "every", torch.device("cpu"))
+    last = exp.run(cfg_last, image_tree / "last", torch.device("cpu"))
+    for key in ("psnr", "ssim", "ssim_legacy", "mse", "psnr_pooled", "train_loss", "train_psnr", "perplexity_0"):
+        assert last["metrics"][key] == every["metrics"][key], key
+    tested = [[("test_psnr" in h) for h in json.loads((image_tree / run / exp.HISTORY).read_text())]
+              for run in ("every", "last")]
+    assert tested == [[True, True, True], [False, False, True]]
+    assert job_key(cfg_every) == job_key(cfg_last)  # resume=true takes either record as the job's
+    assert job_key(cfg_every) != job_key(_cfg(image_tree, qname, "nsvq", epochs=2))
+    two = exp.run(_cfg(image_tree, qname, "nsvq", epochs=3, experiment__eval_every=2), image_tree / "two",
+                  torch.device("cpu"))
+    assert ["test_psnr" in h for h in json.loads((image_tree / "two" / exp.HISTORY).read_text())] == [False, True, True]
+    assert two["metrics"]["psnr"] == every["metrics"]["psnr"]
+
+
 def test_genuine_test_images_are_scored_beside_the_test_split(image_tree):
     """dataset.genuine_test: the same test images with other pixels give their own metrics; the
     very test images give exactly the test metrics (all of them: never subset)."""
@@ -291,6 +314,11 @@ def test_validate_names_the_bad_field(image_tree):
     bad["experiment"]["epochs"] = 0
     with pytest.raises(ConfigError, match="experiment.epochs"):
         exp.validate(bad)
+    for value in (-1, 1.5, True):
+        bad = copy.deepcopy(cfg)
+        bad["experiment"]["eval_every"] = value
+        with pytest.raises(ConfigError, match="experiment.eval_every must be"):
+            exp.validate(bad)
 
 
 @pytest.mark.parametrize("preset", ["vqvae", "vqvae_quick"])

@@ -30,7 +30,7 @@ RESULTS_VERSION = 1  # bump when a change alters any experiment's numbers (see t
 # the same job. Used by the sweep resume (run/attempts.py) and the VQ-VAE checkpoint resume
 # (experiments/vqvae_state.py, which adds the budget keys it may extend).
 RESULT_FREE = ("resume", "progress", "device", "threads", "tags", "logger", "hydra", "dataset.cache_dir",
-               "dataset.root")
+               "dataset.root", "experiment.eval_every")  # eval_every: evaluation draws no random numbers
 
 CODE_PATHS = ("vqbench", "conf", "hydra_plugins", "pyproject.toml")  # what `dirty` looks at
 _CHUNK = 1 << 22

@@ -60,6 +60,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(f"experiment=vqvae needs dataset=cifar10 or dataset=image_folder, got dataset={d['name']!r}")
     check_positive(d, "dataset", "max_train", "max_test", allow_none=True)
     check_positive(e, "experiment", "epochs", "eval_batch_size", "grid_images")
+    check_range("experiment.eval_every", e.get("eval_every", 1), 0, integer=True)
     m = e["model"]
     check_positive(m, "experiment.model", "latent_dim", "hidden_channels", "res_channels", "downsamples")
     check_range("experiment.model.downsamples", m["downsamples"], 1, MAX_DOWNSAMPLES)
@@ -190,24 +191,37 @@ def _start(cfg: Mapping[str, Any], ckpt: Path, device: torch.device, progress: b
 
 def _epoch(cfg: Mapping[str, Any], training: Training, data: ImageSplits, run_dir: Path, device: torch.device,
            progress: bool, timings: dict[str, float]) -> None:
-    """One training epoch and its test evaluation (added to ``train`` and ``eval`` in timings),
-    recorded in the history, the checkpoint and the curves."""
+    """One training epoch and, every ``experiment.eval_every`` epochs and after the last, its test
+    evaluation (added to ``train`` and ``eval`` in timings), recorded in the history, the
+    checkpoint and the curves."""
     t0 = time.perf_counter()
     stats = training.train_epoch(data.train, progress)
     train_time = time.perf_counter() - t0
     training.train_seconds += train_time
     timings["train"] += train_time
-    t0 = time.perf_counter()
-    test = evaluate(training.model, data.test, int(cfg["experiment"]["eval_batch_size"]), device, progress)
-    timings["eval"] += time.perf_counter() - t0
+    test: dict[str, float] = {}
+    if _evaluates_after(training.epoch + 1, training.epochs, int(cfg["experiment"].get("eval_every", 1))):
+        t0 = time.perf_counter()
+        test = evaluate(training.model, data.test, int(cfg["experiment"]["eval_batch_size"]), device, progress)
+        timings["eval"] += time.perf_counter() - t0
     training.epoch += 1
     training.history.append({"epoch": training.epoch, **stats, **{f"test_{k}": v for k, v in test.items()},
                              "train_seconds": train_time})
     save_checkpoint(training, run_dir / CHECKPOINT)
     write_json_atomic(run_dir / HISTORY, training.history)
     write_epoch_curves(run_dir, cfg.get("logger", "csv"), training.history, training.steps_per_epoch)
-    log.info("epoch %d/%d: train loss %.4f, test PSNR %.2f dB, SSIM %.4f, %.0f s", training.epoch,
-             training.epochs, stats["train_loss"], test["psnr"], test["ssim"], train_time)
+    if test:
+        log.info("epoch %d/%d: train loss %.4f, test PSNR %.2f dB, SSIM %.4f, %.0f s", training.epoch,
+                 training.epochs, stats["train_loss"], test["psnr"], test["ssim"], train_time)
+    else:
+        log.info("epoch %d/%d: train loss %.4f, %.0f s (no test evaluation: experiment.eval_every)", training.epoch,
+                 training.epochs, stats["train_loss"], train_time)
+
+
+def _evaluates_after(epoch: int, epochs: int, every: int) -> bool:
+    """Whether the test split is evaluated after ``epoch`` (1-based) of ``epochs``: always after
+    the last, and every ``every`` epochs (0: the last only)."""
+    return epoch >= epochs or (every > 0 and epoch % every == 0)
 
 
 def _data_sums(cfg: Mapping[str, Any]) -> dict[str, Any] | None:

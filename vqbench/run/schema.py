@@ -136,6 +136,7 @@ class VQVAEExperiment:
     name: str = "vqvae"
     epochs: int = 30
     eval_batch_size: int = 500  # test images per evaluation batch
+    eval_every: int = 1  # evaluate the test split every N epochs (0: after the last only; the last always)
     eval_untrained: bool = True  # also report the test PSNR/SSIM before training
     grid_images: int = 32  # test images in reconstructions.png
     model: VQVAEModel = field(default_factory=VQVAEModel)
