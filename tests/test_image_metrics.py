@@ -137,3 +137,15 @@ def test_ssim_constants_scale_with_data_range():
     x, y = torch.full((1, 1, 12, 12), a), torch.full((1, 1, 12, 12), b)
     c1 = (0.01 * 255.0) ** 2
     assert ssim(x, y, data_range=255.0).item() == pytest.approx((2 * a * b + c1) / (a * a + b * b + c1), rel=1e-9)
+
+
+def test_ssim_accepts_images_the_size_of_the_window_and_checks_both_sides():
+    from vqbench.metrics.images import ssim_legacy
+
+    x = torch.rand(2, 3, 11, 11, generator=torch.Generator().manual_seed(0))
+    assert ssim(x, x).tolist() == pytest.approx([1.0, 1.0])            # one window position
+    assert ssim_legacy(x[..., :7, :7], x[..., :7, :7]).tolist() == pytest.approx([1.0, 1.0])
+    with pytest.raises(ValueError, match=r"\(11, 10\) pixels are smaller than the 11x11 window"):
+        ssim(torch.zeros(1, 3, 11, 10), torch.zeros(1, 3, 11, 10))     # too narrow only
+    with pytest.raises(ValueError, match=r"\(10, 11\) pixels are smaller than the 11x11 window"):
+        ssim(torch.zeros(1, 3, 10, 11), torch.zeros(1, 3, 10, 11))     # too short only

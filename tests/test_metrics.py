@@ -69,3 +69,54 @@ def test_complexity_counts_agree_across_quantizers():
     assert all(a < b for a, b in zip(ops, ops[1:]))
     # the widest useful beam: every set of codewords kept, so a wider one costs the same
     assert encode_ops(AVQ(8, 2, 2, beam_width=8)) == encode_ops(AVQ(8, 2, 2, beam_width=1000))
+
+
+def test_rd_bound_of_one_component_is_closed_form():
+    # N(0, s): D(R) = s 2^(-2R); the bisection's bracket must hold the water level even in 1-D
+    for s, bits in [(1.0, 1.0), (3.0, 0.25), (0.5, 6.0)]:
+        assert gaussian_rd_distortion(np.array([s]), bits) == pytest.approx(s * 2 ** (-2 * bits), rel=1e-9)
+    # one bit is not zero bits: the closed form, not the variance
+    assert gaussian_rd_distortion(np.array([2.0, 2.0]), 1) == pytest.approx(2 * 2.0 * 2 ** (-1), rel=1e-9)
+
+
+def test_rd_bound_rejects_zero_eigenvalues_and_empty_or_matrix_input():
+    for bad in (np.array([1.0, 0.0]), np.array([]), np.ones((2, 2)), np.array([-1.0])):
+        with pytest.raises(ValueError, match="non-empty vector of positive numbers"):
+            gaussian_rd_distortion(bad, 2)
+
+
+def test_rd_bound_works_in_float64_whatever_the_input_dtype():
+    lam = np.array([0.1, 0.3, 2.7])
+    exact = gaussian_rd_distortion(lam, 3.3)
+    assert gaussian_rd_distortion(lam.astype(np.float32).astype(np.float64), 3.3) == pytest.approx(
+        gaussian_rd_distortion(lam.astype(np.float32), 3.3), rel=1e-13)
+    assert gaussian_rd_distortion([0.1, 0.3, 2.7], 3.3) == exact
+
+
+def test_gap_db_is_above_the_bound_in_db():
+    assert gap_db(10.0, 1.0) == pytest.approx(10.0)
+    assert gap_db(1.0, 10.0) == pytest.approx(-10.0)
+
+
+def test_snr_of_an_exact_reconstruction_is_infinite_and_of_a_scaled_error_exact():
+    x = torch.tensor([[1.0, 2.0], [2.0, 0.0]])
+    assert snr_db(x, x.clone()) == math.inf
+    # signal 4.5 per vector, noise 0.45: 10 dB (not -10 dB, not 20 dB)
+    noise = torch.tensor([[0.3, 0.0], [0.0, 0.6]])
+    assert snr_db(x, x + noise) == pytest.approx(10 * math.log10(4.5 / 0.225))
+
+
+def test_perplexity_and_usage_of_unequal_codebooks_exactly():
+    """Codebook 0 uses codewords 0, 0, 1 (p = 2/3, 1/3); codebook 1 uses codeword 2 three times;
+    K = 4, so usage is 2/4 and 1/4; one row alone is a codebook used once."""
+    codes = torch.tensor([[0, 2], [0, 2], [1, 2]])
+    entropy = -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))
+    p = codebook_perplexity(codes, 4)
+    assert p.tolist() == pytest.approx([math.exp(entropy), 1.0])
+    from vqbench.metrics.vectors import codebook_usage
+
+    assert codebook_usage(codes, 4).tolist() == pytest.approx([0.5, 0.25])
+    assert codebook_perplexity(codes[:1], 4).tolist() == pytest.approx([1.0, 1.0])
+    stats = code_statistics(codes, 4)
+    assert stats == pytest.approx({"perplexity_mean": (math.exp(entropy) + 1) / 2, "usage_mean": 0.375,
+                                   "perplexity_0": math.exp(entropy), "perplexity_1": 1.0})
