@@ -56,7 +56,6 @@ def default_threads() -> int:
 def set_threads(cfg: Mapping[str, Any]) -> int:
     """Apply ``threads`` (or the default) to torch, faiss and numba; returns the count."""
     n = cfg.get("threads") or default_threads()
-    torch.set_num_threads(n)
     try:
         import faiss
 
@@ -69,4 +68,7 @@ def set_threads(cfg: Mapping[str, Any]) -> int:
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     except (ImportError, ValueError):
         pass
+    # torch last: numba.set_num_threads can change the OpenMP count torch reads (after torch has run
+    # parallel work, numba's call left torch at 2 threads when 1 was asked for)
+    torch.set_num_threads(n)
     return n
