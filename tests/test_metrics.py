@@ -120,3 +120,20 @@ def test_perplexity_and_usage_of_unequal_codebooks_exactly():
     stats = code_statistics(codes, 4)
     assert stats == pytest.approx({"perplexity_mean": (math.exp(entropy) + 1) / 2, "usage_mean": 0.375,
                                    "perplexity_0": math.exp(entropy), "perplexity_1": 1.0})
+
+
+def test_operation_counts_of_the_helpers_exactly():
+    """ITU-T G.191 weights (add = mul = MAC = move = 1, compare = 4), integers throughout."""
+    from vqbench.metrics.complexity import COMPARE, encode_wmops, nearest_codeword_ops, topk_ops
+
+    assert COMPARE == 4
+    # 4 codewords of 2 dims: 2 MACs + 1 add each, and one compare each
+    assert nearest_codeword_ops(4, 2) == 4 * (2 + 1) + 4 * 4 == 28
+    assert type(nearest_codeword_ops(4, 2)) is int
+    # k best of `candidates`: a compare each, plus sorting k (k log2 k compares, at least k)
+    assert topk_ops(10, 4) == 10 * 4 + 4 * 2 * 4 == 72
+    assert topk_ops(5, 2) == 5 * 4 + 2 * 1 * 4 == 28
+    assert topk_ops(5, 1) == 5 * 4 + 1 * 4 == 24
+    assert topk_ops(9, 8) == 9 * 4 + 8 * 3 * 4 == 132
+    assert type(topk_ops(10, 4)) is int
+    assert encode_wmops(VQ(2, 2)) == encode_ops(VQ(2, 2)) / 1e6 == 28e-6
