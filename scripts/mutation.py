@@ -345,6 +345,21 @@ def read_equivalent(path: Path) -> dict[str, str]:
     return out
 
 
+def reclassify(records: list[dict], equivalent: dict[str, str]) -> list[dict]:
+    """Records under the current equivalent list: listed survivors become equivalent, records no
+    longer listed go back to survived (a conservative verdict until the next run)."""
+    out = []
+    for r in records:
+        r = dict(r)
+        if r["id"] in equivalent and r["status"] in (SURVIVED, UNCOVERED, ERROR, EQUIV):
+            r.update(status=EQUIV, reason=equivalent[r["id"]])
+        elif r["status"] == EQUIV:
+            r["status"] = SURVIVED
+            r.pop("reason", None)
+        out.append(r)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # the pass
 
@@ -548,6 +563,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--again", action="store_true",
                         help="keep the killed mutants recorded in <out>.json, re-run the rest")
+    parser.add_argument("--page-only", action="store_true",
+                        help="run nothing: rewrite the page from <out>.json with the current equivalent list "
+                             "(a listed survivor counts as equivalent; an unlisted 'equivalent' as survived)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the project (default: this checkout)")
     parser.add_argument("--equivalent", type=Path, default=None,
                         help="equivalent mutants (default: <root>/scripts/mutation_equivalent.txt)")
@@ -565,6 +583,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--root {args.root} is not a git checkout (the pass copies its tracked files)")
     store_path = args.out.with_suffix(".json")
     store = json.loads(store_path.read_text()) if store_path.exists() else {"runs": {}, "records": []}
+    if args.page_only:
+        store["records"] = reclassify(store["records"], read_equivalent(args.equivalent))
+        _write_atomic(store_path, json.dumps(store, indent=1) + "\n")
+        _write_atomic(args.out, page(store))
+        print(f"wrote {args.out} and {store_path} (no mutant run)")
+        return None
     previous = {r["id"]: r for r in store["records"] if r["package"] in args.packages}
     result = run_pass(args, previous)
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=args.root, capture_output=True,

@@ -156,3 +156,55 @@ def test_fsq_bits_choose_the_levels():
     assert list(twelve.levels) == list(FSQ_LEVELS[12])
     assert list(vqbench.FSQ(4, bits=16).levels) == list(FSQ_LEVELS[16]) != list(twelve.levels)
     assert list(vqbench.FSQ(4, bits=20).levels) == list(levels_for_bits(20))   # beyond the table
+
+
+def test_the_first_training_batch_initialises_the_codebooks_by_the_init_argument():
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(1)) * 3 + 5
+    for init in ("data", "random"):
+        layer = vqbench.VQ(4, 8, init=init)
+        assert not bool(layer.initialized)
+        layer.eval()(x)                                    # evaluation never initialises
+        assert not bool(layer.initialized)
+        layer.train()(x)
+        assert bool(layer.initialized)
+        rows_of_x = (torch.cdist(layer.codebooks.detach()[0], x).min(1).values < 1e-5).all().item()
+        # "data": codewords are training vectors; "random": N(0, (0.01 s)^2), nowhere near x (mean 5)
+        assert rows_of_x is (init == "data")
+        if init == "random":
+            assert layer.codebooks.detach().abs().max() < 1.0
+
+
+def test_kmeans_init_needs_codebook_size_vectors_and_no_fewer():
+    layer = vqbench.VQ(2, 4, init="kmeans")
+    layer.init_from_data(torch.randn(4, 2), how="kmeans")      # exactly K vectors: fine
+    assert bool(layer.initialized)
+    with pytest.raises(ValueError, match=r"init='kmeans' needs at least codebook_size=4 vectors, got 3"):
+        layer.init_from_data(torch.randn(3, 2), how="kmeans")
+
+
+def test_no_grad_in_training_mode_builds_no_graph():
+    layer = vqbench.RVQ(4, 2, 8).train()
+    x = torch.randn(16, 4, requires_grad=True)
+    with torch.no_grad():
+        out = layer(x)
+    assert not out.x_hat.requires_grad
+    assert layer(x).x_hat.requires_grad
+
+
+def test_a_replacement_restarts_the_ema_averages_of_the_codewords_it_replaced():
+    torch.manual_seed(0)
+    layer = vqbench.VQ(2, 4, estimator="ema", replacement_every=1, discard_threshold=0.5, init="data").train()
+    layer(torch.randn(32, 2))
+    layer(torch.ones(16, 2))        # runs the first batch's hooks: all four codewords were used
+    layer.after_step()              # this batch used one codeword: three dead ones replaced
+    counts, sums = layer.estimator.counts[0], layer.estimator.sums[0]
+    restarted = counts == 1.0
+    assert int(restarted.sum()) == 3
+    assert torch.equal(sums[restarted], layer.codebooks.detach()[0][restarted])
+
+
+def test_each_layer_documents_itself_and_the_common_arguments():
+    for cls, first in ((vqbench.VQ, "Vector quantization"), (vqbench.RVQ, "Residual VQ"), (vqbench.PVQ, "Product VQ"),
+                       (vqbench.AVQ, "Additive VQ")):
+        assert cls.__doc__.startswith(first)
+        assert "replacement_every: training batches per replacement window." in cls.__doc__

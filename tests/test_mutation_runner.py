@@ -226,3 +226,12 @@ def test_a_whole_pass_over_a_tiny_project(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     records = json.loads((root / "results" / "mutation.json").read_text())["records"]
     assert [r.get("reused") for r in records if r["status"] == "killed"] == [True]
+
+
+def test_reclassify_follows_the_equivalent_list():
+    records = [{"id": "a", "status": "survived"}, {"id": "b", "status": "equivalent", "reason": "old"},
+               {"id": "c", "status": "killed"}, {"id": "d", "status": "not covered"}]
+    out = mutation.reclassify(records, {"a": "why a", "c": "listed but killed", "d": "why d"})
+    assert out == [{"id": "a", "status": "equivalent", "reason": "why a"}, {"id": "b", "status": "survived"},
+                   {"id": "c", "status": "killed"}, {"id": "d", "status": "equivalent", "reason": "why d"}]
+    assert records[1]["status"] == "equivalent"   # the input is left as it was
