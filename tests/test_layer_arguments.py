@@ -207,4 +207,4 @@ def test_each_layer_documents_itself_and_the_common_arguments():
     for cls, first in ((vqbench.VQ, "Vector quantization"), (vqbench.RVQ, "Residual VQ"), (vqbench.PVQ, "Product VQ"),
                        (vqbench.AVQ, "Additive VQ")):
         assert cls.__doc__.startswith(first)
-        assert "replacement_every: training batches per replacement window." in cls.__doc__
+        assert "Keyword arguments shared by every layer" in cls.__doc__
