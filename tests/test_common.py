@@ -391,3 +391,37 @@ def test_logger_choice_is_checked(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)   # not installed
     with pytest.raises(ConfigError, match=r"logger=tensorboard needs the tensorboard package"):
         curves.check_logger("tensorboard")
+
+
+# -- options and malloc ------------------------------------------------------------------------
+
+
+def test_an_option_added_after_hydra_loaded_reaches_its_config_store():
+    import dataclasses
+
+    from hydra.core.config_store import ConfigStore
+
+    from vqbench.common import options
+
+    @dataclasses.dataclass
+    class Tmp:
+        name: str = "tmp_opt"
+
+    options.add_option("optimizer", "tmp_opt", Tmp)
+    try:
+        assert options.REGISTERED["optimizer"]["tmp_opt"] is Tmp
+        assert "tmp_opt.yaml" in ConfigStore.instance().repo["optimizer"]
+        assert "tmp_opt.yaml" not in ConfigStore.instance().repo        # in its group, not at the root
+    finally:
+        options.add_option("optimizer", "tmp_opt", None)
+    assert "tmp_opt" not in options.REGISTERED["optimizer"]
+    assert "tmp_opt.yaml" not in ConfigStore.instance().repo["optimizer"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_keep_freed_memory_sets_the_glibc_thresholds():
+    from vqbench.common import malloc
+
+    assert malloc.keep_freed_memory() is True
+    assert malloc.keep_freed_memory() is True       # once per process, then a no-op
+    assert (malloc.M_TRIM_THRESHOLD, malloc.M_MMAP_THRESHOLD) == (-1, -3)   # glibc malloc.h
