@@ -208,3 +208,23 @@ def test_each_layer_documents_itself_and_the_common_arguments():
                        (vqbench.AVQ, "Additive VQ")):
         assert cls.__doc__.startswith(first)
         assert "Keyword arguments shared by every layer" in cls.__doc__
+
+
+@pytest.mark.parametrize("cls", [vqbench.VQ, vqbench.RVQ, vqbench.PVQ, vqbench.AVQ])
+def test_dim_is_checked_by_every_layer_with_the_layers_own_words(cls):
+    with pytest.raises(ValueError, match=rf"^vqbench\.{cls.__name__}: dim must be an integer >= 1, got 0$"):
+        cls(0, codebook_size=4)
+    if cls is not vqbench.VQ:
+        with pytest.raises(ValueError, match=rf"^vqbench\.{cls.__name__}: num_codebooks must be an integer >= 1, "
+                                             r"got 0$"):
+            cls(8, num_codebooks=0, codebook_size=4)
+
+
+def test_replacement_property_and_a_one_channel_fsq():
+    assert vqbench.VQ(4, 8).replacement is True
+    assert vqbench.VQ(4, 8, replacement=False).replacement is False
+    assert vqbench.VQ(4, 8, replacement=False).codewords_replaced == 0
+    fsq = vqbench.FSQ(1, levels=[5])
+    assert fsq(torch.tensor([[0.3]])).x_hat.shape == (1, 1)
+    with pytest.raises(ValueError, match=r"^vqbench\.FSQ: dim must be >= 1, got 0$"):
+        vqbench.FSQ(0, levels=[5])
