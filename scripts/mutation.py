@@ -53,6 +53,7 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vqbenc
 KILLED, TIMEOUT, SURVIVED, UNCOVERED, EQUIV, ERROR = ("killed", "timeout", "survived", "not covered",
                                                       "equivalent", "error")
 STATUSES = (KILLED, TIMEOUT, SURVIVED, UNCOVERED, ERROR, EQUIV)
+CACHE_VERSION = 2   # bump when the tree a coverage run sees changes (2: conf/ as vqbench.conf, ../shared linked)
 JIT_DECORATORS = ("njit", "jit", "vectorize", "guvectorize")
 
 
@@ -68,10 +69,18 @@ def project_files(root: Path) -> list[str]:
 
 
 def copy_tree(root: Path, dest: Path) -> Path:
+    """The project's files under `dest`, laid out as the installed package sees them: conf/ is the
+    package vqbench.conf (pyproject's package-dir), and ../shared (the read-only data beside the
+    checkout, where tests look for it) is linked beside the copy."""
     for rel in project_files(root):
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / rel, target)
+    if (dest / "conf").is_dir() and (dest / "vqbench").is_dir() and not (dest / "vqbench" / "conf").exists():
+        (dest / "vqbench" / "conf").symlink_to(Path("..") / "conf")
+    shared = root.parent / "shared"
+    if shared.is_dir() and not (dest.parent / "shared").exists():
+        (dest.parent / "shared").symlink_to(shared)
     return dest
 
 
@@ -137,7 +146,7 @@ def coverage_map(tree: Path, test_files: list[str], jobs: int) -> dict:
     CACHE.mkdir(parents=True, exist_ok=True)
     pending, parts = [], {}
     for test_file in test_files:
-        path = CACHE / f"cov-{Path(test_file).stem}-{source_digest(tree, [test_file])}-{base}.json"
+        path = CACHE / f"cov{CACHE_VERSION}-{Path(test_file).stem}-{source_digest(tree, [test_file])}-{base}.json"
         if path.exists():
             parts[test_file] = path
         else:
@@ -511,8 +520,8 @@ def page(store: dict) -> str:
         run = runs[package]
         sample = (f"; a seeded sample of {run['sample']} mutants (seed {run['seed']}), so the rate is an "
                   "estimate") if run.get("sample") else ""
-        failing = (f"; left out as failing unmutated: {', '.join(run['failing_unmutated'])}"
-                   if run.get("failing_unmutated") else "")
+        failing = (f"; {len(run['failing_unmutated'])} tests failed unmutated and were left out (listed in the "
+                   ".json)" if run.get("failing_unmutated") else "")
         stale = [i for i in run.get("stale_equivalents", []) if i.startswith(f"vqbench/{package}/")]
         stale_text = (f"; {len(stale)} entries of the equivalent list match no mutant any more: "
                       + ", ".join(f"`{i}`" for i in stale)) if stale else ""
