@@ -219,6 +219,11 @@ def tests_for(mutant: Mutant, cov: dict, jitted: set[str]) -> list[str]:
     # test that runs code of the module may depend on them; so may any test of a numba-compiled function
     if not mutant.function or mutant.function.split(".")[0] in jitted:
         ids = {i for ids in by_line.values() for i in ids}
+        if not mutant.function:
+            # and tests that only read them (a constant, a signature's default) run none of the module's
+            # lines: every test of a test file that exercises the module is a candidate
+            files = {i.split("::")[0] for i in ids}
+            ids |= {i for i in cov["durations"] if i.split("::")[0] in files}
     else:
         ids = {i for n in range(mutant.lineno, mutant.end_lineno + 1) for i in by_line.get(n, ())}
     ids -= set(cov["failed"])

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -376,8 +377,8 @@ def test_curves_file_columns_and_round_trip(tmp_path):
     c.add(step=1, train_loss=0.5, zeta=1.0, usage=None)
     c.add(step=2, perplexity=3.25, alpha=2.0)
     c.write()
-    text = (tmp_path / "curves.csv").read_text()
-    assert text == "step,train_loss,perplexity,alpha,zeta\n1,0.5,,,1\n2,,3.25,2,\n"
+    text = (tmp_path / "curves.csv").read_bytes()   # bytes: one newline byte per row, no carriage return
+    assert text == b"step,train_loss,perplexity,alpha,zeta\n1,0.5,,,1\n2,,3.25,2,\n"
     assert curves.read_curves(tmp_path / "curves.csv") == [{"step": 1.0, "train_loss": 0.5, "zeta": 1.0},
                                                           {"step": 2.0, "perplexity": 3.25, "alpha": 2.0}]
     assert [curves.log_every(n) for n in (0, 199, 200, 401, 10_000)] == [1, 1, 1, 2, 50]
@@ -425,3 +426,178 @@ def test_keep_freed_memory_sets_the_glibc_thresholds():
     assert malloc.keep_freed_memory() is True
     assert malloc.keep_freed_memory() is True       # once per process, then a no-op
     assert (malloc.M_TRIM_THRESHOLD, malloc.M_MMAP_THRESHOLD) == (-1, -3)   # glibc malloc.h
+
+
+# -- more exact answers (issue 23: survivors of the mutation pass) ----------------------------
+
+
+def test_atomic_dir_creates_every_missing_parent(tmp_path):
+    with atomic.atomic_dir(tmp_path / "p" / "q" / "run") as tmp:
+        (tmp / "f").write_text("1")
+    assert (tmp_path / "p" / "q" / "run" / "f").read_text() == "1"
+
+
+class _ItemOnly:
+    """Has .item() but is no tensor or array (no dtype)."""
+
+    def item(self):
+        return 5
+
+
+class _ScalarWithoutNdim:
+    """A numpy-like scalar without .ndim: written as its item."""
+
+    dtype = "float64"
+
+    def item(self):
+        return float("inf")
+
+
+def test_strict_json_converts_only_values_with_a_dtype_and_json_writes_their_items(tmp_path):
+    only = _ItemOnly()
+    assert atomic.strict_json(only) is only                   # no dtype: left to json's default
+    assert atomic.strict_json(_ScalarWithoutNdim()) is None   # its item, inf, becomes null
+    atomic.write_json_atomic(tmp_path / "a.json", {"x": _ItemOnly()})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 5}
+    import array
+
+    with pytest.raises(TypeError, match=r"not JSON serialisable: array"):   # tolist without ndim, no item
+        atomic.write_json_atomic(tmp_path / "b.json", {"x": array.array("d", [1.0])})
+    assert not (tmp_path / "b.json").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_tensorboard_scalars_leave_out_step_epoch_and_non_finite_values(tmp_path, monkeypatch):
+    calls = []
+
+    class Writer:
+        def __init__(self, logdir):
+            calls.append(("open", logdir))
+
+        def add_scalar(self, key, value, step):
+            calls.append((key, value, step))
+
+        def flush(self):
+            calls.append("flush")
+
+        def close(self):
+            calls.append("close")
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = Writer
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    c = curves.Curves(tmp_path, logger="tensorboard")
+    c.add(step=3, train_loss=0.5, usage=float("nan"))
+    c.add(epoch=2, psnr=20.0)
+    c.add(mse=1.0)                                   # neither step nor epoch: the row's number
+    c.write()
+    assert calls == [("open", str(tmp_path / "tensorboard")), ("train_loss", 0.5, 3), ("psnr", 20.0, 2),
+                     ("mse", 1.0, 3), "flush", "close"]
+
+
+def test_keep_freed_memory_reports_failure_where_mallopt_is_missing_or_refuses(monkeypatch):
+    from vqbench.common import malloc
+
+    monkeypatch.setattr(malloc, "_done", False)
+    monkeypatch.setattr(malloc.ctypes.util, "find_library", lambda name: None)      # no C library found
+    assert malloc.keep_freed_memory() is False
+    monkeypatch.setattr(malloc.ctypes.util, "find_library", lambda name: "libc.so.6")
+
+    def no_library(name):
+        raise OSError("cannot load")
+
+    monkeypatch.setattr(malloc.ctypes, "CDLL", no_library)
+    assert malloc.keep_freed_memory() is False
+
+    class Mallopt:
+        def __init__(self, answers):
+            self.answers, self.calls = list(answers), []
+
+        def __call__(self, param, value):
+            self.calls.append((param, value))
+            return self.answers.pop(0)
+
+    for answers, ok in (([1, 0], False), ([0, 1], False), ([1, 1], True)):
+        lib = types.SimpleNamespace(mallopt=Mallopt(answers))
+        monkeypatch.setattr(malloc.ctypes, "CDLL", lambda name, lib=lib: lib)
+        assert malloc.keep_freed_memory() is ok, answers
+        assert lib.mallopt.calls[0] == (malloc.M_MMAP_THRESHOLD, malloc.MMAP_THRESHOLD)
+    assert lib.mallopt.calls == [(malloc.M_MMAP_THRESHOLD, malloc.MMAP_THRESHOLD),
+                                 (malloc.M_TRIM_THRESHOLD, malloc.TRIM_THRESHOLD)]
+    assert malloc.keep_freed_memory() is True and lib.mallopt.calls[2:] == []    # set once per process
+
+
+def test_memory_units_the_unknown_machine_and_the_batch_or_codebook_driver(monkeypatch):
+    assert (memory.F32, memory.F64) == (torch.finfo(torch.float32).bits // 8, torch.finfo(torch.float64).bits // 8)
+    # batch / 256 against M / 4: 210 / 256 = 0.82 < 1 = 4 / 4, so the codebooks drive it
+    assert list(memory.batch_distance_terms(4, 256, 128, 210)) == ["quantizer.num_codebooks=4"]
+
+    def unknown(name):
+        raise ValueError(name)
+
+    monkeypatch.setattr(memory.os, "sysconf", unknown)
+    assert memory.physical_memory() == 2**62
+
+
+def test_code_version_asks_git_about_the_checkout_that_holds_the_package(monkeypatch):
+    import vqbench
+
+    roots = []
+    monkeypatch.setattr(provenance, "_git_state", lambda root: roots.append(root) or ("c0ffee", False))
+    version = provenance.code_version.__wrapped__()
+    assert roots == [Path(vqbench.__file__).resolve().parents[1]]
+    assert (version["commit"], version["dirty"], version["results_version"]) == ("c0ffee", False,
+                                                                                 provenance.RESULTS_VERSION)
+
+
+def test_git_state_of_a_broken_checkout_and_of_a_git_that_hangs(tmp_path, monkeypatch):
+    (tmp_path / ".git").write_text("gitdir: /nonexistent/vqbench-test\n")     # git fails here
+    assert provenance._git_state(tmp_path) == (None, None)
+    seen = {}
+
+    def hangs(args, **kwargs):
+        seen.update(kwargs)
+        raise subprocess.TimeoutExpired(args, kwargs.get("timeout"))
+
+    monkeypatch.setattr(provenance.subprocess, "run", hangs)
+    assert provenance._git_state(tmp_path) == (None, None)
+    assert seen["check"] is True and 0 < seen["timeout"] <= 60              # a hung git cannot hang a run
+
+
+def test_physical_cores_read_the_affinity_of_this_process_or_the_cpu_count(monkeypatch):
+    monkeypatch.setattr(threads, "open", lambda *a, **k: (_ for _ in ()).throw(OSError("no cpuinfo")),
+                        raising=False)
+    asked = []
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: asked.append(pid) or {0, 1, 5})
+    assert threads.physical_cores() == 3 and asked == [0]           # pid 0: this process
+    monkeypatch.delattr(threads.os, "sched_getaffinity")
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 3)
+    assert threads.physical_cores() == 3
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: None)      # unknown: one
+    assert threads.physical_cores() == 1
+
+
+def test_default_threads_edges(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads.default_threads() == 1                           # 1 is a choice, not "unset"
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(threads, "physical_cores", lambda: 8)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (5.4, 0.0, 0.0))
+    assert threads.default_threads() == 3                           # 8 - round(5.4) = 3
+
+    def no_load():
+        raise OSError
+
+    monkeypatch.setattr(threads, "physical_cores", lambda: 4)
+    monkeypatch.setattr(threads.os, "getloadavg", no_load)
+    assert threads.default_threads() == 4                           # unknown load: none busy
+
+
+def test_set_threads_gives_numba_the_count_too():
+    numba = pytest.importorskip("numba")
+    before_torch, before_numba = torch.get_num_threads(), numba.get_num_threads()
+    try:
+        assert threads.set_threads({"threads": 1}) == 1
+        assert numba.get_num_threads() == 1 and torch.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(before_numba)
+        torch.set_num_threads(before_torch)

@@ -228,3 +228,32 @@ def test_replacement_property_and_a_one_channel_fsq():
     assert fsq(torch.tensor([[0.3]])).x_hat.shape == (1, 1)
     with pytest.raises(ValueError, match=r"^vqbench\.FSQ: dim must be >= 1, got 0$"):
         vqbench.FSQ(0, levels=[5])
+
+
+def test_each_layer_docstring_keeps_its_own_summary_and_the_shared_arguments():
+    for layer, summary in ((vqbench.VQ, "Vector quantization: one codebook"), (vqbench.RVQ, "Residual VQ:"),
+                           (vqbench.PVQ, "Product VQ:"), (vqbench.AVQ, "Additive VQ:")):
+        assert layer.__doc__.startswith(summary), layer.__name__
+        assert "Keyword arguments shared by every layer" in layer.__doc__, layer.__name__
+
+
+def test_fsq_bits_are_checked_before_the_level_table():
+    with pytest.raises(ValueError, match=r"^vqbench\.FSQ: bits must be >= 1, got 0$"):
+        vqbench.FSQ(2, bits=0)
+    with pytest.raises(ValueError, match=r"no level table for 1 bits"):     # 1 bit passes the check
+        vqbench.FSQ(2, bits=1)
+
+
+def test_kmeans_init_is_the_quantizers_classical_fit_with_10_lloyd_iterations_and_one_alternation(capsys):
+    """init='kmeans' = quantizer.fit_kmeans(x, 10, 1, seed, progress=False) exactly (AVQ: both the
+    Lloyd iterations and the alternations change its codebooks)."""
+    import copy
+
+    x = torch.randn(2600, 8, generator=torch.Generator().manual_seed(0))
+    layer = vqbench.AVQ(8, num_codebooks=2, codebook_size=64, init="kmeans")
+    reference = copy.deepcopy(layer.quantizer)
+    reference.fit_kmeans(x.numpy(), 10, 1, 3, False)
+    capsys.readouterr()
+    layer.init_from_data(x, seed=3, how="kmeans")
+    assert capsys.readouterr().err == ""                               # no progress bar from a layer
+    assert torch.equal(layer.codebooks.detach(), reference.codebooks.detach())

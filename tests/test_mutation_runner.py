@@ -136,7 +136,8 @@ def test_jitted_functions_are_found_by_decorator():
 
 def test_tests_for_a_mutant_come_from_its_lines_or_its_module():
     cov = {"lines": {"m.py": {3: ["t::slow", "t::fast"], 7: ["t::other"], 9: ["t::broken"]}},
-           "durations": {"t::slow": 2.0, "t::fast": 0.1, "t::other": 0.5, "t::broken": 0.1},
+           "durations": {"t::slow": 2.0, "t::fast": 0.1, "t::other": 0.5, "t::broken": 0.1,
+                         "t::reads_a_constant": 0.2, "u::elsewhere": 0.1},
            "failed": ["t::broken"]}
 
     def at(line, function):
@@ -146,8 +147,10 @@ def test_tests_for_a_mutant_come_from_its_lines_or_its_module():
     assert mutation.tests_for(at(3, "f"), cov, set()) == ["t::fast", "t::slow"]      # shortest first
     assert mutation.tests_for(at(11, "h"), cov, set()) == []                         # no test runs line 11
     assert mutation.tests_for(at(9, "g"), cov, set()) == []                          # failing unmutated
-    # import-time code and numba kernels: every test that runs code of the module
-    assert mutation.tests_for(at(1, ""), cov, set()) == ["t::fast", "t::other", "t::slow"]
+    # import-time code: every test that runs code of the module, and every other test of their files
+    # (reading a constant or a signature's default runs no line of the module); not tests of other files
+    assert mutation.tests_for(at(1, ""), cov, set()) == ["t::fast", "t::reads_a_constant", "t::other", "t::slow"]
+    # a numba kernel: every test that runs code of the module
     assert mutation.tests_for(at(11, "h"), cov, {"h"}) == ["t::fast", "t::other", "t::slow"]
 
 
