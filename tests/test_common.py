@@ -577,10 +577,11 @@ def test_physical_cores_read_the_affinity_of_this_process_or_the_cpu_count(monke
 
 
 def test_default_threads_edges(monkeypatch):
+    monkeypatch.setattr(threads, "physical_cores", lambda: 8)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))   # else the default would be 4
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert threads.default_threads() == 1                           # 1 is a choice, not "unset"
     monkeypatch.delenv("OMP_NUM_THREADS")
-    monkeypatch.setattr(threads, "physical_cores", lambda: 8)
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (5.4, 0.0, 0.0))
     assert threads.default_threads() == 3                           # 8 - round(5.4) = 3
 
@@ -592,12 +593,14 @@ def test_default_threads_edges(monkeypatch):
     assert threads.default_threads() == 4                           # unknown load: none busy
 
 
-def test_set_threads_gives_numba_the_count_too():
+def test_set_threads_gives_numba_the_count_but_no_more_than_its_pool(monkeypatch):
     numba = pytest.importorskip("numba")
-    before_torch, before_numba = torch.get_num_threads(), numba.get_num_threads()
+    asked = []
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 3)   # numba's pool, fixed when it starts
+    monkeypatch.setattr(numba, "set_num_threads", asked.append)
+    before = torch.get_num_threads()
     try:
-        assert threads.set_threads({"threads": 1}) == 1
-        assert numba.get_num_threads() == 1 and torch.get_num_threads() == 1
+        assert threads.set_threads({"threads": 1}) == 1 and threads.set_threads({"threads": 5}) == 5
     finally:
-        numba.set_num_threads(before_numba)
-        torch.set_num_threads(before_torch)
+        torch.set_num_threads(before)
+    assert asked == [1, 3]
