@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -212,18 +213,28 @@ def jitted_functions(source: str) -> set[str]:
     return out
 
 
-def tests_for(mutant: Mutant, cov: dict, jitted: set[str]) -> list[str]:
-    """The node ids to run against a mutant, shortest first (failing-unmutated tests left out)."""
+def importing_test_files(root: Path, module: str, test_files: list[str]) -> set[str]:
+    """The test files whose source imports ``module`` (a path under vqbench/) or names it, or imports
+    from its package: they may read its module-level values without running any of its lines."""
+    dotted = module[: -len(".py")].replace("/", ".").removesuffix(".__init__")
+    package = dotted.rsplit(".", 1)[0]
+    pattern = re.compile(rf"\b{re.escape(dotted)}\b|\bfrom\s+{re.escape(package)}\s+import\b"
+                         rf"|\bimport\s+{re.escape(package)}\s*$", re.MULTILINE)
+    return {t for t in test_files if pattern.search((root / t).read_text())}
+
+
+def tests_for(mutant: Mutant, cov: dict, jitted: set[str], importers: set[str] = frozenset()) -> list[str]:
+    """The node ids to run against a mutant, shortest first (failing-unmutated tests left out).
+    ``importers``: the test files that import the mutant's module (`importing_test_files`)."""
     by_line = cov["lines"].get(mutant.path, {})
     # module and class bodies and def-time defaults run at import, outside any test's context: every
     # test that runs code of the module may depend on them; so may any test of a numba-compiled function
     if not mutant.function or mutant.function.split(".")[0] in jitted:
         ids = {i for ids in by_line.values() for i in ids}
         if not mutant.function:
-            # and tests that only read them (a constant, a signature's default) run none of the module's
-            # lines: every test of a test file that exercises the module is a candidate
-            files = {i.split("::")[0] for i in ids}
-            ids |= {i for i in cov["durations"] if i.split("::")[0] in files}
+            # and a test that only reads them (a constant, a signature's default, a table of numbers)
+            # runs none of the module's lines: every test of a test file that imports the module
+            ids |= {i for i in cov["durations"] if i.split("::")[0] in importers}
     else:
         ids = {i for n in range(mutant.lineno, mutant.end_lineno + 1) for i in by_line.get(n, ())}
     ids -= set(cov["failed"])
@@ -416,15 +427,18 @@ def run_pass(args: argparse.Namespace, previous: dict[str, dict]) -> dict:
 
 def _run_mutants(root, by_package, cov, equivalent, previous, trees) -> list[dict]:
     jitted = {}
+    importers: dict[str, set[str]] = {}
+    test_files = sorted({i.split("::")[0] for i in cov["durations"]})
     jobs = []
     records = []
     for package, mutants in by_package.items():
         for m in mutants:
             if m.path not in jitted:
                 jitted[m.path] = jitted_functions((root / m.path).read_text())
+                importers[m.path] = importing_test_files(root, m.path, test_files)
             record = {"id": m.id, "package": package, "path": m.path, "line": m.lineno, "operator": m.operator,
                       "original": m.original, "replacement": m.replacement}
-            tests = tests_for(m, cov, jitted[m.path])
+            tests = tests_for(m, cov, jitted[m.path], importers[m.path])
             record["tests"] = len(tests)
             if m.id in equivalent:
                 record.update(status=EQUIV, reason=equivalent[m.id])

@@ -147,9 +147,13 @@ def test_tests_for_a_mutant_come_from_its_lines_or_its_module():
     assert mutation.tests_for(at(3, "f"), cov, set()) == ["t::fast", "t::slow"]      # shortest first
     assert mutation.tests_for(at(11, "h"), cov, set()) == []                         # no test runs line 11
     assert mutation.tests_for(at(9, "g"), cov, set()) == []                          # failing unmutated
-    # import-time code: every test that runs code of the module, and every other test of their files
-    # (reading a constant or a signature's default runs no line of the module); not tests of other files
-    assert mutation.tests_for(at(1, ""), cov, set()) == ["t::fast", "t::reads_a_constant", "t::other", "t::slow"]
+    # import-time code: every test that runs code of the module, and every test of a file that imports
+    # it (reading a constant or a signature's default runs no line of the module)
+    assert mutation.tests_for(at(1, ""), cov, set()) == ["t::fast", "t::other", "t::slow"]
+    assert mutation.tests_for(at(1, ""), cov, set(), {"t"}) == ["t::fast", "t::reads_a_constant", "t::other",
+                                                                 "t::slow"]
+    assert mutation.tests_for(at(1, ""), cov, set(), {"u"}) == ["t::fast", "u::elsewhere", "t::other", "t::slow"]
+    assert mutation.tests_for(at(3, "f"), cov, set(), {"u"}) == ["t::fast", "t::slow"]   # not for code in a def
     # a numba kernel: every test that runs code of the module
     assert mutation.tests_for(at(11, "h"), cov, {"h"}) == ["t::fast", "t::other", "t::slow"]
 
@@ -238,3 +242,20 @@ def test_reclassify_follows_the_equivalent_list():
     assert out == [{"id": "a", "status": "equivalent", "reason": "why a"}, {"id": "b", "status": "survived"},
                    {"id": "c", "status": "killed"}, {"id": "d", "status": "equivalent", "reason": "why d"}]
     assert records[1]["status"] == "equivalent"   # the input is left as it was
+
+
+def test_importing_test_files_by_module_package_or_dotted_name(tmp_path):
+    (tmp_path / "tests").mkdir()
+    files = {
+        "tests/test_a.py": "from vqbench.nn.layer import QuantizerLayer\n",
+        "tests/test_b.py": "from vqbench.nn import checks\n",                 # the package: may read any module
+        "tests/test_c.py": "import vqbench\nx = vqbench.nn.layer.DEFAULT\n",   # the dotted name
+        "tests/test_d.py": "from vqbench.nn.layer_init import INITS\n",       # another module
+        "tests/test_e.py": "import vqbench.nn\n",
+        "tests/test_f.py": "from vqbench.nn.checks import check_codes\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    found = mutation.importing_test_files(tmp_path, "vqbench/nn/layer.py", sorted(files))
+    assert found == {"tests/test_a.py", "tests/test_b.py", "tests/test_c.py", "tests/test_e.py"}
+    assert mutation.importing_test_files(tmp_path, "vqbench/nn/__init__.py", sorted(files)) == set(files)
