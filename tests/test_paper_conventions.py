@@ -84,3 +84,18 @@ def test_scale_fit_record_matches_the_fit_report_it_describes():
     assert scale_fit("fig2a") is level and scale_fit("fig3_256") is units and paper_scale("fig2a") == level.scale
     with pytest.raises(ValueError, match="not a toy-MSE figure"):
         scale_fit("fig5")
+
+
+
+def test_scale_fit_sizes_are_the_fit_reports():
+    """The training and test sizes SCALE_FITS records are those the fit report names for its runs."""
+    import re
+    from pathlib import Path
+
+    from vqbench.paper.conventions import SCALE_FITS
+
+    text = (Path(__file__).resolve().parents[1] / "results" / "paper" / "toy_model_fit.md").read_text()
+    named = set(re.findall(r"(\d+) train(?:,|\s*/)\s*(\d+) test", text))
+    assert named == {("32768", "16384")}
+    for name, fit in SCALE_FITS.items():
+        assert (str(fit.num_train), str(fit.num_test)) in named, name

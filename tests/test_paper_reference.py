@@ -77,3 +77,17 @@ def test_bands_enclose_the_means_where_the_paper_is_consistent():
 def test_unknown_figure_names_the_known_ones():
     with pytest.raises(ValueError, match="unknown paper figure 'fig7'.*fig2a, fig2b"):
         figure("fig7")
+
+
+def test_published_records_are_read_only():
+    """The published numbers and the paper's counts are frozen: no caller can change them in place."""
+    import dataclasses
+
+    from vqbench.paper.complexity import PAPER_COUNTS
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        figure("fig4b").series["avq"].mean = (0.0,)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        figure("fig4b").name = "x"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PAPER_COUNTS["avq"].beam = False

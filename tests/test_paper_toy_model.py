@@ -30,3 +30,11 @@ def test_rd_bound_falls_like_the_papers_avq():
     assert np.allclose(np.array(d[:-1]) / np.array(d[1:]), np.sqrt(2), rtol=1e-6)
     avq = np.array(figure("fig2a").series["avq"].mean[2:])
     assert np.allclose(avq[:-1] / avq[1:], np.sqrt(2), rtol=0.01)
+
+
+def test_the_default_mixing_seed_is_the_configs():
+    """lowrank_covariance(dim, rank) is the source of the CLI's default dataset.mixing_seed (0)."""
+    from vqbench.run.schema import ToyDataset
+
+    a = mixing_matrix(8, 2, ToyDataset().mixing_seed)
+    assert np.array_equal(lowrank_covariance(8, 2), a.T @ a)
