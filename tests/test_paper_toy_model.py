@@ -38,3 +38,6 @@ def test_the_default_mixing_seed_is_the_configs():
 
     a = mixing_matrix(8, 2, ToyDataset().mixing_seed)
     assert np.array_equal(lowrank_covariance(8, 2), a.T @ a)
+    x = sample_lowrank(5, 8, 2)
+    assert np.array_equal(x.numpy(), sample_lowrank(5, 8, 2, seed=ToyDataset().mixing_seed, sample_seed=1).numpy())
+    assert not np.array_equal(x.numpy(), sample_lowrank(5, 8, 2, seed=1, sample_seed=1).numpy())
