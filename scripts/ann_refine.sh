@@ -7,6 +7,9 @@
 # BEAM (64), OUT (runs/ann_refine), PAGE (results/ann_refine), and for a smoke run only:
 # EXTRA (more overrides, e.g. "dataset.max_base=2000 dataset.max_queries=50 dataset.max_train=3000
 # experiment.search_k=100"). Finished runs (metrics.json present) are skipped.
+# Campaign ledger (as scripts/reproduce_paper.sh): LEDGER (results/campaigns/ann-refine; '' for none)
+# is restored into OUT first and each finished run's record saved into it; COMMIT=1 git-commits the
+# ledger after each run, so the six runs (about an hour each at one thread) carry across sessions.
 # Runs per seed: avq64-nsvq-s<seed> (refine off), avq64-nsvq-refine-s<seed> (refine on; this run also
 # trains and evaluates faiss LSQ, experiment.baselines=[lsq], on the same learn vectors).
 set -euo pipefail
@@ -21,7 +24,17 @@ STEPS=${STEPS:-2000}
 BEAM=${BEAM:-64}
 COMMON=(experiment=ann "dataset.root=$ROOT" dataset.prefix=siftlike threads=1 progress=false
         quantizer=avq "quantizer.beam_width=$BEAM" optimizer=nsvq "optimizer.steps=$STEPS" optimizer.batch_size=1024)
+LEDGER=${LEDGER-results/campaigns/ann-refine}
+COMMIT=${COMMIT:-0}
 mkdir -p "$OUT"
+if [ -n "$LEDGER" ]; then "$PY" -m vqbench.run.ledger restore "$LEDGER" "$OUT"; fi
+save_ledger() {  # one finished run's record into the ledger, committed when COMMIT=1
+  [ -n "$LEDGER" ] || return 0
+  "$PY" -m vqbench.run.ledger save "$OUT" "$LEDGER"
+  if [ "$COMMIT" = 1 ] && [ -n "$(git status --porcelain -- "$LEDGER")" ]; then
+    git add -- "$LEDGER" && git commit -q -m "ledger: ann-refine $1 recorded" -- "$LEDGER"
+  fi
+}
 for seed in $SEEDS; do
   for variant in plain refine; do
     name="avq${BEAM}-nsvq-s$seed"; args=(optimizer.refine=0)
@@ -31,6 +44,7 @@ for seed in $SEEDS; do
     # shellcheck disable=SC2086
     nice -n 10 "$PY" -m vqbench "${COMMON[@]}" "seed=$seed" "${args[@]}" ${EXTRA:-} "hydra.run.dir=$OUT/$name" \
       > "$OUT/$name.log" 2>&1 || { echo "$name failed, see $OUT/$name.log" >&2; exit 1; }
+    save_ledger "$name"
   done
 done
 "$PY" scripts/ann_refine_table.py "$OUT" --out "$PAGE"
