@@ -46,11 +46,12 @@ class Search(str, Enum):
 
 # Options registered from below the schema (group -> name -> config dataclass): the quantizers'
 # and the optimizers' registries declare theirs here.
-REGISTERED: dict[str, dict[str, type]] = {"quantizer": {}, "optimizer": {}}
+REGISTERED: dict[str, dict[str, object]] = {"quantizer": {}, "optimizer": {}}
 
 
-def add_option(group: str, name: str, node: type | None) -> None:
-    """Add (None: remove) option `name` of `group`, a config dataclass, to the schema; the
+def add_option(group: str, name: str, node: object | None) -> None:
+    """Add (None: remove) option `name` of `group`, a config dataclass (or an instance of one,
+    for an option that presets some of its values), to the schema; the
     quantizer and optimizer registries declare their options this way. Hydra's ConfigStore gets
     it now if Hydra is loaded, else when the schema registers (``vqbench.run.schema.register``):
     the library layers import no Hydra."""

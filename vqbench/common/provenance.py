@@ -32,6 +32,10 @@ RESULTS_VERSION = 1  # bump when a change alters any experiment's numbers (see t
 RESULT_FREE = ("resume", "progress", "device", "threads", "tags", "logger", "hydra", "dataset.cache_dir",
                "dataset.root", "experiment.eval_every")  # eval_every: evaluation draws no random numbers
 
+# Settings added after records were written, with the value every older record computed with: a
+# config holding one at that value describes the same job as an older record without it.
+ADDED_DEFAULTS = {"quantizer.search": "beam"}  # AVQ's search (quantizers/avq_authors.py)
+
 CODE_PATHS = ("vqbench", "conf", "hydra_plugins", "pyproject.toml")  # what `dirty` looks at
 _CHUNK = 1 << 22
 
@@ -41,6 +45,19 @@ def drop_keys(cfg: Any, free: tuple[str, ...], prefix: str = "") -> Any:
     if not isinstance(cfg, Mapping):
         return cfg
     return {k: drop_keys(v, free, f"{prefix}{k}.") for k, v in cfg.items() if f"{prefix}{k}" not in free}
+
+
+def drop_added_defaults(cfg: Any, prefix: str = "") -> Any:
+    """``cfg`` (nested mappings) without the ADDED_DEFAULTS keys that hold their default."""
+    if not isinstance(cfg, Mapping):
+        return cfg
+    out = {}
+    for k, v in cfg.items():
+        path = f"{prefix}{k}"
+        if path in ADDED_DEFAULTS and v == ADDED_DEFAULTS[path]:
+            continue
+        out[k] = drop_added_defaults(v, f"{path}.")
+    return out
 
 
 @functools.lru_cache(maxsize=1)

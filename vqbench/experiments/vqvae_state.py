@@ -18,7 +18,7 @@ from ..common.atomic import atomic_path
 from ..common.checks import ConfigError
 from ..common.errors import write_failed
 from ..common.progress import progress as progress_bar
-from ..common.provenance import RESULT_FREE, drop_keys, same_data
+from ..common.provenance import RESULT_FREE, drop_added_defaults, drop_keys, same_data
 from ..data.cifar import ImageSplits
 from ..metrics.images import psnr
 from ..models.vqvae import build_vqvae
@@ -57,7 +57,7 @@ def pixel_variance(images: torch.Tensor) -> float:
 
 def comparable(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The settings a checkpoint must share with a run that resumes it."""
-    return drop_keys(cfg, RESUME_FREE)
+    return drop_added_defaults(drop_keys(cfg, RESUME_FREE))
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:

@@ -12,7 +12,7 @@ from typing import Any
 from ..common.checks import ConfigError
 from ..common.memory import add_terms, batch_distance_terms
 from ..common.options import add_option
-from .avq import AVQ
+from .avq import AVQ, AVQConfig
 from .base import Quantizer, QuantizerConfig
 from .fsq import FSQQuantizer
 from .pvq import PVQ
@@ -71,6 +71,9 @@ def check_quantizer_fits(cfg: Mapping[str, Any], dim: int, source: str) -> None:
 
 for _cls in BUILTIN_QUANTIZERS:
     register_quantizer(_cls)
+# quantizer=avq_authors: AVQ with the search of the paper's published code (avq_authors.py); its
+# records say name=avq, search=authors.
+add_option("quantizer", "avq_authors", AVQConfig(search="authors"))
 
 __all__ = ["AVQ", "BUILTIN_QUANTIZERS", "FSQQuantizer", "PVQ", "QUANTIZERS", "Quantizer", "QuantizerConfig", "RVQ", "VQ",
            "build_quantizer", "check_quantizer_fits", "codebook_free", "quantizer_class", "quantizer_terms",

@@ -20,7 +20,8 @@ Orderings of the same set of codewords are merged with a hash of the set.
 Two engines run this search on the same tables with the same float arithmetic:
 ``engine="torch"`` (below; the reference, and the CUDA path) and ``engine="numba"``
 (avq_numba.py: compiled, parallel over vectors, a bounded per-vector selection instead of
-the top-k). ``engine="auto"`` takes numba for CPU codebooks, torch otherwise.
+the top-k). ``engine="auto"`` takes numba for CPU codebooks, torch otherwise. ``search="authors"``
+(``quantizer=avq_authors``): the published code's search instead, flaw included (avq_authors.py).
 """
 
 from __future__ import annotations
@@ -36,18 +37,21 @@ import torch
 from ..common.checks import ConfigError
 from ..common.memory import F32
 from ..metrics.complexity import ADD, COMPARE, MAC, MOVE, topk_ops
+from .avq_authors import authors_beam_search, authors_encode_ops
 from .base import ENCODE_BUDGET_ELEMENTS, Quantizer, QuantizerConfig, additive_ema_targets, init_residuals_from_data
 from .kmeans import alternate_least_squares, fit_residual_kmeans
 
 # Largest M*K whose (M*K)^2 float32 cross-product table we build (256 MB).
 MAX_TABLE_CODEWORDS = 8192
 ENGINES = ("auto", "torch", "numba")
+SEARCHES = ("beam", "authors")  # the textbook beam search, or the published code's (avq_authors.py)
 
 
 @dataclass
 class AVQConfig(QuantizerConfig):
     name: str = "avq"
     beam_width: int = 16
+    search: str = "beam"  # "beam" (textbook, duplicate sets merged) or "authors" (the published code's)
 
 
 class AVQ(Quantizer):
@@ -57,14 +61,14 @@ class AVQ(Quantizer):
     classical_fit = "faiss k-means, AVQ alternations by the compiled CPU beam search"
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, beam_width: int,
-                 engine: str = "auto"):
+                 engine: str = "auto", search: str = "beam"):
         self.check_config({"num_codebooks": num_codebooks, "bits_per_codebook": bits_per_codebook,
-                           "beam_width": beam_width}, dim)
+                           "beam_width": beam_width, "search": search}, dim)
         if engine not in ENGINES:
             raise ValueError(f"avq: engine must be one of {ENGINES}, got {engine!r}")
         super().__init__(dim, num_codebooks, bits_per_codebook, codeword_dim=dim)
         self.beam_width = beam_width
-        self.engine = engine
+        self.engine, self.search = engine, search
         self.register_buffer("_set_keys", self._make_set_keys(), persistent=False)
         self._tables: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._tables_of: torch.Tensor | None = None  # the codebooks the tables were built from
@@ -80,7 +84,7 @@ class AVQ(Quantizer):
         self._tables, self._tables_of = None, None
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", beam_width={self.beam_width}, engine={self.engine}"
+        return f"{super().extra_repr()}, beam_width={self.beam_width}, search={self.search}, engine={self.engine}"
 
     def uses_compiled_engine(self) -> bool:
         """Whether encode() runs the numba beam search (CPU codebooks, engine auto/numba)."""
@@ -101,8 +105,8 @@ class AVQ(Quantizer):
         return max(1, (ENCODE_BUDGET_ELEMENTS >> 4) // per_vector)
 
     def _prepare_encode(self) -> None:
-        """Build the codeword tables, or keep them when the codebooks hold the same values as
-        when they were built (repeated encodes; every optimizer step changes them)."""
+        """Build the codeword tables, or keep them while the codebooks hold the values they were
+        built from (repeated encodes; every optimizer step changes them)."""
         codebooks = self.codebooks.detach()
         built = self._tables_of
         if (built is not None and self._tables is not None and built.shape == codebooks.shape
@@ -127,10 +131,13 @@ class AVQ(Quantizer):
         n, M, W = x.shape[0], self.num_codebooks, self.beam_width
         x_sq = x.pow(2).sum(1, keepdim=True)
         q = torch.addmm(x_sq + sq_norms, x, flat.t(), alpha=-2.0)
-        if self.uses_compiled_engine():
+        compiled = self.uses_compiled_engine()
+        if compiled:
             from . import avq_numba  # imported on first use: numba loads only for AVQ on CPU
-
-            return avq_numba.beam_search(q, x_sq.view(n), cross, self._set_keys, M, W).to(x.device)
+        if self.search == "authors":
+            return (avq_numba.authors_search if compiled else authors_beam_search)(q, x_sq.view(n), cross, M, W)
+        if compiled:
+            return avq_numba.beam_search(q, x_sq.view(n), cross, self._set_keys, M, W)
         return self._torch_beam_search(q, x_sq, cross)
 
     def _torch_beam_search(self, q: torch.Tensor, x_sq: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
@@ -199,6 +206,8 @@ class AVQ(Quantizer):
     @classmethod
     def check_config(cls, qcfg: Mapping[str, Any], dim: int | None = None, dim_source: str = "data dimension") -> None:
         super().check_config(qcfg, dim, dim_source)
+        if qcfg.get("search", "beam") not in SEARCHES:
+            raise ConfigError(f"quantizer.search must be one of {list(SEARCHES)}, got {qcfg['search']!r}")
         total = qcfg["num_codebooks"] * (1 << qcfg["bits_per_codebook"])
         if total > MAX_TABLE_CODEWORDS:
             raise ConfigError(
@@ -209,12 +218,12 @@ class AVQ(Quantizer):
 
     @classmethod
     def from_config(cls, qcfg: Mapping[str, Any], dim: int) -> "AVQ":
-        return cls(dim, int(qcfg["num_codebooks"]), int(qcfg["bits_per_codebook"]), int(qcfg["beam_width"]))
+        return cls(dim, int(qcfg["num_codebooks"]), int(qcfg["bits_per_codebook"]), int(qcfg["beam_width"]),
+                   search=str(qcfg.get("search", "beam")))
 
     @classmethod
     def memory_terms(cls, qcfg: Mapping[str, Any], dim: int) -> dict[str, float]:
-        """The codebooks (with Adam's copies) and their cross-product table <c, c'> for every pair
-        of codewords, and the compiled beam search's tables (a beam's, per thread)."""
+        """The codebooks (with Adam's copies), their cross-product table, the search's tables (per thread)."""
         M, K, W = int(qcfg["num_codebooks"]), 1 << int(qcfg["bits_per_codebook"]), int(qcfg["beam_width"])
         terms = super().memory_terms(qcfg, dim)
         terms[f"quantizer.num_codebooks={M}"] += float(M * K) ** 2 * F32
@@ -225,6 +234,8 @@ class AVQ(Quantizer):
         """The beam search above, step by step: root table, top-k selections, set-hash
         deduplication and child-table updates."""
         M, K, D, W = self.num_codebooks, self.codebook_size, self.dim, self.beam_width
+        if self.search == "authors":
+            return authors_encode_ops(M, K, D, W)
         ops = M * K * (D * MAC + 2 * ADD)  # <x, c> for every codeword, root table
         beams = 1
         for step in range(M):

@@ -12,8 +12,8 @@ Same search, same tables, same float32 arithmetic as :meth:`AVQ._encode_chunk`:
   several orderings keeps its smallest distance; on equal distances the lower parent index, as
   the reference's stable duplicate mask does); the last step keeps the single best child.
 
-The compiled kernels are in avq_kernel.py; this module runs them in parallel: vectors run
-on threads (the compiled code releases the GIL), blocks of them per job.
+The compiled kernels are in avq_kernel.py (and the published search's, ``authors_search``, in
+avq_authors_kernel.py); this module runs them in parallel: vectors run on threads (the compiled code releases the GIL), blocks of them per job.
 """
 
 from __future__ import annotations
@@ -50,22 +50,38 @@ def beam_search(q0: torch.Tensor, x_sq: torch.Tensor, cross: torch.Tensor, keys:
     Runs on ``threads`` threads (default torch.get_num_threads()): the compiled function
     releases the GIL, so plain Python threads run it in parallel over blocks of vectors
     without a second OpenMP runtime next to torch's."""
-    n = q0.shape[0]
+    args = (_array(q0), _array(x_sq), _array(cross).reshape(-1), _array(keys), num_codebooks, beam_width)
+    return run_rows(_encode_rows, args, q0.shape[0], num_codebooks, threads)
+
+
+@torch.compiler.disable
+def authors_search(q0: torch.Tensor, x_sq: torch.Tensor, cross: torch.Tensor, num_codebooks: int,
+                   beam_width: int, threads: int | None = None) -> torch.Tensor:
+    """The published search (avq_authors.py) on the same tables as ``beam_search``, compiled."""
+    from .avq_authors_kernel import authors_rows
+
+    args = (_array(q0), _array(x_sq), _array(cross).reshape(-1), num_codebooks, beam_width)
+    return run_rows(authors_rows, args, q0.shape[0], num_codebooks, threads)
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.numpy())
+
+
+def run_rows(kernel, args: tuple, n: int, num_codebooks: int, threads: int | None) -> torch.Tensor:
+    """``kernel(*args, lo, hi, out)`` over rows 0..n-1 of out [n, M] (int64), on threads."""
     out = np.empty((n, num_codebooks), np.int64)
     if n == 0:
         return torch.from_numpy(out)
-    args = (np.ascontiguousarray(q0.numpy()), np.ascontiguousarray(x_sq.numpy()),
-            np.ascontiguousarray(cross.numpy()).reshape(-1), np.ascontiguousarray(keys.numpy()),
-            num_codebooks, beam_width)
     threads = max(1, min(threads or torch.get_num_threads(), n))
     if threads == 1:
-        _encode_rows(*args, 0, n, out)
+        kernel(*args, 0, n, out)
         return torch.from_numpy(out)
-    _encode_rows(*args, 0, 0, out)  # load or compile on this thread, not in every worker at once
+    kernel(*args, 0, 0, out)  # load or compile on this thread, not in every worker at once
     # A few blocks per thread even out the load when other processes share the cores.
     blocks = min(n, threads * 4)
     bounds = [b * n // blocks for b in range(blocks + 1)]
-    jobs = [_executor(threads).submit(_encode_rows, *args, lo, hi, out) for lo, hi in zip(bounds, bounds[1:])]
+    jobs = [_executor(threads).submit(kernel, *args, lo, hi, out) for lo, hi in zip(bounds, bounds[1:])]
     for job in jobs:
         job.result()
     return torch.from_numpy(out)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.atomic import strict_json
-from ..common.provenance import RESULT_FREE, RESULTS_VERSION, drop_keys, same_data
+from ..common.provenance import RESULT_FREE, RESULTS_VERSION, drop_added_defaults, drop_keys, same_data
 from .results import METRICS_FILE, non_finite
 
 SUPERSEDED_FILE = "metrics.superseded.json"  # an earlier attempt's record, kept but never read as a result
@@ -39,7 +39,7 @@ def now_utc() -> str:
 
 def job_config(config: Any) -> Any:
     """A recorded config as JSON would hold it, without the settings that never change a result."""
-    return drop_keys(json.loads(json.dumps(strict_json(config))), RESULT_FREE)
+    return drop_added_defaults(drop_keys(json.loads(json.dumps(strict_json(config))), RESULT_FREE))
 
 
 def job_key(config: Any) -> str:
