@@ -7,7 +7,11 @@ records only: no checkpoints, logs or images):
 
 * ``save``: after a chunk, every finished record of the sweep (a metrics.json with its config,
   code version and data checksums, metrics all finite) is copied into the ledger, atomically;
-  a record already there with the same bytes is left alone. The sweep's ``multirun.yaml`` (the
+  a record already there with the same bytes is left alone. A ledger never loses a finished
+  record: when job ``<i>`` of the sweep is now another job (its preset changed, e.g. Fig. 4's AVQ
+  search) the earlier record moves to ``<i>~<k>/`` (the first free k), which no sweep job uses
+  and the pages still read; `retire` does the same by hand for records a preset change made
+  stale before their jobs ran again. The sweep's ``multirun.yaml`` (the
   command as typed, which the pages quote) is kept beside the records.
 * ``restore``: before a sweep, every ledger record whose job directory in the sweep has no
   metrics.json is copied there, so ``resume=true`` skips the job when its record is still its
@@ -15,6 +19,7 @@ records only: no checkpoints, logs or images):
 
     python -m vqbench.run.ledger restore results/campaigns/fig5-full multirun/paper/fig5-full/campaign
     python -m vqbench.run.ledger save multirun/paper/fig5-full/campaign results/campaigns/fig5-full
+    python -m vqbench.run.ledger retire results/campaigns/fig4-full 0 1 2
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.atomic import write_text_atomic
+from .attempts import job_key
 from .results import METRICS_FILE, non_finite
 
 SWEEP_FILE = "multirun.yaml"  # Hydra's record of the sweep command
@@ -58,6 +64,9 @@ def save(sweep_dir: Path, ledger_dir: Path) -> tuple[int, int]:
         text = src.read_text()
         if dst.is_file() and dst.read_text() == text:
             continue
+        earlier = ledger_record(dst) if dst.is_file() else None
+        if earlier is not None and job_key(earlier["config"]) != job_key(json.loads(text)["config"]):
+            retire(Path(ledger_dir), src.parent.name)
         dst.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(dst, text)
         written += 1
@@ -66,6 +75,17 @@ def save(sweep_dir: Path, ledger_dir: Path) -> tuple[int, int]:
         Path(ledger_dir).mkdir(parents=True, exist_ok=True)
         write_text_atomic(Path(ledger_dir) / SWEEP_FILE, command.read_text())
     return written, len(list(Path(ledger_dir).glob(f"*/{METRICS_FILE}")))
+
+
+def retire(ledger_dir: Path, job: str) -> Path:
+    """Move the ledger's record of job ``job`` to ``<job>~<k>/`` (the first free k); returns its new path."""
+    k = 1
+    while (Path(ledger_dir) / f"{job}~{k}").exists():
+        k += 1
+    target = Path(ledger_dir) / f"{job}~{k}" / METRICS_FILE
+    target.parent.mkdir(parents=True)
+    (Path(ledger_dir) / job / METRICS_FILE).rename(target)
+    return target
 
 
 def restore(ledger_dir: Path, sweep_dir: Path) -> int:
@@ -83,10 +103,22 @@ def restore(ledger_dir: Path, sweep_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vqbench.run.ledger", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("save", "restore"))
-    parser.add_argument("source", type=Path, help="save: the sweep directory; restore: the ledger directory")
-    parser.add_argument("target", type=Path, help="save: the ledger directory; restore: the sweep directory")
+    parser.add_argument("action", choices=("save", "restore", "retire"))
+    parser.add_argument("source", type=Path, help="save: the sweep directory; restore, retire: the ledger directory")
+    parser.add_argument("target", nargs="+", help="save: the ledger directory; restore: the sweep directory; "
+                                                  "retire: the job numbers whose records to move aside")
     args = parser.parse_args(argv)
+    if args.action == "retire":
+        for job in args.target:
+            if not (args.source / job / METRICS_FILE).is_file():
+                print(f"ledger: error: {args.source / job / METRICS_FILE} does not exist", file=sys.stderr)
+                return 2
+        for job in args.target:
+            print(f"ledger: {args.source / job} -> {retire(args.source, job).parent}", file=sys.stderr)
+        return 0
+    if len(args.target) != 1:
+        parser.error(f"{args.action} takes one target directory")
+    args.target = Path(args.target[0])
     if not args.source.is_dir():
         if args.action == "restore":  # a campaign that has no ledger yet
             print(f"ledger: nothing to restore from {args.source}", file=sys.stderr)
