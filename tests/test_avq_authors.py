@@ -185,3 +185,12 @@ def test_the_option_presets_the_search():
     from vqbench.run.schema import option_defaults
 
     assert option_defaults("quantizer", "avq_authors") == {**option_defaults("quantizer", "avq"), "search": "authors"}
+
+
+def test_pages_read_an_older_avq_record_at_the_default_search():
+    from vqbench.common.provenance import fill_added_defaults
+
+    old = {"quantizer": {"name": "avq", "bits_per_codebook": 6}, "seed": 0}
+    assert fill_added_defaults(old)["quantizer"]["search"] == "beam" and "search" not in old["quantizer"]
+    assert fill_added_defaults({**old, "quantizer": {"name": "avq", "search": "authors"}})["quantizer"]["search"] == "authors"
+    assert "search" not in fill_added_defaults({"quantizer": {"name": "rvq"}})["quantizer"]  # RVQ has no search

@@ -17,6 +17,7 @@ Every run's metrics.json carries ``code`` and ``data`` (run/cli.py):
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import subprocess
@@ -35,6 +36,7 @@ RESULT_FREE = ("resume", "progress", "device", "threads", "tags", "logger", "hyd
 # Settings added after records were written, with the value every older record computed with: a
 # config holding one at that value describes the same job as an older record without it.
 ADDED_DEFAULTS = {"quantizer.search": "beam"}  # AVQ's search (quantizers/avq_authors.py)
+ADDED_WHERE = {"quantizer.search": ("quantizer.name", "avq")}  # the configs that have the setting
 
 CODE_PATHS = ("vqbench", "conf", "hydra_plugins", "pyproject.toml")  # what `dirty` looks at
 _CHUNK = 1 << 22
@@ -58,6 +60,29 @@ def drop_added_defaults(cfg: Any, prefix: str = "") -> Any:
             continue
         out[k] = drop_added_defaults(v, f"{path}.")
     return out
+
+
+def fill_added_defaults(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``cfg`` (a run's config) with the ADDED_DEFAULTS its record predates filled in,
+    where the setting exists (ADDED_WHERE): what the run computed with, for pages that list settings."""
+    out = copy.deepcopy(dict(cfg))
+    for path, default in ADDED_DEFAULTS.items():
+        where, value = ADDED_WHERE[path]
+        if _get(out, where) == value and _get(out, path, missing := object()) is missing:
+            *parents, key = path.split(".")
+            node = out
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[key] = default
+    return out
+
+
+def _get(cfg: Any, path: str, default: Any = None) -> Any:
+    for part in path.split("."):
+        if not isinstance(cfg, Mapping) or part not in cfg:
+            return default
+        cfg = cfg[part]
+    return cfg
 
 
 @functools.lru_cache(maxsize=1)

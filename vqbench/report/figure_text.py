@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from ..common.provenance import fill_added_defaults
 from .figure_data import FigureData, Row
 from .tables import flatten_config, show_value, to_markdown
 
@@ -42,6 +43,7 @@ def settings_lines(runs: list[dict[str, Any]]) -> list[str]:
     sections = ("experiment", "dataset", "quantizer", "optimizer", "paper", "seed", "device")
     values: dict[str, set] = defaultdict(set)
     for run in runs:
+        run = fill_added_defaults(run)  # a record older than a setting ran at its default
         for key, value in flatten_config({k: run[k] for k in sections if k in run}).items():
             values[key].add(json.dumps(value))
     def order(v: Any) -> tuple:  # numbers by value, the rest as text
