@@ -93,8 +93,9 @@ def read_campaign(directory: Path) -> Campaign:
             raise ValueError(f"{record_file}: job {job} is outside the sweep of {len(campaign.jobs)} jobs "
                              f"({sweep_file})")
         campaign.seconds[job] = float((record.get("timings") or {}).get("total") or 0.0)
-        code = record.get("code") or {}
-        version = str(code.get("commit", "?"))[:10] + (" (dirty)" if code.get("dirty") else "")
+        code = record.get("code") or {}  # named by its code tree digest (ledger commits share it), else commit
+        version = (f"code {code['tree'][:10]}" if code.get("tree") else str(code.get("commit", "?"))[:10]) + (
+            " (dirty)" if code.get("dirty") else "")
         campaign.versions[version] = campaign.versions.get(version, 0) + 1
     return campaign
 

@@ -347,7 +347,7 @@ def _git(root, *args):
 
 
 def test_git_state_commit_and_dirty_only_for_code_paths(tmp_path):
-    assert provenance._git_state(tmp_path) == (None, None)
+    assert provenance._git_state(tmp_path) == (None, None, None)
     (tmp_path / "vqbench").mkdir()
     (tmp_path / "vqbench" / "m.py").write_text("x = 1\n")
     _git(tmp_path, "init", "-q")
@@ -355,17 +355,27 @@ def test_git_state_commit_and_dirty_only_for_code_paths(tmp_path):
     _git(tmp_path, "commit", "-qm", "c")
     head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True,
                           text=True).stdout.strip()
-    assert provenance._git_state(tmp_path) == (head, False)
+    commit, dirty, tree = provenance._git_state(tmp_path)
+    assert (commit, dirty) == (head, False) and len(tree) == 40
     (tmp_path / "notes.txt").write_text("not code")
-    assert provenance._git_state(tmp_path) == (head, False)
+    assert provenance._git_state(tmp_path) == (head, False, tree)
+    # a commit of results only keeps the code tree digest; a commit of code changes it
+    _git(tmp_path, "add", "notes.txt")
+    _git(tmp_path, "commit", "-qm", "results")
+    commit2, _, tree2 = provenance._git_state(tmp_path)
+    assert commit2 != head and tree2 == tree
     (tmp_path / "vqbench" / "m.py").write_text("x = 2\n")
-    assert provenance._git_state(tmp_path) == (head, True)
+    assert provenance._git_state(tmp_path) == (commit2, True, tree)
+    _git(tmp_path, "commit", "-qam", "code")
+    assert provenance._git_state(tmp_path)[2] != tree
 
 
 def test_describe_and_short():
     assert provenance.describe(None) == "unrecorded"
     assert provenance.describe({"commit": "0123456789abcdef", "results_version": 1}) == "0123456789 (results v1)"
     assert provenance.describe({"commit": None, "dirty": True}) == "unknown (results v?), dirty tree"
+    assert provenance.describe({"commit": "0123456789abcdef", "tree": "fedcba9876543210", "results_version": 1}) == \
+        "code fedcba9876 (results v1)"
     assert provenance.drop_keys({"a": {"b": 1, "c": 2}, "d": 3}, ("a.b", "d")) == {"a": {"c": 2}}
 
 
@@ -542,16 +552,16 @@ def test_code_version_asks_git_about_the_checkout_that_holds_the_package(monkeyp
     import vqbench
 
     roots = []
-    monkeypatch.setattr(provenance, "_git_state", lambda root: roots.append(root) or ("c0ffee", False))
+    monkeypatch.setattr(provenance, "_git_state", lambda root: roots.append(root) or ("c0ffee", False, "7ree"))
     version = provenance.code_version.__wrapped__()
     assert roots == [Path(vqbench.__file__).resolve().parents[1]]
-    assert (version["commit"], version["dirty"], version["results_version"]) == ("c0ffee", False,
-                                                                                 provenance.RESULTS_VERSION)
+    assert (version["commit"], version["dirty"], version["tree"], version["results_version"]) == (
+        "c0ffee", False, "7ree", provenance.RESULTS_VERSION)
 
 
 def test_git_state_of_a_broken_checkout_and_of_a_git_that_hangs(tmp_path, monkeypatch):
     (tmp_path / ".git").write_text("gitdir: /nonexistent/vqbench-test\n")     # git fails here
-    assert provenance._git_state(tmp_path) == (None, None)
+    assert provenance._git_state(tmp_path) == (None, None, None)
     seen = {}
 
     def hangs(args, **kwargs):
@@ -559,7 +569,7 @@ def test_git_state_of_a_broken_checkout_and_of_a_git_that_hangs(tmp_path, monkey
         raise subprocess.TimeoutExpired(args, kwargs.get("timeout"))
 
     monkeypatch.setattr(provenance.subprocess, "run", hangs)
-    assert provenance._git_state(tmp_path) == (None, None)
+    assert provenance._git_state(tmp_path) == (None, None, None)
     assert seen["check"] is True and 0 < seen["timeout"] <= 60              # a hung git cannot hang a run
 
 

@@ -3,10 +3,12 @@ content), and the settings that never change a result.
 
 Every run's metrics.json carries ``code`` and ``data`` (run/cli.py):
 
-* ``code``: ``{"version", "results_version", "commit", "dirty"}``. ``commit`` is the git commit
-  of the checkout vqbench was imported from (None for an installed copy outside git) and
+* ``code``: ``{"version", "results_version", "commit", "dirty", "tree"}``. ``commit`` is the git
+  commit of the checkout vqbench was imported from (None for an installed copy outside git),
   ``dirty`` whether its code (``vqbench/``, ``conf/``, ``hydra_plugins/``, ``pyproject.toml``)
-  differed from that commit when the process started; results, docs and scripts do not count.
+  differed from that commit when the process started, and ``tree`` a digest of that code at the
+  commit: commits that only add results (a campaign's ledger commits) share it, so pages name
+  code versions by it (``describe``); results, docs and scripts do not count.
   ``results_version`` is bumped by hand whenever a change alters what any experiment computes:
   a record of another results version is another job (attempts.py) and pages list the versions
   of their runs (report/), so two code versions that change results are never mixed silently.
@@ -96,14 +98,14 @@ def code_version() -> dict[str, Any]:
     except PackageNotFoundError:  # imported from a checkout that was never installed
         installed = None
     package = Path(__file__).resolve().parents[1]  # .../vqbench
-    commit, dirty = _git_state(package.parent)
-    return {"version": installed, "results_version": RESULTS_VERSION, "commit": commit, "dirty": dirty}
+    commit, dirty, tree = _git_state(package.parent)
+    return {"version": installed, "results_version": RESULTS_VERSION, "commit": commit, "dirty": dirty, "tree": tree}
 
 
-def _git_state(root: Path) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the git checkout at ``root``; (None, None) when it is not one."""
+def _git_state(root: Path) -> tuple[str | None, bool | None, str | None]:
+    """(commit, dirty, code tree digest) of the git checkout at ``root``; Nones when it is not one."""
     if not (root / ".git").exists():
-        return None, None
+        return None, None, None
 
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
@@ -112,9 +114,10 @@ def _git_state(root: Path) -> tuple[str | None, bool | None]:
     try:
         commit = git("rev-parse", "HEAD")
         changed = git("status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS)
+        listing = git("ls-tree", "HEAD", "--", *CODE_PATHS)  # the code's object ids at the commit
     except (OSError, subprocess.SubprocessError):
-        return None, None
-    return commit, bool(changed)
+        return None, None, None
+    return commit, bool(changed), hashlib.sha1(listing.encode()).hexdigest()
 
 
 def data_record(files: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
@@ -169,8 +172,11 @@ def short(commit: str | None) -> str:
 
 
 def describe(code: Mapping[str, Any] | None) -> str:
-    """One code version as a page names it, e.g. '6b57878e1c (results v1)' or '... dirty'."""
+    """One code version as a page names it: 'code 3f2a91c0d4 (results v1)' by its code tree digest
+    (commits that changed no code share it), or by its commit, e.g. '6b57878e1c (results v1)', in
+    a record older than the digest; '..., dirty tree' when the code differed from the commit."""
     if not code:
         return "unrecorded"
-    text = f"{short(code.get('commit'))} (results v{code.get('results_version', '?')})"
+    name = f"code {short(code['tree'])}" if code.get("tree") else short(code.get("commit"))
+    text = f"{name} (results v{code.get('results_version', '?')})"
     return text + (", dirty tree" if code.get("dirty") else "")
