@@ -335,7 +335,8 @@ def test_presets_compose_and_validate(preset):
     validate(plain)
     exp.validate(plain)
     assert plain["experiment"]["model"]["latent_dim"] == 64
-    assert plain["quantizer"] == {"name": "avq", "num_codebooks": 4, "bits_per_codebook": 6, "beam_width": 16}
+    assert plain["quantizer"] == {"name": "avq", "num_codebooks": 4, "bits_per_codebook": 6, "beam_width": 16,
+                                  "search": "beam"}
     assert plain["dataset"]["name"] == "cifar10" and plain["optimizer"]["name"] == "kmeans"
     assert OmegaConf.to_container(dev)["dataset"]["name"] == "image_folder"
 
