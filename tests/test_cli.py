@@ -74,7 +74,7 @@ def test_invalid_settings_fail_before_work(tmp_path, overrides, message):
         (["optimizer=kmeans", "optimizer.momentum=5"], "unknown option 'optimizer.momentum' (known: name, steps, lloyd_iterations, alternations,"),
         (["quantizer.colour=red"], "unknown option 'quantizer.colour'"),
         (["+verbose=1"], "unknown option 'verbose' (user keys go under tags"),
-        (["quantizer=zzz"], "Could not find 'quantizer/zzz' (options: avq, fsq, pvq, rvq, vq)"),
+        (["quantizer=zzz"], "Could not find 'quantizer/zzz' (options: avq, avq_authors, fsq, pvq, rvq, vq)"),
     ],
 )
 def test_type_and_key_errors_are_one_line_with_status_2(tmp_path, args, line):
@@ -212,7 +212,7 @@ def test_help_shows_description_groups_and_examples(tmp_path):
     assert res.returncode == 0
     out = res.stdout
     assert out.startswith("vqbench: train and compare vector quantizers")
-    assert "quantizer: avq, fsq, pvq, rvq, vq" in out
+    assert "quantizer: avq, avq_authors, fsq, pvq, rvq, vq" in out
     assert "optimizer: diveq, ema, gumbel, kmeans, nsvq, rotation, sf_diveq, ste" in out
     assert "experiment: ann, toy, vqvae, vqvae_quick" in out
     assert "== Examples ==" in out and "+tags.note=baseline" in out

@@ -7,6 +7,7 @@ every experiment; its ``Config`` enters the schema, no YAML file needed)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..common.checks import ConfigError
@@ -71,9 +72,17 @@ def check_quantizer_fits(cfg: Mapping[str, Any], dim: int, source: str) -> None:
 
 for _cls in BUILTIN_QUANTIZERS:
     register_quantizer(_cls)
-# quantizer=avq_authors: AVQ with the search of the paper's published code (avq_authors.py); its
-# records say name=avq, search=authors.
-add_option("quantizer", "avq_authors", AVQConfig(search="authors"))
+
+
+@dataclass
+class AVQAuthorsConfig(AVQConfig):
+    """quantizer=avq_authors: AVQ with the search of the paper's published code (avq_authors.py);
+    its records say name=avq, search=authors."""
+
+    search: str = "authors"
+
+
+add_option("quantizer", "avq_authors", AVQAuthorsConfig)
 
 __all__ = ["AVQ", "BUILTIN_QUANTIZERS", "FSQQuantizer", "PVQ", "QUANTIZERS", "Quantizer", "QuantizerConfig", "RVQ", "VQ",
            "build_quantizer", "check_quantizer_fits", "codebook_free", "quantizer_class", "quantizer_terms",

@@ -61,14 +61,14 @@ class AVQ(Quantizer):
     classical_fit = "faiss k-means, AVQ alternations by the compiled CPU beam search"
 
     def __init__(self, dim: int, num_codebooks: int, bits_per_codebook: int, beam_width: int,
-                 engine: str = "auto", search: str = "beam"):
+                 engine: str = "auto", search: str | None = None):  # search None: "beam", textbook
         self.check_config({"num_codebooks": num_codebooks, "bits_per_codebook": bits_per_codebook,
-                           "beam_width": beam_width, "search": search}, dim)
+                           "beam_width": beam_width, "search": search or "beam"}, dim)
         if engine not in ENGINES:
             raise ValueError(f"avq: engine must be one of {ENGINES}, got {engine!r}")
         super().__init__(dim, num_codebooks, bits_per_codebook, codeword_dim=dim)
         self.beam_width = beam_width
-        self.engine, self.search = engine, search
+        self.engine, self.search = engine, search or "beam"
         self.register_buffer("_set_keys", self._make_set_keys(), persistent=False)
         self._tables: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._tables_of: torch.Tensor | None = None  # the codebooks the tables were built from
