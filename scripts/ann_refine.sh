@@ -47,4 +47,4 @@ for seed in $SEEDS; do
     save_ledger "$name"
   done
 done
-"$PY" scripts/ann_refine_table.py "$OUT" --out "$PAGE"
+"$PY" scripts/ann_refine_table.py "${LEDGER:-$OUT}" --out "$PAGE"  # the committed records, when a ledger is kept

@@ -56,6 +56,11 @@ def verdicts(rows: list[dict]) -> list[str]:
         lines.append(f"- seed {seed}: MSE {a['mse']:,.1f} vs LSQ {b['mse']:,.1f} "
                      f"({'lower' if lower else '**not lower**'}, {a['mse'] / b['mse'] - 1:+.2%}){gain}; "
                      f"training {a['train_s'] / 60:.1f} min ({'within' if fast else '**over**'} 30 min)")
+    lsq_mse = {r["mse"] for r in rows if r["method"] == "faiss LSQ" and r["mse"] is not None}
+    lsq_seeds = {r["seed"] for r in rows if r["method"] == "faiss LSQ"}
+    if len(lsq_seeds) > 1 and len(lsq_mse) == 1:
+        lines.append(f"- LSQ's MSE is the same at all {len(lsq_seeds)} seeds: faiss seeds its LSQ with its own fixed "
+                     "`random_seed`, not the run's seed, so its column is one training repeated, not a spread.")
     return lines
 
 
