@@ -26,6 +26,8 @@ import yaml
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from vqbench.common import provenance
+
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_FILE = "multirun.yaml"
 METRICS_FILE = "metrics.json"
@@ -93,8 +95,9 @@ def read_campaign(directory: Path) -> Campaign:
             raise ValueError(f"{record_file}: job {job} is outside the sweep of {len(campaign.jobs)} jobs "
                              f"({sweep_file})")
         campaign.seconds[job] = float((record.get("timings") or {}).get("total") or 0.0)
-        code = record.get("code") or {}  # named by its code tree digest (ledger commits share it), else commit
-        version = (f"code {code['tree'][:10]}" if code.get("tree") else str(code.get("commit", "?"))[:10]) + (
+        code = record.get("code") or {}  # named by its code tree digest (ledger commits share it)
+        tree = provenance.code_tree(code)
+        version = (f"code {tree[:10]}" if tree else str(code.get("commit", "?"))[:10]) + (
             " (dirty)" if code.get("dirty") else "")
         campaign.versions[version] = campaign.versions.get(version, 0) + 1
     return campaign

@@ -370,6 +370,30 @@ def test_git_state_commit_and_dirty_only_for_code_paths(tmp_path):
     assert provenance._git_state(tmp_path)[2] != tree
 
 
+def test_records_older_than_the_tree_digest_are_named_by_their_commits_code(tmp_path):
+    (tmp_path / "vqbench").mkdir()
+    (tmp_path / "vqbench" / "m.py").write_text("x = 1\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "code")
+    first, _, tree = provenance._git_state(tmp_path)
+    (tmp_path / "results.md").write_text("a result")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "ledger")
+    second, _, _ = provenance._git_state(tmp_path)
+    (tmp_path / "vqbench" / "m.py").write_text("x = 2\n")
+    _git(tmp_path, "commit", "-qam", "code again")
+    third, _, tree3 = provenance._git_state(tmp_path)
+    old = [{"commit": c, "results_version": 1} for c in (first, second, third)]
+    assert [provenance.code_tree(c, tmp_path) for c in old] == [tree, tree, tree3] and tree != tree3
+    assert provenance.describe(old[1], tmp_path) == f"code {tree[:10]} (results v1)"
+    # a record's own digest wins; a commit this checkout lacks keeps the commit's name
+    assert provenance.code_tree({"commit": first, "tree": "own"}, tmp_path) == "own"
+    assert provenance.describe({"commit": "f" * 40, "results_version": 1}, tmp_path) == "ffffffffff (results v1)"
+    assert provenance.code_tree({"commit": first}, tmp_path / "vqbench") is None  # not a checkout
+    assert provenance.code_tree(None) is None
+
+
 def test_describe_and_short():
     assert provenance.describe(None) == "unrecorded"
     assert provenance.describe({"commit": "0123456789abcdef", "results_version": 1}) == "0123456789 (results v1)"

@@ -106,18 +106,42 @@ def _git_state(root: Path) -> tuple[str | None, bool | None, str | None]:
     """(commit, dirty, code tree digest) of the git checkout at ``root``; Nones when it is not one."""
     if not (root / ".git").exists():
         return None, None, None
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
-                              timeout=30).stdout.strip()
-
     try:
-        commit = git("rev-parse", "HEAD")
-        changed = git("status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS)
-        listing = git("ls-tree", "HEAD", "--", *CODE_PATHS)  # the code's object ids at the commit
+        commit = _git(root, "rev-parse", "HEAD")
+        changed = _git(root, "status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS)
     except (OSError, subprocess.SubprocessError):
         return None, None, None
-    return commit, bool(changed), hashlib.sha1(listing.encode()).hexdigest()
+    return commit, bool(changed), _tree_digest(root, commit)
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
+                          timeout=30).stdout.strip()
+
+
+@functools.lru_cache(maxsize=1024)
+def _tree_digest(root: Path, commit: str) -> str | None:
+    """Digest of the code's object ids at ``commit`` of the checkout at ``root``; None when that
+    commit is not there."""
+    try:
+        listing = _git(root, "ls-tree", commit, "--", *CODE_PATHS)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return hashlib.sha1(listing.encode()).hexdigest()
+
+
+def code_tree(code: Mapping[str, Any] | None, root: Path | None = None) -> str | None:
+    """The code tree digest of a record's ``code``: its own, or, for a record older than the
+    digest, the digest of its commit looked up in the checkout at ``root`` (this package's by
+    default), so that records from commits that changed no code count as one version."""
+    if not code:
+        return None
+    if code.get("tree"):
+        return code["tree"]
+    root = root or Path(__file__).resolve().parents[2]
+    if not code.get("commit") or not (root / ".git").exists():
+        return None
+    return _tree_digest(root, code["commit"])
 
 
 def data_record(files: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
@@ -171,12 +195,14 @@ def short(commit: str | None) -> str:
     return commit[:10] if commit else "unknown"
 
 
-def describe(code: Mapping[str, Any] | None) -> str:
+def describe(code: Mapping[str, Any] | None, root: Path | None = None) -> str:
     """One code version as a page names it: 'code 3f2a91c0d4 (results v1)' by its code tree digest
-    (commits that changed no code share it), or by its commit, e.g. '6b57878e1c (results v1)', in
-    a record older than the digest; '..., dirty tree' when the code differed from the commit."""
+    (commits that changed no code share it; ``code_tree`` looks it up for a record older than the
+    digest), or by its commit, e.g. '6b57878e1c (results v1)', when the commit is not in this
+    checkout; '..., dirty tree' when the code differed from the commit."""
     if not code:
         return "unrecorded"
-    name = f"code {short(code['tree'])}" if code.get("tree") else short(code.get("commit"))
+    tree = code_tree(code, root)
+    name = f"code {short(tree)}" if tree else short(code.get("commit"))
     text = f"{name} (results v{code.get('results_version', '?')})"
     return text + (", dirty tree" if code.get("dirty") else "")
