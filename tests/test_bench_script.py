@@ -88,3 +88,36 @@ def test_tiny_run_writes_a_page_computed_from_its_timings(tmp_path):
     assert re.search(r"\| train NSVQ AVQ W=16, 1 thread \| .* \| >= 50x \| (yes|\*\*NO\*\*) \|", text)
     for p in raw["profile"]:
         assert sum(ph["share"] for ph in p["phases"]) == pytest.approx(1.0, abs=0.02)
+    # the same page again from the raw timings alone, and nothing timed
+    again = tmp_path / "again.md"
+    assert bench.main(["--page-only", str(out.with_suffix(".json")), "--out", str(again)]) == 0
+    assert again.read_text() == text
+
+
+def test_codewords_scored_by_hand():
+    # M=2, K=4, W=16. Ours: 8 at the root, then each of the 8 kept beams scores the 4 codewords of
+    # its other codebook: 8 + 32. faiss: codebook 0 (4), then 4 beams x codebook 1 (16).
+    assert bench.codewords_scored(2, 4, 16) == (40, 20)
+    # M=3, K=4, W=2: ours 12 + 2*2*4 + 2*1*4 = 36; faiss 4 + 2*4 + 2*4 = 20
+    assert bench.codewords_scored(3, 4, 2) == (36, 20)
+    # the page's setting (M=8, K=256): the union search scores ~4x what RQ's does
+    ours, theirs = bench.codewords_scored(8, 256, 16)
+    assert (ours, theirs) == (2048 + 16 * 256 * 28, 256 + 7 * 16 * 256)
+
+
+def test_encode_rows_short_of_the_goal_name_the_search_size():
+    row = {"measure": "encode AVQ W=16 vs faiss RQ beam 16, 1 thread", "met": False, "goal": 2.0,
+           "ratio": {"median": 1.5}}
+    (line,) = bench.bound_lines([row], [], {"enc_M": 8})
+    assert "116,736 codewords per vector, faiss 28,928 (4.04x as many" in line
+    assert "ours is 6.1x faster" in line  # 1.5 * 116736 / 28928
+    assert bench.bound_lines([{**row, "met": True}], [], {"enc_M": 8}) == []
+
+
+def test_page_only_refuses_a_file_bench_did_not_write(tmp_path):
+    raw = tmp_path / "other.json"
+    raw.write_text(json.dumps({"train": []}))
+    with pytest.raises(SystemExit, match="other.json: no command, compare"):
+        bench.main(["--page-only", str(raw)])
+    with pytest.raises(SystemExit, match="not a readable raw-timings file"):
+        bench.main(["--page-only", str(tmp_path / "absent.json")])
