@@ -4,6 +4,7 @@
     python scripts/bench.py --compare 35ef890 --out results/bench.md  # + this tree vs that revision
     python scripts/bench.py --quick --out /tmp/bench.md                # seconds: a smoke run
     python scripts/bench.py --page-only results/bench.json --out results/bench.md  # rewrite, no timing
+    python scripts/bench.py --sections encode_profile --into results/bench.json --out results/bench.md
 
 Sections (--sections, default all):
 * train   NSVQ training throughput of RVQ, PVQ and AVQ W=16 through the CLI's path
@@ -14,7 +15,9 @@ Sections (--sections, default all):
 * vqvae   one VQ-VAE epoch (`vqbench experiment=vqvae_quick`, a small CIFAR-10 subset) at 12 and
           40 bits per quantizer: our encoder over the plain one in the same model and loop, each a
           CLI process (the epoch's seconds from its metrics.json, timings.train);
-* profile where one training step spends its time (cProfile of a fit, grouped by phase).
+* profile where one training step spends its time (cProfile of a fit, grouped by phase);
+* encode_profile  where one AVQ encode spends its time (the compiled beam search against the rest),
+          and time per codeword scored, ours and faiss's.
 With --compare REV every train/encode/vqvae case is also timed in this tree and in REV (a
 temporary git worktree), each in a worker process whose PYTHONPATH points at its tree.
 
@@ -420,6 +423,62 @@ def profile_section(args, data: torch.Tensor) -> list[dict]:
     return out
 
 
+def encode_profile_section(args, books: np.ndarray) -> list[dict]:
+    """Where one AVQ encode spends its time (1 thread): the compiled beam search, timed by a wrapper
+    around it on the real path (cProfile cannot see inside numba), and the rest (root lookup table,
+    chunking, conversions); faiss's RQ beside it, each as time per codeword scored."""
+    from vqbench.quantizers import avq_numba
+    set_threads(1)
+    M, K, D = books.shape
+    kernel, out = avq_numba.beam_search, []
+    spent: list[float] = []
+
+    def timed_kernel(*a, **k):
+        t0 = time.perf_counter()
+        codes = kernel(*a, **k)
+        spent.append(time.perf_counter() - t0)
+        return codes
+
+    for beam, n in ((16, args.n16), (64, args.n64)):
+        q, rq = our_avq(books, beam), faiss_rq(books, beam)
+        x = gaussian(n, D, seed=beam)
+        xt = torch.from_numpy(x)
+        q.encode(xt[:64])
+        kernel_s: list[float] = []
+
+        def ours() -> float:
+            spent.clear()
+            t0 = time.perf_counter()
+            q.encode(xt)
+            total = time.perf_counter() - t0
+            kernel_s.append(sum(spent))
+            return total
+
+        avq_numba.beam_search = timed_kernel
+        try:
+            times = interleaved(args.repeats, {"ours": ours, "faiss": lambda: rq.compute_codes(x)})
+        finally:
+            avq_numba.beam_search = kernel
+        ours_cw, faiss_cw = codewords_scored(M, K, beam)
+        out.append({"beam": beam, "vectors": n, "M": M, "K": K, "seconds": times, "kernel_seconds": kernel_s,
+                    "codewords_scored": {"ours": ours_cw, "faiss": faiss_cw}})
+    set_threads(1)
+    return out
+
+
+def encode_profile_lines(profile: list[dict]) -> list[str]:
+    lines = ["| W | vectors | ours: ms per 1000 vectors | of which the beam-search kernel | ours: ns per codeword "
+             "scored | faiss RQ: ms per 1000 vectors | faiss: ns per codeword scored |", "|---|---|---|---|---|---|---|"]
+    for p in profile:
+        ours, theirs = statistics.median(p["seconds"]["ours"]), statistics.median(p["seconds"]["faiss"])
+        share = statistics.median(k / t for k, t in zip(p["kernel_seconds"], p["seconds"]["ours"]))
+        n, cw = p["vectors"], p["codewords_scored"]
+        lines.append(f"| {p['beam']} | {n:,} | {1000 * ours / n * 1000:.1f} | {share:.0%} | "
+                     f"{1e9 * ours / (n * cw['ours']):.2f} | {1000 * theirs / n * 1000:.1f} | "
+                     f"{1e9 * theirs / (n * cw['faiss']):.2f} |")
+    return lines
+
+
 # ----------------------------------------------------------------------------- page
 def machine_lines() -> list[str]:
     model = platform.processor() or "unknown"
@@ -455,7 +514,8 @@ def codewords_scored(M: int, K: int, W: int) -> tuple[int, int]:
     return ours, theirs
 
 
-def bound_lines(rows: list[dict], profile: list[dict], settings: dict) -> list[str]:
+def bound_lines(rows: list[dict], profile: list[dict], settings: dict,
+                encode_profile: list[dict] | None = None) -> list[str]:
     """For every training row short of its goal: the profile's largest phase; for every encode row:
     the search's size against faiss's, and the speed per codeword scored that it implies."""
     lines = []
@@ -478,16 +538,26 @@ def bound_lines(rows: list[dict], profile: list[dict], settings: dict) -> list[s
             lines.append(f"- {r['measure']}: {median:.2f}x, short of {r['goal']:g}x; bounded by the search's size: "
                          f"ours scores {ours:,} codewords per vector, faiss {theirs:,} ({ours / theirs:.2f}x as "
                          f"many: every unused codebook at every step, which is AVQ's search, not RQ's), so per "
-                         f"codeword scored ours is {median * ours / theirs:.1f}x faster (from the counts, not a "
-                         "profile: the numba kernel is opaque to cProfile)")
+                         f"codeword scored ours is {median * ours / theirs:.1f}x faster"
+                         + kernel_share(encode_profile or [], width))
     return lines
+
+
+def kernel_share(profile: list[dict], width: int) -> str:
+    p = next((p for p in profile if p["beam"] == width), None)
+    if p is None:
+        return " (no encode profile in this run)"
+    share = statistics.median(k / t for k, t in zip(p["kernel_seconds"], p["seconds"]["ours"]))
+    return f"; the beam-search kernel is {share:.0%} of our encode (see the encode profile)"
 
 
 def page(result: dict) -> str:
     a = result["settings"]
     lines = ["# vqbench speed: ratios within one run (issue 25)", "",
              f"`{result['command']}` — {result['seconds']:.0f} s, {result['started']}. Generated by "
-             "scripts/bench.py from the measurements below (raw timings in the JSON beside this page).", "",
+             "scripts/bench.py from the measurements below (raw timings in the JSON beside this page).",
+             *[f"Added later (`--into`): `{a['command']}`, {a['started']}, {a['seconds']:.0f} s, load "
+               f"{a['load'][0]:.1f}-{a['load'][1]:.1f}." for a in result.get("added", [])], "",
              "Every figure is a ratio of two timings taken in this run, both sides interleaved "
              f"({a['repeats']} repeats; VQ-VAE {a['vqvae_repeats']}), a ratio per repeat, reported as median with "
              "min-max and interquartile range. Ratios > 1: ours is faster.", ""]
@@ -519,7 +589,8 @@ def page(result: dict) -> str:
                   f"Each case timed in this tree and in `{result['compare_rev']}` (a temporary git worktree), in "
                   "worker processes whose PYTHONPATH points at each tree (CLI processes for the VQ-VAE). "
                   "Ratio > 1: this tree is faster.", "", *ratio_table(result["compare"], False), ""]
-    bounds = bound_lines(result["train"] + result["encode"], result["profile"], result["settings"])
+    bounds = bound_lines(result["train"] + result["encode"], result["profile"], result["settings"],
+                         result.get("encode_profile"))
     if bounds:
         lines += ["## Short of a goal", "", *bounds, ""]
     if result["profile"]:
@@ -533,6 +604,12 @@ def page(result: dict) -> str:
             lines += [f"| {ph['phase']} | {ph['ms_per_step']:.3f} | {ph['share']:.0%} |" for ph in p["phases"]]
             lines += ["", "Largest self times: " + ", ".join(
                 f"`{t['function']}` {t['ms_per_step']:.3f} ms" for t in p["top_self"]), ""]
+    if result.get("encode_profile"):
+        lines += ["## Profile: where an AVQ encode spends its time", "",
+                  "1 thread, the codebooks and vectors of the encode rows. The compiled beam search is timed by a "
+                  "wrapper around it on the real encode path (cProfile cannot see inside numba); the rest is the "
+                  "root lookup table (one matrix product), chunking and conversions. Codewords scored per vector "
+                  "as in the bounds above. Medians over repeats.", "", *encode_profile_lines(result["encode_profile"]), ""]
     lines += ["## Machine", "", *result.get("machine", machine_lines()),
               f"- load average (1 min) {result['load'][0]:.1f} at the start, {result['load'][1]:.1f} at the end; "
               "same-run ratios cancel most of a steady load, not its bursts (see the spread)"]
@@ -543,10 +620,13 @@ def page(result: dict) -> str:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, help="write the page here (Markdown; raw timings to the same name .json)")
-    ap.add_argument("--sections", default="train,encode,vqvae,profile",
-                    help="comma-separated subset of train,encode,vqvae,profile")
+    ap.add_argument("--sections", default="train,encode,vqvae,profile,encode_profile",
+                    help="comma-separated subset of train,encode,vqvae,profile,encode_profile")
     ap.add_argument("--compare", metavar="REV", help="also time this tree against git revision REV")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    ap.add_argument("--into", type=Path, metavar="JSON",
+                    help="merge the sections run now into an earlier run's raw timings (that JSON and --out's page "
+                         "are rewritten; the page names both commands)")
     ap.add_argument("--page-only", type=Path, metavar="JSON",
                     help="time nothing: rewrite the page (--out) from an earlier run's raw timings")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds): a smoke run, not a measurement")
@@ -576,7 +656,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.steps, args.ref_steps, args.avq_steps, args.avq_ref_steps, args.profile_steps = 3, 2, 2, 1, 3
         args.enc_M, args.n16, args.n64, args.vqvae_images, args.vqvae_repeats = 2, 100, 50, 64, 1
     args.sections = [s for s in args.sections.split(",") if s]
-    bad = set(args.sections) - {"train", "encode", "vqvae", "profile"}
+    bad = set(args.sections) - {"train", "encode", "vqvae", "profile", "encode_profile"}
     if bad:
         ap.error(f"--sections: unknown {', '.join(sorted(bad))}")
     return args
@@ -599,7 +679,8 @@ def main(argv: list[str] | None = None) -> int:
     start, load0 = time.perf_counter(), os.getloadavg()
     result: dict = {"command": "python scripts/bench.py " + " ".join(argv), "started": time.strftime("%Y-%m-%d %H:%M"),
                     "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                    "train": [], "encode": [], "vqvae": [], "compare": [], "profile": [], "compare_rev": args.compare}
+                    "train": [], "encode": [], "vqvae": [], "compare": [], "profile": [], "encode_profile": [],
+                    "compare_rev": args.compare}
     set_threads(1)
     data = torch.from_numpy(gaussian(args.n_train, args.dim, seed=7))
     books = residual_codebooks(gaussian(max(20 * 256, 2000 if args.quick else 20_000), args.dim, seed=0), args.enc_M, 8,
@@ -617,11 +698,15 @@ def main(argv: list[str] | None = None) -> int:
                 result["vqvae_skipped"] = f"no CIFAR-10 images at {args.cifar} (--cifar)"
         if "profile" in args.sections:
             result["profile"] = profile_section(args, data)
+        if "encode_profile" in args.sections:
+            result["encode_profile"] = encode_profile_section(args, books)
         if args.compare:
             result["compare"] = compare_section(args, args.compare, books, workdir)
     result["seconds"] = time.perf_counter() - start
     result["load"] = [load0[0], os.getloadavg()[0]]
     result["machine"] = machine_lines()
+    if args.into:
+        result = merged_into(read_raw(args.into), result, args.sections)
     text = page(result)
     print(text)
     if args.out:
@@ -632,16 +717,41 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if args.strict and missed else 0
 
 
-def rewrite_page(raw: Path, out: Path | None) -> int:
-    """The page of an earlier run from its JSON (a change of wording or analysis, no new timing)."""
-    from vqbench.common.atomic import write_text_atomic
+SECTION_KEYS = {"train": "train", "encode": "encode", "vqvae": "vqvae", "profile": "profile",
+                "encode_profile": "encode_profile"}
+
+
+def read_raw(raw: Path) -> dict:
+    """An earlier run's raw timings (bench.py's JSON), checked."""
     try:
         result = json.loads(raw.read_text())
     except (OSError, ValueError) as err:
-        raise SystemExit(f"bench.py: --page-only {raw}: not a readable raw-timings file ({err})") from None
+        raise SystemExit(f"bench.py: {raw}: not a readable raw-timings file ({err})") from None
     missing = {"command", "settings", "train", "encode", "vqvae", "compare", "profile", "seconds", "load"} - set(result)
     if missing:
-        raise SystemExit(f"bench.py: --page-only {raw}: no {', '.join(sorted(missing))} (not written by bench.py)")
+        raise SystemExit(f"bench.py: {raw}: no {', '.join(sorted(missing))} (not written by bench.py)")
+    return result
+
+
+def merged_into(base: dict, new: dict, sections: list[str]) -> dict:
+    """``base`` with the sections of ``new`` in place of its own, and ``new``'s run named in 'added'.
+    The machines must match: a ratio is of one machine, but a page mixing two would not say so."""
+    if "machine" in base and base["machine"] != new["machine"]:
+        raise SystemExit(f"bench.py: --into: that run was on another machine ({base['machine']}), this one is "
+                         f"{new['machine']}; time every section again instead")
+    out = {**base, "machine": base.get("machine") or [
+        *new["machine"], "- (recorded by the `--into` run; the earlier run did not record its machine)"]}
+    for section in sections:
+        out[SECTION_KEYS[section]] = new[SECTION_KEYS[section]]
+    added = {k: new[k] for k in ("command", "started", "seconds", "load")}
+    out["added"] = [*base.get("added", []), {**added, "sections": sections}]
+    return out
+
+
+def rewrite_page(raw: Path, out: Path | None) -> int:
+    """The page of an earlier run from its JSON (a change of wording or analysis, no new timing)."""
+    from vqbench.common.atomic import write_text_atomic
+    result = read_raw(raw)
     if "machine" not in result:  # runs before the machine was recorded: say whose lines these are
         result["machine"] = [*machine_lines(), "- (machine lines of the page rewrite; the timing run did not record "
                              "its own)"]

@@ -119,5 +119,32 @@ def test_page_only_refuses_a_file_bench_did_not_write(tmp_path):
     raw.write_text(json.dumps({"train": []}))
     with pytest.raises(SystemExit, match="other.json: no command, compare"):
         bench.main(["--page-only", str(raw)])
-    with pytest.raises(SystemExit, match="not a readable raw-timings file"):
+    with pytest.raises(SystemExit, match="absent.json: not a readable raw-timings file"):
         bench.main(["--page-only", str(tmp_path / "absent.json")])
+
+
+def test_encode_profile_merged_into_an_earlier_run(tmp_path):
+    out = tmp_path / "bench.md"
+    assert bench.main(["--quick", "--sections", "encode", "--threads", "1", "--out", str(out)]) == 0
+    raw = out.with_suffix(".json")
+    first = json.loads(raw.read_text())
+    assert "## Profile: where an AVQ encode" not in out.read_text()
+    assert bench.main(["--quick", "--sections", "encode_profile", "--into", str(raw), "--out", str(out)]) == 0
+    merged = json.loads(raw.read_text())
+    assert merged["encode"] == first["encode"] and merged["command"] == first["command"]  # kept
+    assert [a["sections"] for a in merged["added"]] == [["encode_profile"]]
+    text = out.read_text()
+    assert "Added later (`--into`): `python scripts/bench.py --quick --sections encode_profile" in text
+    for p in merged["encode_profile"]:
+        assert len(p["kernel_seconds"]) == len(p["seconds"]["ours"]) == 2  # --quick: 2 repeats
+        assert all(0 < k <= t for k, t in zip(p["kernel_seconds"], p["seconds"]["ours"]))
+        assert p["codewords_scored"] == dict(zip(("ours", "faiss"), bench.codewords_scored(2, 256, p["beam"])))
+    rows = [ln for ln in text.splitlines() if re.match(r"\| (16|64) \| [0-9,]+ \|", ln)]
+    assert len(rows) == 2
+    # short-of-goal encode lines now cite the kernel's share
+    assert all("of our encode" in ln for ln in text.splitlines() if ln.startswith("- encode AVQ"))
+    # another machine's run is not merged silently
+    merged["machine"] = ["- CPU: elsewhere"]
+    raw.write_text(json.dumps(merged))
+    with pytest.raises(SystemExit, match="on another machine"):
+        bench.main(["--quick", "--sections", "encode_profile", "--into", str(raw)])
