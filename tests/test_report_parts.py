@@ -181,3 +181,36 @@ def test_a_toy_row_in_scale_free_forms():
     unpublished = toy_columns(Row("pvq", 40, values=[1.0], seeds=[0], extras={"mse_rel": [0.5]}), "fig2b")
     assert unpublished["ours_mse_rel"] == 0.5 and math.isnan(unpublished["paper_mse_rel"])
     assert math.isnan(unpublished["paper_rd_gap_db"])
+
+
+def test_fig4c_counts_the_published_search_beside_the_textbook_one():
+    from vqbench.metrics.complexity import encode_wmops
+    from vqbench.quantizers import AVQ
+
+    rows = complexity_rows(PANELS["fig4c"])
+    by = {(r.method, r.bits): r for r in rows}
+    ref = figure("fig4c")
+    assert {r.method for r in rows} == {"avq_authors", "avq", "rvq", "pvq"}
+    assert len(rows) == 4 * len(ref.x)
+    for bits in ref.x:
+        authors, textbook = by[("avq_authors", bits)], by[("avq", bits)]
+        assert authors.series == textbook.series == "avq"
+        assert authors.published_log10_wmops == textbook.published_log10_wmops == ref.series["avq"].mean[
+            ref.x.index(bits)]
+        q = AVQ(64, 4, bits // 4, beam_width=16, search="authors")
+        assert authors.ours_log10_wmops == pytest.approx(math.log10(encode_wmops(q)))
+        assert authors.ours_log10_wmops != textbook.ours_log10_wmops
+    fig = draw_complexity(PANELS["fig4c"], rows)
+    try:
+        labels = [line.get_label() for line in fig.axes[0].lines]
+        assert "avq_authors ours" in labels and "avq_authors published" not in labels  # the series' lines once
+    finally:
+        plt.close(fig)
+
+
+def test_a_complexity_panel_beside_an_unknown_method_says_so():
+    import dataclasses
+
+    panel = dataclasses.replace(PANELS["fig4c"], compare={"avq": "avq_nonesuch"})
+    with pytest.raises(ValueError, match="'avq_nonesuch' .* is not a quantizer option"):
+        complexity_rows(panel)

@@ -8,9 +8,10 @@ the paper's convention, beside the published value. No runs are read.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,14 +24,16 @@ from .tables import to_csv
 
 COUNTED = ("Counted, not measured: weighted operations (ITU-T G.191 weights) to encode one vector, "
            "in millions (WMOPS), at the settings in the table's columns; `ours` counts the code path "
-           "vqbench runs (its lookup-table beam search, vqbench/metrics/complexity.py), `paper_convention` the "
-           "authors' count of a direct distance search (vqbench/paper/complexity.py).")
+           "vqbench runs for the row's method (AVQ: its lookup-table beam search; `avq_authors`: the published "
+           "code's search on the same tables; vqbench/metrics/complexity.py), `paper_convention` the "
+           "authors' count of a direct distance search (vqbench/paper/complexity.py) for the published series.")
 
 
 class ComplexityRow(NamedTuple):
     """One row of a complexity page; the field names are its columns."""
 
-    method: str
+    method: str  # ours: the method whose code path `ours_log10_wmops` counts
+    series: str  # the published series beside it (the paper's AVQ for avq and avq_authors)
     bits: int
     num_codebooks: int
     bits_per_codebook: int
@@ -42,20 +45,32 @@ class ComplexityRow(NamedTuple):
     paper_convention_minus_published: float | None
 
 
-def complexity_points(figure: str) -> Iterator[tuple[str, float, float, float, dict[str, Any]]]:
-    """(method, bits, log10 WMOPS ours, log10 WMOPS paper convention, settings) for AVQ/RVQ/PVQ
-    at the settings behind the published figure (`vqbench.paper.complexity.PUBLISHED_SETTINGS`)."""
+def complexity_points(figure: str, compare: Mapping[str, str] | None = None
+                      ) -> Iterator[tuple[str, str, float, float, float, dict[str, Any]]]:
+    """(published series, our method, bits, log10 WMOPS ours, log10 WMOPS paper convention, settings)
+    for AVQ/RVQ/PVQ at the settings behind the published figure
+    (`vqbench.paper.complexity.PUBLISHED_SETTINGS`). ``compare`` (a panel's) names the method beside
+    each series; both it and the series' own method are counted when they differ (Fig. 4: the
+    published search, avq_authors, and the textbook one, avq)."""
+    from ..common.options import REGISTERED
     from ..metrics.complexity import encode_wmops
     from ..paper.complexity import paper_log10_wmops, published_setting
     from ..quantizers import build_quantizer
 
-    for name in ("avq", "rvq", "pvq"):
-        for bits in reference_figure(figure).x:
-            s = published_setting(figure, name, bits)
-            cfg = {"name": name, "num_codebooks": s["num_codebooks"], "bits_per_codebook": s["bits_per_codebook"],
-                   "beam_width": s["beam_width"] or 1}
-            ours = encode_wmops(build_quantizer(cfg, s["dim"]))
-            yield name, float(bits), math.log10(ours), paper_log10_wmops(name, **s), s
+    compare = compare or {}
+    for series in ("avq", "rvq", "pvq"):
+        for method in dict.fromkeys((compare.get(series, series), series)):
+            node = REGISTERED["quantizer"].get(method)  # the method's own settings (avq_authors: search)
+            if node is None:
+                raise ValueError(f"complexity of {figure}: {method!r} (beside the published {series!r}) is not "
+                                 f"a quantizer option ({', '.join(sorted(REGISTERED['quantizer']))})")
+            base = dataclasses.asdict(node() if isinstance(node, type) else node)
+            for bits in reference_figure(figure).x:
+                s = published_setting(figure, series, bits)
+                cfg = {**base, "num_codebooks": s["num_codebooks"], "bits_per_codebook": s["bits_per_codebook"],
+                       "beam_width": s["beam_width"] or 1}
+                ours = encode_wmops(build_quantizer(cfg, s["dim"]))
+                yield series, method, float(bits), math.log10(ours), paper_log10_wmops(series, **s), s
 
 
 def complexity_rows(panel: Panel) -> list[ComplexityRow]:
@@ -63,9 +78,9 @@ def complexity_rows(panel: Panel) -> list[ComplexityRow]:
     ref = reference_figure(panel.figure)
     published = {(k, float(x)): s.mean[i] for k, s in ref.series.items() for i, x in enumerate(ref.x)}
     rows = []
-    for name, bits, ours, conv, s in complexity_points(panel.figure):
-        pub = published.get((name, bits))
-        rows.append(ComplexityRow(name, int(bits), s["num_codebooks"], s["bits_per_codebook"], s["dim"],
+    for series, method, bits, ours, conv, s in complexity_points(panel.figure, panel.compare):
+        pub = published.get((series, bits))
+        rows.append(ComplexityRow(method, series, int(bits), s["num_codebooks"], s["bits_per_codebook"], s["dim"],
                                   s["beam_width"], ours, conv, pub, None if pub is None else conv - pub))
     return rows
 
@@ -81,6 +96,8 @@ def draw_complexity(panel: Panel, rows: list[ComplexityRow]):
         c = COLORS.get(name, None)
         xs = [p.bits for p in pts]
         top.plot(xs, [p.ours_log10_wmops for p in pts], "-o", color=c, label=f"{name} ours")
+        if name != pts[0].series:  # another method beside a series: its own count only
+            continue
         top.plot(xs, [p.paper_convention_log10_wmops for p in pts], ":s", color=c, label=f"{name} paper convention")
         pub = [p for p in pts if p.published_log10_wmops is not None]
         top.plot([p.bits for p in pub], [p.published_log10_wmops for p in pub], "--x", color=c, label=f"{name} published")

@@ -13,8 +13,9 @@ from .panels import PANELS, Panel, PanelKind
 
 def _coverage(panel: Panel, rows: list[dict[str, str]]) -> tuple[str, str]:
     """(published points with >= 1 run, with >= 3 seeds) of a page's CSV rows."""
-    if panel.kind is PanelKind.COMPLEXITY:
-        counted = f"{len(rows)} of {len(rows)} (counted)"
+    if panel.kind is PanelKind.COMPLEXITY:  # published points (a series may have several methods beside it)
+        points = {(r.get("series", r["method"]), r["bits"]) for r in rows if r["published_log10_wmops"]}
+        counted = f"{len(points)} of {len(points)} (counted)"
         return counted, counted
     n = [int(r["n"]) for r in rows if r["paper_mean"]]
     return f"{sum(v >= 1 for v in n)} of {len(n)}", f"{sum(v >= 3 for v in n)} of {len(n)}"

@@ -228,7 +228,7 @@ PANELS: dict[str, Panel] = {
     "fig4b": Panel("fig4b", ("fig4",), {"experiment.name": "vqvae"}, psnr_points, "PSNR (dB, pooled MSE)",
                    higher_is_better=True, extra_columns=_FIG4B_COLUMNS, note=_FIG4B_NOTE, evidence=psnr_conventions,
                    compare=FIG4_COMPARE),
-    "fig4c": Panel("fig4c", unit="log10 WMOPS", kind=PanelKind.COMPLEXITY),
+    "fig4c": Panel("fig4c", unit="log10 WMOPS", kind=PanelKind.COMPLEXITY, compare=FIG4_COMPARE),
     "fig5": Panel("fig5", ("fig5",), {"experiment.name": "ann"}, recall_points(_RECALL5), "recall@T",
                   higher_is_better=True, compare=SIFT_BASELINES),
     "fig6a": Panel("fig6a", ("fig6",), {"experiment.name": "ann"}, recall_points(_RECALL6), "recall@T",
