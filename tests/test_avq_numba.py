@@ -6,21 +6,9 @@ import itertools
 
 import pytest
 import torch
+from avq_engines import engine_pair
 
 from vqbench.quantizers import AVQ, avq_numba
-
-
-def _pair(dim: int, M: int, bits: int, W: int, seed: int) -> tuple[AVQ, AVQ]:
-    """A torch-engine and a numba-engine AVQ sharing random codebooks of decaying scale."""
-    g = torch.Generator().manual_seed(seed)
-    scale = torch.linspace(1.0, 0.3, M).view(M, 1, 1)
-    codebooks = torch.randn(M, 1 << bits, dim, generator=g) * scale
-    pair = []
-    for engine in ("torch", "numba"):
-        q = AVQ(dim, M, bits, beam_width=W, engine=engine)
-        q.codebooks.data = codebooks.clone()
-        pair.append(q)
-    return pair[0], pair[1]
 
 
 @pytest.mark.parametrize("M,bits,W,dim", [
@@ -28,7 +16,7 @@ def _pair(dim: int, M: int, bits: int, W: int, seed: int) -> tuple[AVQ, AVQ]:
 ])
 def test_numba_codes_equal_torch_reference(M, bits, W, dim):
     """Continuous random data has no ties: both engines must return the very same codes."""
-    ref, fast = _pair(dim, M, bits, W, seed=M * 100 + bits * 10 + W)
+    ref, fast = engine_pair(dim, M, bits, W, seed=M * 100 + bits * 10 + W)
     x = torch.randn(150, dim, generator=torch.Generator().manual_seed(W)) * 1.2
     assert fast.uses_compiled_engine() and not ref.uses_compiled_engine()
     codes = fast.encode(x)
@@ -48,13 +36,13 @@ def _exhaustive_codes(q: AVQ, x: torch.Tensor) -> torch.Tensor:
 def test_numba_with_wide_beam_equals_exhaustive_search(M, bits):
     """A beam as wide as the search space finds the best of all K^M code tuples."""
     K = 1 << bits
-    _, q = _pair(5, M, bits, K**M * M, seed=M * 7 + bits)
+    _, q = engine_pair(5, M, bits, K**M * M, seed=M * 7 + bits)
     x = torch.randn(80, 5, generator=torch.Generator().manual_seed(1))
     assert torch.equal(q.encode(x), _exhaustive_codes(q, x))
 
 
 def test_threads_and_chunks_do_not_change_codes():
-    ref, fast = _pair(32, 4, 4, 8, seed=3)
+    ref, fast = engine_pair(32, 4, 4, 8, seed=3)
     x = torch.randn(301, 32, generator=torch.Generator().manual_seed(2))
     fast._prepare_encode()
     flat, sq_norms, cross = fast._tables
@@ -69,7 +57,7 @@ def test_threads_and_chunks_do_not_change_codes():
 def test_tables_follow_every_codebook_change():
     """Cached tables are reused for unchanged codebooks and rebuilt after an optimizer step
     (in-place update) or a .data assignment."""
-    ref, fast = _pair(16, 3, 4, 4, seed=5)
+    ref, fast = engine_pair(16, 3, 4, 4, seed=5)
     x = torch.randn(64, 16, generator=torch.Generator().manual_seed(6))
     fast.encode(x)
     tables = fast._tables
@@ -86,7 +74,7 @@ def test_tables_follow_every_codebook_change():
 
 
 def test_float64_codebooks():
-    ref, fast = _pair(12, 3, 3, 4, seed=8)
+    ref, fast = engine_pair(12, 3, 3, 4, seed=8)
     ref.double()
     fast.double()
     x = torch.randn(50, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(9))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from avq_engines import engine_pair
 
 import vqbench.quantizers.avq as avq_module
 from vqbench.quantizers import AVQ, RVQ, avq_kernel, avq_numba
@@ -49,18 +50,6 @@ def _checked(select):
     return run
 
 
-def _engines(dim: int, M: int, bits: int, W: int, seed: int) -> tuple[AVQ, AVQ]:
-    """A torch-engine and a numba-engine AVQ sharing random codebooks of decaying scale."""
-    g = torch.Generator().manual_seed(seed)
-    codebooks = torch.randn(M, 1 << bits, dim, generator=g) * torch.linspace(1.0, 0.4, M).view(M, 1, 1)
-    pair = []
-    for engine in ("torch", "numba"):
-        q = AVQ(dim, M, bits, beam_width=W, engine=engine)
-        q.codebooks.data = codebooks.clone()
-        pair.append(q)
-    return pair[0], pair[1]
-
-
 # (M, bits, W): W = 1 and 2 (a heap of one or two), W below one parent's children (the heap
 # evicts from the first parent on), W above them (duplicate sets met while the selection is
 # still filling: M=3, K=2 has 4 children per parent at step 1, W=6), K=16 and K=32 (the
@@ -69,7 +58,7 @@ def _engines(dim: int, M: int, bits: int, W: int, seed: int) -> tuple[AVQ, AVQ]:
                                       (3, 4, 3), (2, 5, 2)])
 def test_python_kernel_equals_torch_reference_on_narrow_beams(python_kernel, M, bits, W):
     """Continuous random data has no ties: the kernel's codes are the reference search's."""
-    ref, fast = _engines(6, M, bits, W, seed=M * 100 + bits * 10 + W)
+    ref, fast = engine_pair(6, M, bits, W, seed=M * 100 + bits * 10 + W, smallest_scale=0.4)
     x = torch.randn(60, 6, generator=torch.Generator().manual_seed(W)) * 1.3
     assert fast.uses_compiled_engine()
     assert torch.equal(fast.encode(x), ref.encode(x))
@@ -78,11 +67,11 @@ def test_python_kernel_equals_torch_reference_on_narrow_beams(python_kernel, M, 
 def test_python_kernel_keeps_zero_codes_for_an_overflowed_vector(python_kernel):
     """A vector whose every distance is inf/NaN gets codes 0: each step goes on with codeword 0 of
     the first unused codebook, and the last keeps the parent's (initial, zero) code."""
-    _, fast = _engines(4, 3, 2, 2, seed=1)
+    _, fast = engine_pair(4, 3, 2, 2, seed=1, smallest_scale=0.4)
     x = torch.tensor([[float("inf"), 0.0, 0.0, 0.0], [0.5, -0.2, 0.1, 0.3]])
     codes = fast.encode(x)
     assert codes[0].tolist() == [0, 0, 0]
-    assert torch.equal(codes[1:], _engines(4, 3, 2, 2, seed=1)[0].encode(x[1:]))
+    assert torch.equal(codes[1:], engine_pair(4, 3, 2, 2, seed=1, smallest_scale=0.4)[0].encode(x[1:]))
 
 
 def test_encode_chunk_is_never_below_one_vector(monkeypatch):
