@@ -462,7 +462,6 @@ def encode_profile_section(args, books: np.ndarray) -> list[dict]:
         ours_cw, faiss_cw = codewords_scored(M, K, beam)
         out.append({"beam": beam, "vectors": n, "M": M, "K": K, "seconds": times, "kernel_seconds": kernel_s,
                     "codewords_scored": {"ours": ours_cw, "faiss": faiss_cw}})
-    set_threads(1)
     return out
 
 
@@ -471,9 +470,8 @@ def encode_profile_lines(profile: list[dict]) -> list[str]:
              "scored | faiss RQ: ms per 1000 vectors | faiss: ns per codeword scored |", "|---|---|---|---|---|---|---|"]
     for p in profile:
         ours, theirs = statistics.median(p["seconds"]["ours"]), statistics.median(p["seconds"]["faiss"])
-        share = statistics.median(k / t for k, t in zip(p["kernel_seconds"], p["seconds"]["ours"]))
         n, cw = p["vectors"], p["codewords_scored"]
-        lines.append(f"| {p['beam']} | {n:,} | {1000 * ours / n * 1000:.1f} | {share:.0%} | "
+        lines.append(f"| {p['beam']} | {n:,} | {1000 * ours / n * 1000:.1f} | {kernel_share(p):.0%} | "
                      f"{1e9 * ours / (n * cw['ours']):.2f} | {1000 * theirs / n * 1000:.1f} | "
                      f"{1e9 * theirs / (n * cw['faiss']):.2f} |")
     return lines
@@ -539,16 +537,20 @@ def bound_lines(rows: list[dict], profile: list[dict], settings: dict,
                          f"ours scores {ours:,} codewords per vector, faiss {theirs:,} ({ours / theirs:.2f}x as "
                          f"many: every unused codebook at every step, which is AVQ's search, not RQ's), so per "
                          f"codeword scored ours is {median * ours / theirs:.1f}x faster"
-                         + kernel_share(encode_profile or [], width))
+                         + kernel_share_text(encode_profile or [], width))
     return lines
 
 
-def kernel_share(profile: list[dict], width: int) -> str:
+def kernel_share(p: dict) -> float:
+    """The compiled beam search's share of our encode in one encode-profile entry (median over repeats)."""
+    return statistics.median(k / t for k, t in zip(p["kernel_seconds"], p["seconds"]["ours"]))
+
+
+def kernel_share_text(profile: list[dict], width: int) -> str:
     p = next((p for p in profile if p["beam"] == width), None)
     if p is None:
         return " (no encode profile in this run)"
-    share = statistics.median(k / t for k, t in zip(p["kernel_seconds"], p["seconds"]["ours"]))
-    return f"; the beam-search kernel is {share:.0%} of our encode (see the encode profile)"
+    return f"; the beam-search kernel is {kernel_share(p):.0%} of our encode (see the encode profile)"
 
 
 def page(result: dict) -> str:
@@ -717,10 +719,6 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if args.strict and missed else 0
 
 
-SECTION_KEYS = {"train": "train", "encode": "encode", "vqvae": "vqvae", "profile": "profile",
-                "encode_profile": "encode_profile"}
-
-
 def read_raw(raw: Path) -> dict:
     """An earlier run's raw timings (bench.py's JSON), checked."""
     try:
@@ -741,8 +739,8 @@ def merged_into(base: dict, new: dict, sections: list[str]) -> dict:
                          f"{new['machine']}; time every section again instead")
     out = {**base, "machine": base.get("machine") or [
         *new["machine"], "- (recorded by the `--into` run; the earlier run did not record its machine)"]}
-    for section in sections:
-        out[SECTION_KEYS[section]] = new[SECTION_KEYS[section]]
+    for section in sections:  # a section's name is its key in the raw timings
+        out[section] = new[section]
     added = {k: new[k] for k in ("command", "started", "seconds", "load")}
     out["added"] = [*base.get("added", []), {**added, "sections": sections}]
     return out
