@@ -245,6 +245,22 @@ def tests_for(mutant: Mutant, cov: dict, jitted: set[str], importers: set[str] =
 # the worker: write, fork, run pytest in the child, restore
 
 
+def is_project_file(file: str | None, roots: tuple[Path, ...]) -> bool:
+    """Whether a module's file is the project's own: under one of the roots, and not an installed
+    package of a virtual environment kept inside the checkout (`python -m venv .venv`), whose torch,
+    hydra and pytest plugins must stay imported across mutants."""
+    if not file:
+        return False
+    path = Path(file)
+    for root in roots:
+        try:
+            rel = path.relative_to(root)
+        except ValueError:
+            continue
+        return not {"site-packages", "dist-packages"} & set(rel.parts)
+    return False
+
+
 class Worker:
     """Runs mutants in one private tree.  The process has torch & co. imported once; every mutant runs
     in a forked child that re-imports only the project's own modules."""
@@ -272,10 +288,10 @@ class Worker:
         self._forget_project()
 
     def _forget_project(self) -> None:
-        roots = (str(self.tree), str(ROOT))   # ROOT: a project module the editable install resolved
+        roots = (self.tree, ROOT)   # ROOT: a project module the editable install resolved
         for name, module in list(sys.modules.items()):
-            file = getattr(module, "__file__", None) or ""
-            if file.startswith(roots) or name == "conftest" or name.startswith(("vqbench", "hydra_plugins")):
+            if (is_project_file(getattr(module, "__file__", None), roots) or name == "conftest"
+                    or name.startswith(("vqbench", "hydra_plugins"))):
                 del sys.modules[name]
 
     def run(self, mutant: Mutant, node_ids: list[str], limit: float) -> tuple[str, float]:
@@ -453,8 +469,10 @@ def _run_mutants(root, by_package, cov, equivalent, previous, trees) -> list[dic
                 jobs.append((record, {"mutant": m.__dict__, "tests": tests, "limit": limit}))
             records.append(record)
     workers = [subprocess.Popen([sys.executable, __file__, "--_worker", str(t)], cwd=t, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                env=_single_thread_env()) for t in trees]
+                                stdout=subprocess.PIPE, text=True, env=_single_thread_env(),
+                                # MUTATION_VERBOSE=1 shows the workers' pytest output (why a mutant errs)
+                                stderr=None if os.environ.get("MUTATION_VERBOSE") else subprocess.DEVNULL)
+               for t in trees]
     for w in workers:
         ready = w.stdout.readline()
         if not ready.startswith('{"ready"'):

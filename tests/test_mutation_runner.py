@@ -259,3 +259,17 @@ def test_importing_test_files_by_module_package_or_dotted_name(tmp_path):
     found = mutation.importing_test_files(tmp_path, "vqbench/nn/layer.py", sorted(files))
     assert found == {"tests/test_a.py", "tests/test_b.py", "tests/test_c.py", "tests/test_e.py"}
     assert mutation.importing_test_files(tmp_path, "vqbench/nn/__init__.py", sorted(files)) == set(files)
+
+
+def test_project_files_exclude_a_virtual_environment_inside_the_checkout(tmp_path):
+    """A venv kept in the checkout (`.venv/`) holds torch, hydra and pytest's plugins: forgetting them
+    between mutants broke every run (pytest: 'Error while loading plugin pytest11: KeyError hydra')."""
+    root, tree = tmp_path / "proj", tmp_path / "tree0"
+    roots = (root, tree)
+    assert mutation.is_project_file(str(root / "vqbench" / "quantizers" / "avq.py"), roots)
+    assert mutation.is_project_file(str(tree / "tests" / "conftest.py"), roots)
+    assert not mutation.is_project_file(
+        str(root / ".venv" / "lib" / "python3.11" / "site-packages" / "hydra" / "__init__.py"), roots)
+    assert not mutation.is_project_file(str(root / "env" / "lib" / "dist-packages" / "torch" / "x.py"), roots)
+    assert not mutation.is_project_file(str(tmp_path / "elsewhere" / "vqbench.py"), roots)
+    assert not mutation.is_project_file(None, roots)
