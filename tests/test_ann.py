@@ -1,6 +1,5 @@
 """The ANN experiment end to end on a generated TEXMEX layout, through the Hydra config and CLI."""
 
-import importlib.util
 import json
 import os
 import re
@@ -13,6 +12,7 @@ import pytest
 import torch
 from ann_data import brute_force_knn, make_texmex
 from hydra import compose, initialize_config_module
+from script_modules import load_script
 
 from vqbench.ann.evaluate import evaluate
 from vqbench.common.process import peak_rss_mb, reset_peak_rss
@@ -131,9 +131,7 @@ def test_ann_baselines_only(texmex, tmp_path):
     assert "recall@1" not in m and "bits" not in m and not (tmp_path / "codebooks.pt").exists()
     assert 0 < m["baseline.pq.recall@1"] <= m["baseline.pq.recall@10"] and m["nb"] == 2000
     # the results table gets the baseline row only
-    spec = importlib.util.spec_from_file_location("ann_table", ROOT / "scripts" / "ann_table.py")
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = load_script("ann_table")
     assert table.main([str(tmp_path), "--out", str(tmp_path / "t"), "--title", "T"]) == 0
     rows = (tmp_path / "t.md").read_text().splitlines()[4:]
     assert len(rows) == 1 and rows[0].startswith("| faiss PQ | faiss | 1 | 16 | ")

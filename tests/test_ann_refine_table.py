@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from script_modules import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("ann_refine_table", ROOT / "scripts" / "ann_refine_table.py")
-table = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(table)
+table = load_script("ann_refine_table")
 
 
 def _rows(seed, refined, lsq, plain=None, train_s=600.0):

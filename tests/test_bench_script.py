@@ -1,28 +1,15 @@
 """scripts/bench.py: ratios and spreads from timings, the page's structure at tiny size, and the
 plain references it times against."""
 
-import importlib.util
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from script_modules import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load("bench")
-reference = load("bench_reference")
+bench = load_script("bench")
+reference = load_script("bench_reference")
 
 
 def test_spread_of_known_values():

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("campaign_status", ROOT / "scripts" / "campaign_status.py")
-status = importlib.util.module_from_spec(_spec)
-sys.modules["campaign_status"] = status  # dataclasses look their module up
-_spec.loader.exec_module(status)
+status = load_script("campaign_status")
 
 
 def _ledger(tmp_path: Path, params: dict, task: list[str], chunk: str | None, records: dict[int, float]) -> Path:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("fig4_avq_search", ROOT / "scripts" / "fig4_avq_search.py")
-avq_search = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(avq_search)
+from script_modules import load_script
+
+avq_search = load_script("fig4_avq_search")
 
 
 def _record(d: Path, bits: int, seed: int, psnr: float, search: str | None) -> None:

@@ -8,6 +8,7 @@ import math
 
 import matplotlib.pyplot as plt
 import pytest
+from script_modules import load_script
 from test_figures import toy_run
 
 from vqbench.paper.conventions import SCALE_FITS, published_rd_gap_db
@@ -229,13 +230,7 @@ def test_full_runs_stand_beside_quick_ones_and_are_never_averaged_with_them(tmp_
 
 # ----------------------------------------------------------------------------- full beside the committed quick pages
 def test_full_protocol_page_stands_full_points_beside_the_committed_quick_pages(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("toy_full_protocol", root / "scripts" / "toy_full_protocol.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("toy_full_protocol")
     pages = tmp_path / "pages"
     quick, full = toy_sweeps(tmp_path)
     assert report_main([str(quick), "--figure", "fig2a", "fig2b", "--out", str(pages)]) == 0  # "committed" pages

@@ -2,7 +2,6 @@
 mutant of a real module compiles; and a whole pass over a tiny project kills, spares and excuses the
 mutants it should."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,20 +10,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ops = load("mutation_operators")
-mutation = load("mutation")
+ops = load_script("mutation_operators")
+mutation = load_script("mutation")
 
 
 def edits(source, **where):

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from script_modules import load_script
 
 from vqbench.report.cli import main
 
@@ -78,8 +79,6 @@ def test_settings_note_is_read_from_the_runs_configs(tmp_path):
 
 def test_vqvae_table_aggregates_seeds(tmp_path):
     """scripts/vqvae_table.py: one row per setting with mean and sd over its seeds."""
-    import importlib.util
-    from pathlib import Path
 
     for seed, psnr in enumerate([20.0, 22.0, 24.0]):
         d = tmp_path / "runs" / f"rvq-nsvq-24-s{seed}"
@@ -91,10 +90,7 @@ def test_vqvae_table_aggregates_seeds(tmp_path):
                    "train_images": 10.0, "train_seconds": 5.0}
         (d / "metrics.json").write_text(json.dumps({"config": cfg, "metrics": metrics, "timings": {"total": 7.0},
                                                     "environment": {"torch": "x", "torch_threads": 1}}))
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("vqvae_table", root / "scripts" / "vqvae_table.py")
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = load_script("vqvae_table")
     assert table.main([str(tmp_path / "runs"), "--out", str(tmp_path / "t")]) == 0
     md = (tmp_path / "t.md").read_text()
     row = [ln for ln in md.splitlines() if ln.startswith("| RVQ")]
